@@ -1,0 +1,1 @@
+"""Evolution: DEAP populations over the shared backbones, evaluated as one batch (later issues)."""
