@@ -1,0 +1,29 @@
+"""The car-driving world: tracks, batched physics, sensors, pedestrians, rendering.
+
+`import envs` registers `sandbox/CarDrive-v0` for `gymnasium.make` (one car, `CarDriveEnv`) and
+`gymnasium.make_vec(..., vectorization_mode="vector_entry_point")` (a batch, `CarDriveVectorEnv`).
+Nothing here imports torch; pygame is imported only when a frame is rendered.
+"""
+
+import gymnasium
+
+from envs.car_env import CarDriveEnv
+from envs.controller import drive_controller
+from envs.core import CarDriveCore, WorldConfig
+from envs.track import HELDOUT_SEEDS, TRAIN_SEEDS, Track, make_track, track_seeds
+from envs.vector_env import CarDriveVectorEnv
+
+ENV_ID = "sandbox/CarDrive-v0"
+
+if ENV_ID not in gymnasium.registry:
+    gymnasium.register(
+        id=ENV_ID,
+        entry_point="envs.car_env:CarDriveEnv",
+        vector_entry_point="envs.vector_env:CarDriveVectorEnv",
+        max_episode_steps=None,  # the env truncates itself at its own max_episode_steps argument
+    )
+
+__all__ = [
+    "ENV_ID", "CarDriveCore", "CarDriveEnv", "CarDriveVectorEnv", "HELDOUT_SEEDS", "TRAIN_SEEDS", "Track",
+    "WorldConfig", "drive_controller", "make_track", "track_seeds",
+]

@@ -1,0 +1,135 @@
+"""`CarDriveEnv`: one car, a `gymnasium.Env` front over the batched core (N = 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.core import CarDriveCore, WorldConfig, draw_pool
+from envs.physics import DISCRETE_ACTIONS
+from envs.spaces import ACTION_MEANINGS, action_space, observation_space
+
+
+class CarDriveEnv(gym.Env):
+    """A car on a procedurally generated closed track, seen from above.
+
+    ## Description
+    A kinematic bicycle car (`envs.physics`) starts at rest on the start line of a track drawn from a pool
+    of the chosen set (`envs.track`) and must drive laps. Pedestrians cross the road at 1-3 crosswalks.
+
+    ## Action Space
+    `Discrete(5)`: 0 no-op, 1 steer left, 2 steer right, 3 accelerate, 4 brake/reverse. With
+    `continuous=True`, `Box(-1, 1, (2,))` = (steer, throttle): steer -1 is full left, throttle < 0 brakes
+    and then reverses.
+
+    ## Observation Space
+    `obs="rays"`: float32 (n_rays + 2,): distances to the road edge or a pedestrian along n_rays rays spread
+    over 180 degrees (left to right), each divided by the 64-cell range so in [0, 1], exact to the grid;
+    then speed / max speed and the heading relative to the track / pi, both in [-1, 1].
+    `obs="pixels"`: uint8 (64, 64, 3) top-down image turned with the car, which sits facing up at column
+    32, three quarters down. `obs="both"`: `Dict(rays=..., pixels=...)`.
+
+    ## Rewards
+    Progress along the centreline: a full lap is worth 100 (driving backwards costs the same). -10 and the
+    end of the episode for leaving the road; -10 for each new contact with a pedestrian (the car stops);
+    +50 for completing the lap, which ends the episode.
+
+    ## Starting State
+    At rest on the start line, facing along the track; a track of the pool drawn from the env's generator.
+
+    ## Episode End
+    Terminated: the car's centre leaves the road, or a lap is completed. Truncated: `max_episode_steps`.
+
+    ## Arguments
+    `obs` ("rays" | "pixels" | "both"), `continuous`, `tracks` ("train" | "heldout" | list of seeds),
+    `num_tracks` (pool size drawn from a named set), `n_rays`, `image_size`, `pedestrians`,
+    `max_episode_steps`, `render_mode` ("human" | "rgb_array"), `show_rays`.
+
+    `info`: `progress` (fraction of the lap), `lap_completed`, `crashed`, `pedestrian_hits`, `track_seed`.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
+
+    def __init__(self, *, obs: str = "rays", continuous: bool = False,
+                 tracks: str | Sequence[int] = "train", num_tracks: int = 8, n_rays: int = 9,
+                 image_size: int = 64, pedestrians: bool = True, max_episode_steps: int = 1000,
+                 render_mode: str | None = None, show_rays: bool = False):
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"unknown render_mode {render_mode!r}; choose one of "
+                             f"{self.metadata['render_modes']} or None")
+        self.config = WorldConfig(obs=obs, n_rays=n_rays, image_size=image_size, pedestrians=pedestrians,
+                                  max_episode_steps=max_episode_steps, tracks=tracks, num_tracks=num_tracks)
+        self.continuous, self.render_mode, self.show_rays = bool(continuous), render_mode, show_rays
+        self.observation_space = observation_space(self.config)
+        self.action_space = action_space(self.continuous)
+        self.core = CarDriveCore(1, self.config)
+        self._active = np.ones(1, bool)
+        self._renderer = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if seed is not None or not self.core.tracks:
+            pool_seed = seed if seed is not None else int(self.np_random.integers(2**62))
+            self.core.load_tracks(draw_pool(self.config, np.random.default_rng([pool_seed, 1])))
+        self.core.rngs = [self.np_random]  # all randomness through the env's generator
+        self.core.reset_cars(np.zeros(1, np.int64))
+        if self.render_mode == "human":
+            self.render()
+        return self._observe(), self._info(False, False)
+
+    def step(self, action):
+        if not self.core.tracks:
+            raise RuntimeError("call reset() before step()")
+        steer, throttle = self._decode(action)
+        out = self.core.step(steer, throttle, self._active)
+        if self.render_mode == "human":
+            self.render()
+        return (self._observe(), float(out["reward"][0]), bool(out["terminated"][0]),
+                bool(out["truncated"][0]), self._info(bool(out["lap_completed"][0]), bool(out["crashed"][0])))
+
+    def _decode(self, action) -> tuple[np.ndarray, np.ndarray]:
+        if self.continuous:
+            a = np.asarray(action, dtype=np.float64).reshape(-1)
+            if a.shape != (2,) or not (np.abs(a) <= 1.0).all():  # also catches NaN
+                raise ValueError(f"action {action!r} is outside Box(-1, 1, (2,)) = (steer, throttle)")
+            return a[:1].copy(), a[1:].copy()
+        if isinstance(action, np.ndarray) and action.size == 1 and action.dtype.kind in "iu":
+            action = action.item()
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)) or not (
+            0 <= action < 5
+        ):
+            raise ValueError(f"action {action!r} is outside Discrete(5): " + ", ".join(
+                f"{i} {m}" for i, m in enumerate(ACTION_MEANINGS)))
+        steer, throttle = DISCRETE_ACTIONS[action]
+        return np.array([steer]), np.array([throttle])
+
+    def _observe(self):
+        obs = self.core.observe()
+        if isinstance(obs, dict):
+            return {key: value[0] for key, value in obs.items()}
+        return obs[0]
+
+    def _info(self, lap: bool, crashed: bool) -> dict[str, Any]:
+        core = self.core
+        return {"progress": float(core.progress[0] / core.lengths[core.track_id[0]]), "lap_completed": lap,
+                "crashed": crashed, "pedestrian_hits": int(core.ped_hits[0]),
+                "track_seed": core.tracks[core.track_id[0]].seed}
+
+    def render(self):
+        """The car, its track, pedestrians and a HUD: an (H, W, 3) array in rgb_array mode."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'human'")
+            return None
+        if self._renderer is None:
+            from envs.render import Renderer  # pygame is imported here, never by step()
+
+            self._renderer = Renderer(self.render_mode, fps=self.metadata["render_fps"])
+        return self._renderer.draw(self.core, show_rays=self.show_rays)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -1,0 +1,119 @@
+"""`CarDriveVectorEnv`: N cars stepped as one batch, a native `gymnasium.vector.VectorEnv`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from envs.core import CarDriveCore, WorldConfig, draw_pool
+from envs.spaces import action_space, decode_actions, observation_space
+
+
+class CarDriveVectorEnv(VectorEnv):
+    """N independent cars, each on a track of the pool, stepped in one compiled call.
+
+    Same world, spaces, rewards and episode rules as `CarDriveEnv` (see its docstring); this is the fast
+    path for learners and populations. Cars do not collide with one another.
+
+    Autoreset is next-step (`metadata["autoreset_mode"]`, as gymnasium's own vector envs): the step after a
+    car's episode ends ignores that car's action, starts its next episode, and returns the new first
+    observation with reward 0 and both flags False. `reset(seed=s)` seeds car i with s + i, so car i lives
+    the same episodes as a `CarDriveEnv` seeded s + i on the same explicit track list.
+
+    `info` holds per-car arrays: `progress` (fraction of the lap), `lap_completed`, `crashed`,
+    `pedestrian_hits` (this episode), `track_seed`.
+
+    `render()` returns (or shows) one frame with every car of the batch, the tracks in use side by side.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 30,
+                "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int = 1, *, obs: str = "rays", continuous: bool = False,
+                 tracks: str | Sequence[int] = "train", num_tracks: int = 8, n_rays: int = 9,
+                 image_size: int = 64, pedestrians: bool = True, max_episode_steps: int = 1000,
+                 render_mode: str | None = None, show_rays: bool = False):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"unknown render_mode {render_mode!r}; choose one of "
+                             f"{self.metadata['render_modes']} or None")
+        self.config = WorldConfig(obs=obs, n_rays=n_rays, image_size=image_size, pedestrians=pedestrians,
+                                  max_episode_steps=max_episode_steps, tracks=tracks, num_tracks=num_tracks)
+        self.num_envs, self.continuous = int(num_envs), bool(continuous)
+        self.render_mode, self.show_rays = render_mode, show_rays
+        self.single_observation_space = observation_space(self.config)
+        self.single_action_space = action_space(self.continuous)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.core = CarDriveCore(self.num_envs, self.config)
+        self._needs_reset = np.zeros(self.num_envs, bool)
+        self._renderer = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start every car's episode. A seed fixes the track pool, each car's track and its pedestrians."""
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"seed must be an int or None, got {seed!r}")
+        super().reset(seed=seed)
+        if seed is not None or not self.core.tracks:
+            pool_seed = seed if seed is not None else int(self.np_random.integers(2**62))
+            self.core.load_tracks(draw_pool(self.config, np.random.default_rng([pool_seed, 1])))
+            self._pool_seeds = np.array([t.seed for t in self.core.tracks], np.int64)
+            self.core.seed(pool_seed)
+        self.core.reset_cars(np.arange(self.num_envs), self._track_index(options))
+        self._needs_reset[:] = False
+        return self.core.observe(), self._info()
+
+    def _track_index(self, options: dict[str, Any] | None) -> np.ndarray | None:
+        """`options={"track_index": idx}` puts car i on pool track idx[i] for this episode (evaluation)."""
+        if not options or "track_index" not in options:
+            return None
+        idx = np.asarray(options["track_index"])
+        if idx.shape != (self.num_envs,) or idx.dtype.kind not in "iu" or not (
+            (idx >= 0) & (idx < len(self.core.tracks))
+        ).all():
+            raise ValueError(f"options['track_index'] must be {self.num_envs} ints in [0, "
+                             f"{len(self.core.tracks)}), got {options['track_index']!r}")
+        return idx
+
+    def step(self, actions):
+        """Step every car; cars whose episode ended last step start a new one instead (next-step autoreset)."""
+        if not self.core.tracks:
+            raise RuntimeError("call reset() before step()")
+        steer, throttle = decode_actions(actions, self.continuous, self.num_envs)
+        restart = np.flatnonzero(self._needs_reset)
+        if len(restart):
+            self.core.reset_cars(restart)
+        out = self.core.step(steer, throttle, ~self._needs_reset)
+        self._needs_reset = out["terminated"] | out["truncated"]
+        info = self._info()
+        info["lap_completed"], info["crashed"] = out["lap_completed"], out["crashed"]
+        if self.render_mode == "human":
+            self.render()
+        return self.core.observe(), out["reward"], out["terminated"], out["truncated"], info
+
+    def _info(self) -> dict[str, np.ndarray]:
+        core = self.core
+        zeros = np.zeros(self.num_envs, bool)
+        return {"progress": core.progress / core.lengths[core.track_id], "lap_completed": zeros,
+                "crashed": zeros.copy(), "pedestrian_hits": core.ped_hits.copy(),
+                "track_seed": self._pool_seeds[core.track_id]}
+
+    def render(self):
+        """One frame of the whole batch: an (H, W, 3) uint8 array in rgb_array mode, a window in human."""
+        if self.render_mode is None:
+            raise ValueError("render() needs render_mode='rgb_array' or 'human' at construction")
+        if self._renderer is None:
+            from envs.render import Renderer  # pygame is imported here, never by step()
+
+            self._renderer = Renderer(self.render_mode, fps=self.metadata["render_fps"])
+        return self._renderer.draw(self.core, show_rays=self.show_rays)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

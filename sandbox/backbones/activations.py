@@ -1,0 +1,98 @@
+"""Activations by name, including the field's history: the perceptron's Heaviside step.
+
+    make_activation("tanh")   # -> nn.Tanh()
+    ACTIVATIONS               # name -> module class: step, sigmoid, tanh, relu, abs, gelu
+
+The step has zero gradient everywhere (Rosenblatt's perceptron, 1958), so a gradient learner cannot train the
+layers in front of it; only evolution can. It still returns a tensor that takes part in autograd (with zero
+gradient), so `loss.backward()` runs instead of failing deep inside torch, and it warns once, in training mode
+with gradients enabled, saying why nothing will learn.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+
+class ZeroGradientWarning(UserWarning):
+    """A layer with zero gradient (the step activation) is being used where gradients are being recorded."""
+
+
+class _HeavisideFn(torch.autograd.Function):
+    """H(x) = 1 if x > 0 else 0, with the true derivative: zero (almost) everywhere."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(grad_output)
+
+
+STEP_MESSAGE = (
+    "the 'step' (Heaviside) activation has zero gradient, so gradient descent cannot train the layers before "
+    "it; train this network by evolution (evolve/), or pick a differentiable activation "
+    "(sigmoid, tanh, relu, abs, gelu) for a gradient learner"
+)
+
+
+class Heaviside(nn.Module):
+    """The perceptron's step, trainable only by evolution (see `STEP_MESSAGE`)."""
+
+    trainable_by_gradient = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._warned = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.requires_grad and torch.is_grad_enabled() and not self._warned:
+            warnings.warn(STEP_MESSAGE, ZeroGradientWarning, stacklevel=2)
+            self._warned = True
+        return _HeavisideFn.apply(x)
+
+
+class Abs(nn.Module):
+    """|x|: symmetric, used in early evolved networks and as a cheap even nonlinearity."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.abs()
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "step": Heaviside,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "abs": Abs,
+    "gelu": nn.GELU,
+}
+
+
+def check_activation(name: str) -> str:
+    """Return `name` if it is a known activation, else raise a ValueError listing the known ones."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; known activations: {', '.join(ACTIVATIONS)}")
+    return name
+
+
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module by name (see `ACTIVATIONS`)."""
+    return ACTIVATIONS[check_activation(name)]()
+
+
+def activation_name(module: nn.Module) -> str | None:
+    """The registered name of an activation module, or None if it is not one of ours."""
+    for name, cls in ACTIVATIONS.items():
+        if type(module) is cls:
+            return name
+    return None
+
+
+def trainable_by_gradient(module: nn.Module) -> bool:
+    """False if any submodule (e.g. a step activation) blocks gradient learning."""
+    return all(getattr(m, "trainable_by_gradient", True) for m in module.modules())
