@@ -95,7 +95,8 @@ def ego_pixels(material, palette, track_id, pos, heading, cells_per_pixel, peds,
     """out (N, S, S, 3) uint8: the top-down view around each car, turned so the car faces up.
 
     The car sits at column S/2, three quarters down the image, so it sees three times further ahead than
-    behind. Nearest-cell sampling: each pixel shows the material of the cell under its centre.
+    behind. Nearest-cell sampling: each pixel shows the material of the cell under its centre. The world
+    point of pixel (row, col) is p + fwd * (c, s) + right * (-s, c), with fwd and right its offsets in cells.
     """
     h, w = material.shape[1], material.shape[2]
     size = out.shape[1]
@@ -105,23 +106,48 @@ def ego_pixels(material, palette, track_id, pos, heading, cells_per_pixel, peds,
         c, s = math.cos(heading[i]), math.sin(heading[i])
         for row in range(size):
             fwd = (row0 - row - 0.5) * cells_per_pixel
+            right0 = (0.5 - col0) * cells_per_pixel
+            x = pos[i, 0] + fwd * c - right0 * s  # world point of column 0, stepped along the row
+            y = pos[i, 1] + fwd * s + right0 * c
+            step_x, step_y = -cells_per_pixel * s, cells_per_pixel * c
             for col in range(size):
-                right = (col + 0.5 - col0) * cells_per_pixel
-                x = pos[i, 0] + fwd * c - right * s
-                y = pos[i, 1] + fwd * s + right * c
                 cx, cy = int(math.floor(x)), int(math.floor(y))
                 m = grid[cy, cx] if 0 <= cx < w and 0 <= cy < h else _GRASS
-                for ch in range(3):
-                    out[i, row, col, ch] = palette[m, ch]
-                dx, dy = x - pos[i, 0], y - pos[i, 1]
-                for j in range(peds.shape[1]):  # pedestrians over the road
-                    px, py = peds[i, j, 0] - x, peds[i, j, 1] - y
-                    if peds[i, j, 2] > 0.0 and px * px + py * py <= PED_RADIUS * PED_RADIUS:
-                        out[i, row, col, 0] = PED_COLOUR[0]
-                        out[i, row, col, 1] = PED_COLOUR[1]
-                        out[i, row, col, 2] = PED_COLOUR[2]
-                along, across = dx * c + dy * s, -dx * s + dy * c  # the car itself, in its own frame
-                if abs(along) <= CAR_HALF_LENGTH and abs(across) <= CAR_HALF_WIDTH:
-                    out[i, row, col, 0] = CAR_COLOUR[0]
-                    out[i, row, col, 1] = CAR_COLOUR[1]
-                    out[i, row, col, 2] = CAR_COLOUR[2]
+                out[i, row, col, 0] = palette[m, 0]
+                out[i, row, col, 1] = palette[m, 1]
+                out[i, row, col, 2] = palette[m, 2]
+                x += step_x
+                y += step_y
+        for j in range(peds.shape[1]):  # pedestrians: a disc of pixels around each one in view
+            if peds[i, j, 2] > 0.0:
+                _stamp_disc(out[i], peds[i, j, 0] - pos[i, 0], peds[i, j, 1] - pos[i, 1], c, s,
+                            cells_per_pixel, row0, col0)
+        _stamp_car(out[i], cells_per_pixel, row0, col0)
+
+
+@njit(cache=True)
+def _stamp_disc(image, dx, dy, c, s, cells_per_pixel, row0, col0):
+    """Paint a pedestrian at world offset (dx, dy) from the car into its ego image."""
+    size = image.shape[0]
+    fwd, right = dx * c + dy * s, -dx * s + dy * c  # into the car's frame
+    prow, pcol = row0 - fwd / cells_per_pixel, col0 + right / cells_per_pixel  # fractional pixel position
+    reach = PED_RADIUS / cells_per_pixel
+    for row in range(max(int(prow - reach) - 1, 0), min(int(prow + reach) + 2, size)):
+        for col in range(max(int(pcol - reach) - 1, 0), min(int(pcol + reach) + 2, size)):
+            if (row + 0.5 - prow) ** 2 + (col + 0.5 - pcol) ** 2 <= reach * reach:
+                image[row, col, 0] = PED_COLOUR[0]
+                image[row, col, 1] = PED_COLOUR[1]
+                image[row, col, 2] = PED_COLOUR[2]
+
+
+@njit(cache=True)
+def _stamp_car(image, cells_per_pixel, row0, col0):
+    """Paint the car itself at its fixed place, facing up."""
+    size = image.shape[0]
+    half_rows, half_cols = CAR_HALF_LENGTH / cells_per_pixel, CAR_HALF_WIDTH / cells_per_pixel
+    for row in range(size):
+        for col in range(size):
+            if abs(row + 0.5 - row0) <= half_rows and abs(col + 0.5 - col0) <= half_cols:
+                image[row, col, 0] = CAR_COLOUR[0]
+                image[row, col, 1] = CAR_COLOUR[1]
+                image[row, col, 2] = CAR_COLOUR[2]

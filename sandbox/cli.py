@@ -34,7 +34,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "how far each car got.",
     )
     p.add_argument("--num-cars", type=_positive_int, default=4, help="cars in the batch (default 4)")
-    p.add_argument("--steps", type=_positive_int, default=300, help="steps to drive (default 300)")
+    p.add_argument("--steps", type=_positive_int, default=400, help="steps to drive (default 400)")
     p.add_argument("--tracks", default="heldout", help="track set: train or heldout (default heldout)")
     p.add_argument("--seed", type=int, default=0, help="seed for track choice and pedestrians (default 0)")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")

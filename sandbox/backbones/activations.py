@@ -80,9 +80,15 @@ def check_activation(name: str) -> str:
     return name
 
 
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module by name (see `ACTIVATIONS`)."""
-    return ACTIVATIONS[check_activation(name)]()
+def make_activation(name: str, inplace: bool = False) -> nn.Module:
+    """A fresh activation module by name (see `ACTIVATIONS`).
+
+    `inplace=True` lets relu overwrite its input, sparing a large allocation after a convolution (safe there:
+    a convolution's backward does not need its output); the other activations ignore it.
+    """
+    if check_activation(name) == "relu":
+        return nn.ReLU(inplace=inplace)
+    return ACTIVATIONS[name]()
 
 
 def activation_name(module: nn.Module) -> str | None:

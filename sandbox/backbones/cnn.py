@@ -66,7 +66,7 @@ def _conv(c_in: int, c_out: int, config: CNNConfig, stride: int = 1) -> list[nn.
     """conv -> [norm] -> activation, size-preserving at stride 1."""
     conv = nn.Conv2d(c_in, c_out, config.kernel_size, stride=stride, padding=config.kernel_size // 2)
     norm = [nn.BatchNorm2d(c_out)] if config.norm == "batch" else []
-    return [conv, *norm, make_activation(config.activation)]
+    return [conv, *norm, make_activation(config.activation, inplace=True)]
 
 
 class ResidualBlock(nn.Module):
@@ -76,7 +76,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         body = _conv(channels, channels, config) + _conv(channels, channels, config)
         self.body = nn.Sequential(*body[:-1])  # the last activation comes after the sum
-        self.act = make_activation(config.activation)
+        self.act = make_activation(config.activation, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.body(x))

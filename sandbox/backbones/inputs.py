@@ -57,7 +57,7 @@ class BoxScaler(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.to(torch.float32).reshape(obs.shape[0], -1)  # (B, n): the Box flattened
-        return x * self.scale + self.shift
+        return torch.addcmul(self.shift, x, self.scale)  # one new tensor, not two: frames are large
 
 
 class ImageScaler(nn.Module):
@@ -69,7 +69,8 @@ class ImageScaler(nn.Module):
         self.shape = (channels, height, width)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.to(torch.float32) / 255.0
+        # copy=True so the in-place division never touches the caller's float tensor
+        x = obs.to(torch.float32, copy=True).div_(255.0)
         return x.permute(0, 3, 1, 2)  # (B, C, H, W)
 
 

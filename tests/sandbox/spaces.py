@@ -26,7 +26,7 @@ def pixels_space() -> spaces.Box:
 
 
 def cartpole_space() -> spaces.Box:
-    """CartPole-v1's observation space: position, velocity (unbounded), angle, angular velocity (unbounded)."""
+    """CartPole-v1's observation space: position, velocity and angular velocity unbounded, angle."""
     return gymnasium.make("CartPole-v1").observation_space
 
 

@@ -4,7 +4,6 @@ and a separately installed package publishing a backbone under the entry-point g
 from __future__ import annotations
 
 import importlib
-import textwrap
 import uuid
 
 import pytest
@@ -110,10 +109,15 @@ def write_entry_point_package(folder, dist: str, package: str, names: dict[str, 
 def test_entry_point_package_is_found_by_name(on_path):
     tag = uuid.uuid4().hex[:8]
     package = f"plugpkg_{tag}"
-    write_entry_point_package(on_path, f"plugdist_{tag}", package, {
-        f"tinynet_{tag}": f"{package}.nets:TinyNet",
-        f"broken_{tag}": f"{package}.missing:Nope",
-    })
+    write_entry_point_package(
+        on_path,
+        f"plugdist_{tag}",
+        package,
+        {
+            f"tinynet_{tag}": f"{package}.nets:TinyNet",
+            f"broken_{tag}": f"{package}.missing:Nope",
+        },
+    )
     assert f"tinynet_{tag}" in available_backbones()
     backbone = make_backbone(f"tinynet_{tag}", rays_space(), hidden=4)
     assert backbone(sample_batch(rays_space(), 2)).shape == (2, 4)

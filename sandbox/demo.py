@@ -1,0 +1,53 @@
+"""`sandbox demo`: a batch of cars driven headless by the baseline controller, saved as a PNG and a GIF."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def run_demo(num_cars: int = 4, steps: int = 400, tracks: str = "heldout", seed: int = 0,
+             out: str | os.PathLike = "runs/demo", gif_every: int = 4, pedestrians: bool = True) -> Path:
+    """Drive `num_cars` cars for `steps` steps; write OUT/frame.png and OUT/drive.gif; return OUT.
+
+    The cars share one pool of tracks from `tracks`; each frame shows every car, its rays and pedestrians.
+    """
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless unless a display is configured
+    from PIL import Image
+
+    from envs import CarDriveVectorEnv, drive_controller
+
+    env = CarDriveVectorEnv(num_cars, continuous=True, tracks=tracks, num_tracks=min(num_cars, 4),
+                            pedestrians=pedestrians, render_mode="rgb_array", show_rays=True)
+    obs, _ = env.reset(seed=seed)
+    frames, laps, crashes = [], 0, 0
+    for t in range(steps):
+        obs, _, terminated, truncated, info = env.step(drive_controller(obs, env.config.n_rays))
+        laps += int(info["lap_completed"].sum())
+        crashes += int(info["crashed"].sum())
+        if t % gif_every == 0 or t == steps - 1:
+            frames.append(Image.fromarray(env.render()).resize((384, 384)))
+        if (t + 1) % 50 == 0 or t == steps - 1:
+            print(f"\rstep {t + 1}/{steps}  laps {laps}  crashes {crashes}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    final = env.render()
+    env.close()
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_save(out_dir / "frame.png", lambda p: Image.fromarray(final).save(p, format="PNG"))
+    _atomic_save(out_dir / "drive.gif", lambda p: frames[0].save(
+        p, format="GIF", save_all=True, append_images=frames[1:], duration=1000 // 30 * gif_every, loop=0))
+    progress = np.round(100 * info["progress"]).astype(int)
+    print(f"laps completed {laps}, crashes {crashes}; lap progress now (%): {progress.tolist()}")
+    print(f"wrote {out_dir / 'frame.png'} and {out_dir / 'drive.gif'} ({len(frames)} frames)")
+    return out_dir
+
+
+def _atomic_save(path: Path, write) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,143 @@
+"""Seeded determinism, and car i of a batch living exactly the episodes of a single env seeded seed + i."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import envs
+
+TRACKS = [3, 17, 1_000_005]
+
+
+def _assert_obs_equal(a, b) -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    else:
+        np.testing.assert_array_equal(a, b)
+
+
+def _car(obs, i: int):
+    return {key: value[i] for key, value in obs.items()} if isinstance(obs, dict) else obs[i]
+
+
+def _rays(obs) -> np.ndarray:
+    return obs["rays"] if isinstance(obs, dict) else obs
+
+
+def _actions(rng: np.random.Generator, obs, continuous: bool, num: int, blind: float = 0.15):
+    """Mostly the baseline driver (episodes reach truncation), else random or full throttle straight ahead
+    (which leaves the road early on every track: episodes crash). `blind` may be one probability per car."""
+    driven = envs.drive_controller(np.atleast_2d(_rays(obs)), continuous=continuous)
+    if continuous:
+        random = rng.uniform(-1, 1, (num, 2)).astype(np.float32)
+        straight = np.tile(np.array([0.0, 1.0], np.float32), (num, 1))
+    else:
+        random, straight = rng.integers(0, 5, num), np.full(num, 3)
+    pick, go_blind = rng.random(num) < 0.15, rng.random(num) < blind
+    if continuous:
+        pick, go_blind = pick[:, None], go_blind[:, None]
+    return np.where(go_blind, straight, np.where(pick, random, driven))
+
+
+def _rollout(env, seed: int, steps: int, continuous: bool):
+    rng = np.random.default_rng(1234)
+    obs, info = env.reset(seed=seed)
+    trace = [(obs, info)]
+    for _ in range(steps):
+        action = _actions(rng, obs, continuous, 1)[0]
+        obs, reward, terminated, truncated, info = env.step(action)
+        trace.append((obs, reward, terminated, truncated, info))
+        if terminated or truncated:
+            obs, info = env.reset()
+            trace.append((obs, info))
+    return trace
+
+
+@pytest.mark.parametrize(("obs", "continuous", "tracks"), [("rays", False, "train"), ("both", True, TRACKS)])
+def test_same_seed_same_trajectory_single(obs, continuous, tracks):
+    make = lambda: envs.CarDriveEnv(obs=obs, continuous=continuous, tracks=tracks, max_episode_steps=60)  # noqa: E731
+    first, second = _rollout(make(), 7, 200, continuous), _rollout(make(), 7, 200, continuous)
+    assert len(first) == len(second)
+    assert sum(len(entry) == 2 for entry in first) >= 3  # several episodes
+    for a, b in zip(first, second, strict=True):
+        _assert_obs_equal(a[0], b[0])
+        assert a[1:] == b[1:]
+
+
+def test_different_seeds_differ():
+    env = envs.CarDriveEnv(tracks="train", num_tracks=1)
+    assert len({env.reset(seed=s)[1]["track_seed"] for s in range(4)}) > 1
+
+
+@pytest.mark.parametrize(("obs", "continuous"), [("rays", True), ("pixels", False)])
+def test_same_seed_same_trajectory_vector(obs, continuous):
+    def rollout():
+        venv = envs.CarDriveVectorEnv(4, obs=obs, continuous=continuous, max_episode_steps=60)
+        rng = np.random.default_rng(99)
+        o, info = venv.reset(seed=11)
+        trace = [(o, info)]
+        for _ in range(200):
+            act = rng.uniform(-1, 1, (4, 2)).astype(np.float32) if continuous else rng.integers(0, 5, 4)
+            trace.append(venv.step(act))
+        return trace
+
+    for a, b in zip(rollout(), rollout(), strict=True):
+        _assert_obs_equal(a[0], b[0])
+        for x, y in zip(a[1:], b[1:], strict=True):
+            if isinstance(x, dict):
+                _assert_obs_equal(x, y)
+            else:
+                np.testing.assert_array_equal(x, y)
+
+
+def _assert_info_equal(vector_info: dict, i: int, single_info: dict) -> None:
+    assert vector_info.keys() == single_info.keys()
+    for key, value in single_info.items():
+        assert vector_info[key][i] == value, key
+
+
+@pytest.mark.parametrize(("obs", "continuous"), [("rays", False), ("both", True)])
+def test_vector_car_i_equals_single_env_seeded_seed_plus_i(obs, continuous):
+    n, seed, steps = 3, 5, 200
+    kwargs = dict(obs=obs, continuous=continuous, tracks=TRACKS, max_episode_steps=60)
+    venv = envs.CarDriveVectorEnv(n, **kwargs)
+    singles = [envs.CarDriveEnv(**kwargs) for _ in range(n)]
+    vobs, vinfo = venv.reset(seed=seed)
+    pending = [None] * n  # the single env's reset (obs, info) the vector car must show at its next step
+    for i, env in enumerate(singles):
+        sobs, sinfo = env.reset(seed=seed + i)
+        _assert_obs_equal(_car(vobs, i), sobs)
+        _assert_info_equal(vinfo, i, sinfo)
+    rng = np.random.default_rng(0)
+    ends = {"terminated": 0, "truncated": 0, "autoresets": 0}
+    for _ in range(steps):
+        actions = _actions(rng, vobs, continuous, n, blind=np.array([1.0, 0.3, 0.0]))
+        vobs, vreward, vterm, vtrunc, vinfo = venv.step(actions)
+        for i, env in enumerate(singles):
+            if pending[i] is not None:  # next-step autoreset: the action is ignored
+                sobs, sinfo = pending[i]
+                pending[i] = None
+                ends["autoresets"] += 1
+                assert vreward[i] == 0.0 and not vterm[i] and not vtrunc[i]
+                _assert_obs_equal(_car(vobs, i), sobs)
+                _assert_info_equal(vinfo, i, sinfo)
+                continue
+            sobs, sreward, sterm, strunc, sinfo = env.step(actions[i])
+            _assert_obs_equal(_car(vobs, i), sobs)
+            assert (vreward[i], bool(vterm[i]), bool(vtrunc[i])) == (sreward, sterm, strunc)
+            _assert_info_equal(vinfo, i, sinfo)
+            if sterm or strunc:
+                ends["terminated" if sterm else "truncated"] += 1
+                pending[i] = env.reset()
+    assert ends["terminated"] > 0 and ends["truncated"] > 0 and ends["autoresets"] > 0, ends
+    seeds_driven = set(venv.core.seeds_in_use().tolist())
+    assert seeds_driven <= set(TRACKS)
+
+
+def test_track_index_option_puts_car_i_on_pool_track_i():
+    venv = envs.CarDriveVectorEnv(3, tracks=TRACKS)
+    _, info = venv.reset(seed=0, options={"track_index": np.array([2, 0, 1])})
+    assert info["track_seed"].tolist() == [TRACKS[2], TRACKS[0], TRACKS[1]]
