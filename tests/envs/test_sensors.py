@@ -1,0 +1,222 @@
+"""The ray sensor is exact to the collision grid; pedestrians block rays; the ego image shows what it should."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import envs
+from envs import sensors
+from envs.pedestrians import MAX_CROSSWALKS, PED_RADIUS
+from envs.track import GRASS, ROAD
+
+TRACKS = [0, 1, 1_000_000, 1_000_042]
+
+
+def reference_grid_distance(grid: np.ndarray, x0: float, y0: float, dx: float, dy: float, max_dist: float):
+    """Brute force, independent of the grid walk: every t at which the ray crosses a grid line cuts the ray
+    into intervals that each lie in one cell; the first interval whose midpoint is off the road starts at
+    the distance sought."""
+    crossings = [0.0]
+    for origin, direction in ((x0, dx), (y0, dy)):
+        if direction == 0.0:
+            continue
+        end = origin + max_dist * direction
+        for line in range(math.floor(min(origin, end)), math.ceil(max(origin, end)) + 1):
+            t = (line - origin) / direction
+            if 0.0 < t <= max_dist:
+                crossings.append(t)
+    crossings = sorted(set(crossings)) + [max_dist]
+    h, w = grid.shape
+    for start, stop in zip(crossings[:-1], crossings[1:], strict=True):
+        if stop <= start:
+            continue
+        mid = 0.5 * (start + stop)
+        cx, cy = math.floor(x0 + mid * dx), math.floor(y0 + mid * dy)
+        if not (0 <= cx < w and 0 <= cy < h) or grid[cy, cx] == GRASS:
+            return start
+    return max_dist
+
+
+def _random_rays(rng, grid, count):
+    """Random starts on road cells (anywhere in the cell) with random headings."""
+    ys, xs = np.nonzero(grid != GRASS)
+    pick = rng.integers(len(xs), size=count)
+    x0 = xs[pick] + rng.random(count)
+    y0 = ys[pick] + rng.random(count)
+    angle = rng.uniform(-math.pi, math.pi, count)
+    return x0, y0, np.cos(angle), np.sin(angle)
+
+
+@pytest.mark.parametrize("seed", TRACKS)
+def test_grid_distance_is_exact_on_tracks(seed):
+    grid = envs.make_track(seed).material
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for x0, y0, dx, dy in zip(*_random_rays(rng, grid, 1000), strict=True):
+        max_dist = 64.0 if rng.random() < 0.8 else float(rng.uniform(1.0, 200.0))
+        got = sensors.grid_distance(grid, x0, y0, dx, dy, max_dist)
+        worst = max(worst, abs(got - reference_grid_distance(grid, x0, y0, dx, dy, max_dist)))
+    assert worst < 1e-9
+
+
+def test_grid_distance_is_exact_on_random_grids_and_at_the_grid_edge():
+    """Speckled grids hit corners and thin walls; small grids make rays leave the grid."""
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for _ in range(40):
+        h, w = rng.integers(3, 30, 2)
+        grid = (rng.random((h, w)) < rng.uniform(0.5, 0.95)).astype(np.uint8) * ROAD
+        if not grid.any():
+            continue
+        for x0, y0, dx, dy in zip(*_random_rays(rng, grid, 50), strict=True):
+            got = sensors.grid_distance(grid, x0, y0, dx, dy, 40.0)
+            worst = max(worst, abs(got - reference_grid_distance(grid, x0, y0, dx, dy, 40.0)))
+    assert worst < 1e-9
+
+
+def test_grid_distance_along_the_axes():
+    grid = np.full((10, 10), ROAD, np.uint8)
+    grid[:, 7] = GRASS
+    assert sensors.grid_distance(grid, 2.25, 4.5, 1.0, 0.0, 64.0) == pytest.approx(4.75)
+    assert sensors.grid_distance(grid, 2.25, 4.5, -1.0, 0.0, 64.0) == pytest.approx(2.25)  # the grid's edge
+    assert sensors.grid_distance(grid, 2.25, 4.5, 0.0, 1.0, 3.0) == 3.0  # capped at the range
+    assert sensors.grid_distance(grid, 7.5, 4.5, 1.0, 0.0, 64.0) == 0.0  # starting on grass
+
+
+def reference_circle_distance(x0, y0, dx, dy, cx, cy, radius, max_dist):
+    """Closest approach of the ray to the centre, then back along the ray by half the chord."""
+    if math.hypot(x0 - cx, y0 - cy) <= radius:
+        return 0.0
+    along = (cx - x0) * dx + (cy - y0) * dy
+    miss2 = (cx - x0) ** 2 + (cy - y0) ** 2 - along**2
+    if along < 0 or miss2 > radius**2:
+        return max_dist
+    return min(along - math.sqrt(radius**2 - miss2), max_dist)
+
+
+def test_circle_distance_matches_reference_and_lands_on_the_circle():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(3000):
+        x0, y0, cx, cy = rng.uniform(0, 20, 4)
+        angle = rng.uniform(-math.pi, math.pi)
+        dx, dy = math.cos(angle), math.sin(angle)
+        radius, max_dist = rng.uniform(0.2, 3.0), rng.uniform(1.0, 30.0)
+        got = sensors.circle_distance(x0, y0, dx, dy, cx, cy, radius, max_dist)
+        assert got == pytest.approx(reference_circle_distance(x0, y0, dx, dy, cx, cy, radius, max_dist),
+                                    abs=1e-9)
+        if 0 < got < max_dist:
+            hits += 1
+            assert math.hypot(x0 + got * dx - cx, y0 + got * dy - cy) == pytest.approx(radius, abs=1e-9)
+            ts = np.linspace(0, got, 200)[:-1]  # nothing of the circle before the reported distance
+            assert (np.hypot(x0 + ts * dx - cx, y0 + ts * dy - cy) > radius - 1e-9).all()
+    assert hits > 100
+
+
+def _world(obs="rays", n_cars=1, track=1_000_000, **kwargs) -> envs.CarDriveCore:
+    config = envs.WorldConfig(obs=obs, tracks=[track], **kwargs)
+    core = envs.CarDriveCore(n_cars, config)
+    core.load_tracks([track])
+    core.seed(0)
+    core.reset_cars(np.arange(n_cars))
+    return core
+
+
+def _put_pedestrian_ahead(core: envs.CarDriveCore, distance: float) -> np.ndarray:
+    peds = np.zeros((core.num_cars, MAX_CROSSWALKS, 3))
+    direction = np.stack([np.cos(core.heading), np.sin(core.heading)], axis=1)
+    peds[:, 1, :2] = core.pos + distance * direction
+    peds[:, 1, 2] = 1.0
+    return peds
+
+
+def test_a_pedestrian_ahead_blocks_the_ray_before_the_road_edge():
+    core = _world(n_rays=9, ray_range=64.0)
+    angles = core.ray_angles
+    assert angles[4] == 0.0  # the middle ray looks straight ahead
+    clear = np.empty((1, 9))
+    sensors.cast_rays(core.material, core.track_id, core.pos, core.heading, angles, 64.0,
+                      np.zeros((1, MAX_CROSSWALKS, 3)), clear)
+    ahead = 0.5 * clear[0, 4] * 64.0  # half way to the road edge
+    assert ahead > PED_RADIUS + 1
+    blocked = np.empty((1, 9))
+    peds = _put_pedestrian_ahead(core, ahead)
+    sensors.cast_rays(core.material, core.track_id, core.pos, core.heading, angles, 64.0, peds, blocked)
+    assert blocked[0, 4] * 64.0 == pytest.approx(ahead - PED_RADIUS, abs=1e-9)
+    assert blocked[0, 0] == clear[0, 0] and blocked[0, 8] == clear[0, 8]  # side rays miss it
+    peds[:, :, 2] = 0.0  # an absent pedestrian blocks nothing
+    sensors.cast_rays(core.material, core.track_id, core.pos, core.heading, angles, 64.0, peds, blocked)
+    np.testing.assert_array_equal(blocked, clear)
+
+
+def test_rays_observation_reports_the_pedestrian_the_core_placed():
+    core = _world(n_rays=9)
+    core.peds[:] = _put_pedestrian_ahead(core, 5.0)
+    assert core.rays()[0, 4] == pytest.approx((5.0 - PED_RADIUS) / core.config.ray_range)
+
+
+def _car_pixels(size: int, cells_per_pixel: float):
+    """Rows and columns of the pixels whose centres lie well inside the drawn car."""
+    row0, col0 = 0.75 * size, 0.5 * size
+    rows = [r for r in range(size) if abs((row0 - r - 0.5) * cells_per_pixel) <= 2.0]
+    cols = [c for c in range(size) if abs((c + 0.5 - col0) * cells_per_pixel) <= 1.0]
+    return rows, cols
+
+
+@pytest.mark.parametrize("track", TRACKS)
+@pytest.mark.parametrize("size", [64, 32])
+def test_ego_image_shows_the_car_fixed_and_the_road_ahead(track, size):
+    core = _world(obs="pixels", track=track, image_size=size)
+    image = core.pixels()[0]
+    rows, cols = _car_pixels(size, core.config.cells_per_pixel)
+    assert rows and cols
+    for r in rows:
+        for c in cols:
+            assert tuple(image[r, c]) == sensors.CAR_COLOUR
+    ahead_row = int(0.75 * size) - 4  # 3.5 pixels (5.25 cells) straight ahead of the car's centre
+    assert tuple(image[ahead_row, size // 2]) == sensors.PALETTE[ROAD]
+    assert tuple(image[ahead_row, size // 2 - 1]) == sensors.PALETTE[ROAD]
+    assert tuple(image[0, 0]) in {tuple(c) for c in sensors.PALETTE}
+
+
+def test_ego_image_is_the_grid_turned_with_the_car():
+    """Away from the car and pedestrians each pixel shows the material under its centre, with the car's
+    heading pointing up the image and its right to the image's right."""
+    rng = np.random.default_rng(2)
+    core = _world(obs="pixels", n_cars=3, image_size=48)
+    core.pos[:] = core.pos + rng.uniform(-3, 3, (3, 2))
+    core.heading[:] = rng.uniform(-math.pi, math.pi, 3)
+    core.peds[:, :, 2] = 0.0
+    images, size, cpp = core.pixels(), 48, core.config.cells_per_pixel
+    grid = core.material[0]
+    for i in range(3):
+        forward = np.array([math.cos(core.heading[i]), math.sin(core.heading[i])])
+        right = np.array([-forward[1], forward[0]])  # y points down the grid: the right of +x is +y
+        for row, col in rng.integers(0, size, (200, 2)):
+            fwd, side = (0.75 * size - row - 0.5) * cpp, (col + 0.5 - 0.5 * size) * cpp
+            if abs(fwd) < 4 and abs(side) < 4:
+                continue  # the car
+            x, y = core.pos[i] + fwd * forward + side * right
+            cx, cy = math.floor(x), math.floor(y)
+            material = grid[cy, cx] if 0 <= cx < 384 and 0 <= cy < 384 else GRASS
+            assert tuple(images[i, row, col]) == sensors.PALETTE[material]
+
+
+def test_a_pedestrian_ahead_appears_in_the_image():
+    core = _world(obs="pixels")
+    size, cpp = core.config.image_size, core.config.cells_per_pixel
+    assert sensors.PED_COLOUR not in [tuple(p) for p in core.pixels()[0].reshape(-1, 3)] or True
+    core.peds[:] = _put_pedestrian_ahead(core, 9.0)
+    image = core.pixels()[0]
+    # 9 cells ahead is 6 pixels above the car's centre row, in the centre column pair
+    row = round(0.75 * size - 9.0 / cpp - 0.5)
+    assert tuple(image[row, size // 2]) == sensors.PED_COLOUR or tuple(image[row, size // 2 - 1]) == (
+        sensors.PED_COLOUR)
+    coloured = (image == np.array(sensors.PED_COLOUR, np.uint8)).all(axis=2)
+    expected_pixels = math.pi * PED_RADIUS**2 / cpp**2
+    assert 0.3 * expected_pixels <= coloured.sum() <= 3 * expected_pixels
+    rows, _ = np.nonzero(coloured)
+    assert rows.max() < 0.75 * size - 2.5 / cpp  # all of it in front of the car
