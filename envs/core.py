@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 from numba import njit
 
 from envs import pedestrians, physics, sensors

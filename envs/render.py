@@ -86,7 +86,7 @@ class Renderer:
                         pygame.draw.circle(self.screen, PED_COLOUR, (ox + px * scale, oy + py * scale),
                                            max(2.0, 1.2 * scale))
                 if rays is not None:
-                    for angle, dist in zip(core.ray_angles, rays[i]):
+                    for angle, dist in zip(core.ray_angles, rays[i], strict=True):
                         end = (centre[0] + dist * scale * math.cos(h + angle),
                                centre[1] + dist * scale * math.sin(h + angle))
                         pygame.draw.line(self.screen, (255, 255, 160), centre, end, 1)

@@ -1,8 +1,5 @@
-"""The observation spaces backbones are tested on: CarDrive's three, built exactly as the env builds them,
-and CartPole-v1's Box (two unbounded dimensions).
-
-Later these will be read from `gymnasium.make("sandbox/CarDrive-v0", obs=...)`.
-"""
+"""The observation spaces backbones are tested on: CarDrive's three, read from the registered env, and
+CartPole-v1's Box (two unbounded dimensions)."""
 
 from __future__ import annotations
 
@@ -11,18 +8,14 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+import envs  # noqa: F401  (registers sandbox/CarDrive-v0)
+
 N_RAYS = 9
 
 
-def rays_space(n_rays: int = N_RAYS) -> spaces.Box:
-    """n_rays distances in [0, 1], then speed / max_speed and heading / pi in [-1, 1]."""
-    low = np.array([0.0] * n_rays + [-1.0, -1.0], dtype=np.float32)
-    return spaces.Box(low, np.ones(n_rays + 2, dtype=np.float32), dtype=np.float32)
-
-
-def pixels_space() -> spaces.Box:
-    """An egocentric top-down frame, HWC uint8."""
-    return spaces.Box(0, 255, shape=(64, 64, 3), dtype=np.uint8)
+def cardrive_space(obs: str) -> spaces.Space:
+    """The observation space `sandbox/CarDrive-v0` really has for `obs` ("rays", "pixels" or "both")."""
+    return gymnasium.make("sandbox/CarDrive-v0", obs=obs).observation_space
 
 
 def cartpole_space() -> spaces.Box:
@@ -33,9 +26,9 @@ def cartpole_space() -> spaces.Box:
 def observation_spaces() -> dict[str, spaces.Space]:
     """name -> space: CarDrive's rays, pixels and both, and CartPole's Box."""
     return {
-        "rays": rays_space(),
-        "pixels": pixels_space(),
-        "both": spaces.Dict({"rays": rays_space(), "pixels": pixels_space()}),
+        "rays": cardrive_space("rays"),
+        "pixels": cardrive_space("pixels"),
+        "both": cardrive_space("both"),
         "cartpole": cartpole_space(),
     }
 

@@ -17,7 +17,7 @@ from sandbox.backbones import (
     ZeroGradientWarning,
     make_backbone,
 )
-from tests.sandbox.spaces import observation_spaces, pixels_space, rays_space, sample_batch
+from tests.sandbox.spaces import cardrive_space, observation_spaces, sample_batch
 
 SPACES = observation_spaces()
 SUPPORTED = {
@@ -96,7 +96,7 @@ def test_scaling_maps_bounds_and_leaves_unbounded_dims_alone():
     scale = make_backbone("mlp", SPACES["cartpole"]).scale
     obs = torch.tensor([[4.8, 123.0, -0.41887903, -7.0]])
     assert torch.allclose(scale(obs), torch.tensor([[1.0, 123.0, -1.0, -7.0]]))
-    rays = make_backbone("mlp", rays_space()).scale(torch.tensor([[0.0] * 9 + [1.0, 0.0]]))
+    rays = make_backbone("mlp", cardrive_space("rays")).scale(torch.tensor([[0.0] * 9 + [1.0, 0.0]]))
     assert torch.allclose(rays, torch.tensor([[-1.0] * 9 + [1.0, 0.0]]))
 
 
@@ -105,7 +105,7 @@ def test_scaling_maps_bounds_and_leaves_unbounded_dims_alone():
     [
         ("cnn", SPACES["rays"], "image Box"),
         ("cnn", SPACES["cartpole"], "use 'mlp' or 'attention'"),
-        ("cnn", spaces.Dict({"rays": rays_space()}), "image Box"),
+        ("cnn", spaces.Dict({"rays": cardrive_space("rays")}), "image Box"),
         ("mlp", spaces.Discrete(4), "Box of any shape"),
         ("attention", spaces.Box(0, 1, shape=(5, 5)), "1-D Box"),
         ("attention", spaces.Dict({"d": spaces.Discrete(3)}), "Dict of those"),
@@ -188,4 +188,5 @@ def test_non_square_images_and_other_sizes_size_themselves():
         assert backbone(sample_batch(space, 2)).shape == (2, backbone.out_dim)
     tiny = spaces.Box(0, 255, shape=(8, 8, 3), dtype=np.uint8)
     assert make_backbone("cnn", tiny, channels=(4, 4, 4, 4, 4))(sample_batch(tiny, 2)).shape == (2, 128)
-    assert make_backbone("mlp", pixels_space(), widths=(4,))(sample_batch(pixels_space(), 2)).shape == (2, 4)
+    pixels = cardrive_space("pixels")
+    assert make_backbone("mlp", pixels, widths=(4,))(sample_batch(pixels, 2)).shape == (2, 4)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sandbox.backbones import StackedMLP, flat_parameters, make_backbone, stack_flat, stack_modules
-from tests.sandbox.spaces import cartpole_space, rays_space, sample_batch
+from tests.sandbox.spaces import cardrive_space, cartpole_space, sample_batch
 
 
 def sequential(sizes: tuple[int, ...], activation: type[nn.Module] = nn.Tanh) -> nn.Sequential:
@@ -39,7 +39,7 @@ def test_stacked_equals_loop(sizes, P, B):
 @pytest.mark.parametrize("activation", ["step", "sigmoid", "relu", "abs", "gelu", "tanh"])
 def test_backbone_plus_head_with_input_scaling_stacks(activation):
     torch.manual_seed(1)
-    space = rays_space()
+    space = cardrive_space("rays")
 
     def network() -> nn.Module:
         backbone = make_backbone("mlp", space, widths=(16, 16), activation=activation)
@@ -69,9 +69,9 @@ def test_flat_vectors_round_trip_and_match_the_loop():
 
 def test_stacking_refuses_what_it_cannot_batch():
     with pytest.raises(TypeError, match="LayerNorm"):
-        stack_modules([make_backbone("mlp", rays_space(), norm="layer")])
+        stack_modules([make_backbone("mlp", cardrive_space("rays"), norm="layer")])
     with pytest.raises(TypeError, match="cannot stack"):
-        stack_modules([make_backbone("attention", rays_space())])
+        stack_modules([make_backbone("attention", cardrive_space("rays"))])
     with pytest.raises(ValueError, match="one architecture"):
         stack_modules([sequential((4, 8, 2)), sequential((4, 9, 2))])
     with pytest.raises(ValueError, match=r"needs \(P, 58\)"):

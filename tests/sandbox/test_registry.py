@@ -12,7 +12,7 @@ from torch import nn
 
 from sandbox.backbones import available_backbones, make_backbone, register_backbone
 from sandbox.backbones import registry as registry_module
-from tests.sandbox.spaces import cartpole_space, rays_space, sample_batch
+from tests.sandbox.spaces import cardrive_space, cartpole_space, sample_batch
 
 # A user's backbone, as it would sit in their own file: observation space in, out_dim set.
 USER_MODULE = """
@@ -67,9 +67,9 @@ def write_user_module(folder) -> str:
 
 def test_module_attr_spec_builds_a_user_class(on_path):
     module = write_user_module(on_path)
-    backbone = make_backbone(f"{module}:TinyNet", rays_space(), hidden=5)
+    backbone = make_backbone(f"{module}:TinyNet", cardrive_space("rays"), hidden=5)
     assert backbone.out_dim == 5
-    assert backbone(sample_batch(rays_space(), 3)).shape == (3, 5)
+    assert backbone(sample_batch(cardrive_space("rays"), 3)).shape == (3, 5)
     assert make_backbone(f"{module}:tiny_factory", cartpole_space()).out_dim == 8
 
 
@@ -83,8 +83,8 @@ def test_register_backbone_by_call_and_as_decorator(on_path, monkeypatch):
         pass
 
     assert {"tiny", "tiny2", "mlp", "cnn", "attention"} <= set(available_backbones())
-    assert make_backbone("tiny", rays_space()).out_dim == 8
-    assert isinstance(make_backbone("tiny2", rays_space(), hidden=3), Tiny2)
+    assert make_backbone("tiny", cardrive_space("rays")).out_dim == 8
+    assert isinstance(make_backbone("tiny2", cardrive_space("rays"), hidden=3), Tiny2)
     with pytest.raises(ValueError, match="already registered"):
         register_backbone("tiny", user.TinyNet)
     with pytest.raises(ValueError, match="without ':'"):
@@ -119,15 +119,15 @@ def test_entry_point_package_is_found_by_name(on_path):
         },
     )
     assert f"tinynet_{tag}" in available_backbones()
-    backbone = make_backbone(f"tinynet_{tag}", rays_space(), hidden=4)
-    assert backbone(sample_batch(rays_space(), 2)).shape == (2, 4)
+    backbone = make_backbone(f"tinynet_{tag}", cardrive_space("rays"), hidden=4)
+    assert backbone(sample_batch(cardrive_space("rays"), 2)).shape == (2, 4)
     with pytest.raises(ValueError, match=f"broken_{tag}.*failed to load"):
-        make_backbone(f"broken_{tag}", rays_space())
+        make_backbone(f"broken_{tag}", cardrive_space("rays"))
 
 
 def test_unknown_spec_lists_the_known_names():
     with pytest.raises(ValueError) as info:
-        make_backbone("resnet9000", rays_space())
+        make_backbone("resnet9000", cardrive_space("rays"))
     message = str(info.value)
     assert "unknown backbone 'resnet9000'" in message
     assert "attention, cnn, mlp" in message and "module:attr" in message
@@ -145,17 +145,17 @@ def test_unknown_spec_lists_the_known_names():
 def test_bad_plug_ins_get_clear_errors(on_path, attr, error, needle):
     module = write_user_module(on_path)
     with pytest.raises(error) as info:
-        make_backbone(f"{module}:{attr}", rays_space())
+        make_backbone(f"{module}:{attr}", cardrive_space("rays"))
     assert needle in str(info.value)
     assert "known backbones: " in str(info.value) or error is ValueError
 
 
 def test_bad_module_and_constructor_errors_name_the_spec(on_path):
     with pytest.raises(ValueError, match="cannot import module 'no_such_module_xyz'"):
-        make_backbone("no_such_module_xyz:Net", rays_space())
+        make_backbone("no_such_module_xyz:Net", cardrive_space("rays"))
     module = write_user_module(on_path)
     with pytest.raises(TypeError, match=r"TinyNet\(observation_space, \*\*options\)"):
-        make_backbone(f"{module}:TinyNet", rays_space(), widht=3)
+        make_backbone(f"{module}:TinyNet", cardrive_space("rays"), widht=3)
     with pytest.raises(TypeError, match="gymnasium space"):
         make_backbone("mlp", (11,))
 
