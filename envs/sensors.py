@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from envs.pedestrians import PED_RADIUS
@@ -30,30 +31,42 @@ CAR_HALF_LENGTH, CAR_HALF_WIDTH = 2.5, 1.2  # cells; the car drawn at the image'
 @njit(cache=True)
 def grid_distance(grid, x0, y0, dx, dy, max_dist):
     """Distance along the unit direction (dx, dy) from (x0, y0) to the first non-road cell of `grid` (H, W),
-    capped at max_dist. 0 if the start cell itself is off the road."""
+    capped at max_dist. 0 if the start cell itself is off the road. Any grid: it is given the grass border
+    the walk relies on (track grids have one already; `cast_rays` walks them as they are)."""
     h, w = grid.shape
+    padded = np.zeros((h + 2, w + 2), np.uint8)
+    padded[1:-1, 1:-1] = grid != _GRASS
+    return _walk(padded.ravel(), w + 2, h + 2, x0 + 1.0, y0 + 1.0, dx, dy, max_dist)
+
+
+@njit(cache=True)
+def _walk(flat, w, h, x0, y0, dx, dy, max_dist):
+    """The grid walk on the flattened (H * W,) grid. Tracks keep a border of grass round the grid
+    (`envs.track` checks it), so a walk that starts inside stops at that border at the latest and the loop
+    needs no bounds checks."""
     cx, cy = int(math.floor(x0)), int(math.floor(y0))
-    if cx < 0 or cy < 0 or cx >= w or cy >= h or grid[cy, cx] == _GRASS:
+    if cx < 0 or cy < 0 or cx >= w or cy >= h or flat[cy * w + cx] == _GRASS:
         return 0.0
     step_x = 1 if dx > 0 else -1
-    step_y = 1 if dy > 0 else -1
+    step_y = w if dy > 0 else -w  # steps of the flat index: one column, one row
     # t at which the ray crosses the next vertical / horizontal cell boundary, and the t between crossings
     t_x = ((cx + 1 - x0) / dx if dx > 0 else (x0 - cx) / -dx) if dx != 0 else math.inf
     t_y = ((cy + 1 - y0) / dy if dy > 0 else (y0 - cy) / -dy) if dy != 0 else math.inf
     dt_x = abs(1.0 / dx) if dx != 0 else math.inf
     dt_y = abs(1.0 / dy) if dy != 0 else math.inf
+    cell = cy * w + cx
     while True:
         if t_x < t_y:
             t = t_x
-            cx += step_x
+            cell += step_x
             t_x += dt_x
         else:
             t = t_y
-            cy += step_y
+            cell += step_y
             t_y += dt_y
         if t >= max_dist:
             return max_dist
-        if cx < 0 or cy < 0 or cx >= w or cy >= h or grid[cy, cx] == _GRASS:
+        if flat[cell] == _GRASS:
             return t
 
 
@@ -77,12 +90,16 @@ def cast_rays(material, track_id, pos, heading, angles, max_dist, peds, out):
 
     material (K, H, W); angles (R,) offsets from the heading, left (negative) to right; peds (N, P, 3).
     """
+    k, h, w = material.shape
+    flat = material.reshape(k, h * w)  # (K, H * W) view
+    cos_a, sin_a = np.cos(angles), np.sin(angles)
     for i in range(pos.shape[0]):
-        grid = material[track_id[i]]
+        grid = flat[track_id[i]]
+        ch, sh = math.cos(heading[i]), math.sin(heading[i])
         for r in range(angles.shape[0]):
-            a = heading[i] + angles[r]
-            dx, dy = math.cos(a), math.sin(a)
-            d = grid_distance(grid, pos[i, 0], pos[i, 1], dx, dy, max_dist)
+            dx = ch * cos_a[r] - sh * sin_a[r]  # direction heading + angle[r], by the angle-sum rule
+            dy = sh * cos_a[r] + ch * sin_a[r]
+            d = _walk(grid, w, h, pos[i, 0], pos[i, 1], dx, dy, max_dist)
             for j in range(peds.shape[1]):
                 if peds[i, j, 2] > 0.0:
                     d = min(d, circle_distance(pos[i, 0], pos[i, 1], dx, dy, peds[i, j, 0], peds[i, j, 1],
@@ -131,7 +148,8 @@ def _stamp_disc(image, dx, dy, c, s, cells_per_pixel, row0, col0):
     size = image.shape[0]
     fwd, right = dx * c + dy * s, -dx * s + dy * c  # into the car's frame
     prow, pcol = row0 - fwd / cells_per_pixel, col0 + right / cells_per_pixel  # fractional pixel position
-    reach = PED_RADIUS / cells_per_pixel
+    # at least 0.75 px: a disc of radius 1/sqrt(2) px always covers a pixel centre, wherever it stands
+    reach = max(PED_RADIUS / cells_per_pixel, 0.75)
     for row in range(max(int(prow - reach) - 1, 0), min(int(prow + reach) + 2, size)):
         for col in range(max(int(pcol - reach) - 1, 0), min(int(pcol + reach) + 2, size)):
             if (row + 0.5 - prow) ** 2 + (col + 0.5 - pcol) ** 2 <= reach * reach:

@@ -122,6 +122,9 @@ def _build(seed: int, half_width: float, points: np.ndarray, rng: np.random.Gene
     dist = _distance_grid(points, half_width + 2)
     material = np.where(dist <= half_width, ROAD, GRASS).astype(np.uint8)
     material[(dist > half_width - 1.0) & (dist <= half_width)] = KERB
+    border = np.r_[material[0], material[-1], material[:, 0], material[:, -1]]
+    if (border != GRASS).any():  # the ray sensor relies on a grass border to stop every walk
+        return None
     start = _pick_start(points, tangents, material != GRASS, rng)
     if start is None:
         return None

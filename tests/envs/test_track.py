@@ -1,0 +1,100 @@
+"""Procedural tracks: deterministic, well-formed, drawn from two disjoint named seed sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import envs
+from envs import track as track_module
+from envs.track import CROSSWALK, GRASS, GRID_SIZE, START_LINE
+
+SEEDS = [0, 1, 7, 99_999, 1_000_000, 1_000_099]
+ARRAYS = ("centreline", "tangents", "crosswalks", "material")
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_same_seed_same_track(seed):
+    fresh = track_module.make_track.__wrapped__  # bypass the cache: really generate it twice
+    a, b = fresh(seed), fresh(seed)
+    assert a is not b
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert (a.length, a.start_index, a.min_radius) == (b.length, b.start_index, b.min_radius)
+    np.testing.assert_array_equal(a.material, envs.make_track(seed).material)
+
+
+def test_different_seeds_different_tracks():
+    a, b = envs.make_track(0), envs.make_track(1)
+    assert a.length != b.length or not np.array_equal(a.material, b.material)
+
+
+def test_track_sets():
+    train, heldout = envs.track_seeds("train"), envs.track_seeds("heldout")
+    assert len(heldout) == 100 == len(set(heldout.tolist()))
+    assert not set(train.tolist()) & set(heldout.tolist())
+    np.testing.assert_array_equal(heldout, envs.HELDOUT_SEEDS)
+    np.testing.assert_array_equal(train, envs.TRAIN_SEEDS)
+
+
+def test_unknown_track_set_is_named_in_the_error():
+    with pytest.raises(ValueError, match=r"unknown track set 'nope'.*heldout.*train"):
+        envs.track_seeds("nope")
+
+
+@pytest.mark.parametrize("bad", [1.5, "3", True, None])
+def test_track_seed_must_be_an_integer(bad):
+    with pytest.raises(TypeError, match="integer"):
+        envs.make_track(bad)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_track_is_well_formed(seed):
+    t = envs.make_track(seed)
+    m = len(t.centreline)
+    assert t.seed == seed and t.length == m and t.centreline.shape == t.tangents.shape == (m, 2)
+    assert t.material.shape == (GRID_SIZE, GRID_SIZE) and t.material.dtype == np.uint8
+    # one centreline sample per cell of arc, the last meeting the first
+    gaps = np.linalg.norm(np.diff(np.vstack([t.centreline, t.centreline[:1]]), axis=0), axis=1)
+    assert np.abs(gaps - 1.0).max() < 0.05
+    np.testing.assert_allclose(np.linalg.norm(t.tangents, axis=1), 1.0)
+    assert (np.einsum("ij,ij->i", t.tangents, np.diff(t.centreline, axis=0, append=t.centreline[:1])) > 0).all()
+    # the whole centreline, and the start, lie on road
+    cells = np.floor(t.centreline).astype(int)
+    assert (t.material[cells[:, 1], cells[:, 0]] != GRASS).all()
+    sx, sy = np.floor(t.centreline[t.start_index]).astype(int)
+    assert t.road[sy, sx]
+    assert (t.material[sy - 3 : sy + 4, sx - 3 : sx + 4] == START_LINE).any()  # a chequered line
+    # 1 to 3 crosswalks, each painted on the road
+    assert 1 <= len(t.crosswalks) <= 3
+    assert (0 <= t.crosswalks).all() and (t.crosswalks < m).all()
+    for c in t.crosswalks:
+        x, y = np.floor(t.centreline[c]).astype(int)
+        assert (t.material[y - 3 : y + 4, x - 3 : x + 4] == CROSSWALK).any()
+    assert t.min_radius >= 2 * t.half_width
+    assert not t.material[0].any() and not t.material[-1].any()  # grass all round the grid's border
+    assert not t.material[:, 0].any() and not t.material[:, -1].any()
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_track_arrays_are_read_only(seed):
+    t = envs.make_track(seed)
+    for name in ARRAYS:
+        with pytest.raises(ValueError):
+            getattr(t, name)[0] = 0
+
+
+@pytest.mark.parametrize("seed", SEEDS[::2])
+def test_road_is_a_band_of_half_width_around_the_centreline(seed):
+    """Cells whose centre is well within the half width are road, cells well beyond it are grass: the road
+    never touches itself, or some far cell would be road."""
+    t = envs.make_track(seed)
+    ys, xs = np.mgrid[0:GRID_SIZE:3, 0:GRID_SIZE:3]
+    centres = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], axis=1)
+    nearest = np.full(len(centres), np.inf)
+    for chunk in np.array_split(t.centreline, 8):
+        d = np.linalg.norm(centres[:, None, :] - chunk[None, :, :], axis=2).min(axis=1)
+        nearest = np.minimum(nearest, d)
+    road = t.road[ys.ravel(), xs.ravel()]
+    assert road[nearest <= t.half_width - 0.5].all()
+    assert not road[nearest > t.half_width + 0.5].any()
