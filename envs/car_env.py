@@ -92,7 +92,7 @@ class CarDriveEnv(gym.Env):
 
     def _decode(self, action) -> tuple[np.ndarray, np.ndarray]:
         if self.continuous:
-            a = np.asarray(action, dtype=np.float64).reshape(-1)
+            a = np.asarray(action, dtype=np.float64)
             if a.shape != (2,) or not (np.abs(a) <= 1.0).all():  # also catches NaN
                 raise ValueError(f"action {action!r} is outside Box(-1, 1, (2,)) = (steer, throttle)")
             return a[:1].copy(), a[1:].copy()

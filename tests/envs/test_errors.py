@@ -132,3 +132,10 @@ def test_step_before_reset():
         envs.CarDriveEnv().step(0)
     with pytest.raises(RuntimeError, match="reset"):
         envs.CarDriveVectorEnv(2).step(np.zeros(2, np.int64))
+
+
+def test_one_car_continuous_action_must_have_shape_two():
+    env = envs.CarDriveEnv(continuous=True)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="outside Box"):
+        env.step(np.zeros((1, 2), np.float32))
