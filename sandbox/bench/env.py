@@ -19,22 +19,26 @@ from sandbox.bench.timing import format_rate, format_table, machine_line, median
 GOALS = {"rays, N=4096": 500_000, "one-car env (gymnasium.make)": 10_000, "pixels, N=1024": 15_000}
 
 
-def _carracing_rate(steps: int, repeats: int) -> float:
-    import gymnasium as gym
-
-    env = gym.make("CarRacing-v3", continuous=False)
-    env.reset(seed=0)
-    env.action_space.seed(0)
-    actions = [env.action_space.sample() for _ in range(steps)]
+def _episodes_rate(env, actions: list, repeats: int) -> float:
+    """Steps/s of a one-env loop over `actions`, resetting whenever an episode ends (as a user would)."""
 
     def run() -> int:
         for a in actions:
             _, _, terminated, truncated, _ = env.step(a)
             if terminated or truncated:
                 env.reset()
-        return steps
+        return len(actions)
 
-    rate = median_rate(run, repeats)
+    return median_rate(run, repeats)
+
+
+def _carracing_rate(steps: int, repeats: int) -> float:
+    import gymnasium as gym
+
+    env = gym.make("CarRacing-v3", continuous=False)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    rate = _episodes_rate(env, [env.action_space.sample() for _ in range(steps)], repeats)
     env.close()
     return rate
 
@@ -46,16 +50,7 @@ def _single_rate(steps: int, repeats: int) -> float:
 
     env = gym.make("sandbox/CarDrive-v0", obs="rays")
     env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 5, steps).tolist()
-
-    def run() -> int:
-        for a in actions:
-            _, _, terminated, truncated, _ = env.step(a)
-            if terminated or truncated:
-                env.reset()
-        return steps
-
-    return median_rate(run, repeats)
+    return _episodes_rate(env, np.random.default_rng(0).integers(0, 5, steps).tolist(), repeats)
 
 
 def _vector_rate(num_envs: int, obs: str, steps: int, repeats: int) -> float:
