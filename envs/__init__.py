@@ -10,7 +10,9 @@ import gymnasium
 from envs.car_env import CarDriveEnv
 from envs.controller import drive_controller
 from envs.core import CarDriveCore, WorldConfig
-from envs.track import HELDOUT_SEEDS, TRAIN_SEEDS, Track, make_track, track_seeds
+from envs.expert import drive_expert
+from envs.levels import LEVELS, Level, get_level, track_seeds
+from envs.track import HELDOUT_SEEDS, TRAIN_SEEDS, Track, TrackShape, make_track
 from envs.vector_env import CarDriveVectorEnv
 
 ENV_ID = "sandbox/CarDrive-v0"
@@ -24,6 +26,7 @@ if ENV_ID not in gymnasium.registry:
     )
 
 __all__ = [
-    "ENV_ID", "CarDriveCore", "CarDriveEnv", "CarDriveVectorEnv", "HELDOUT_SEEDS", "TRAIN_SEEDS", "Track",
-    "WorldConfig", "drive_controller", "make_track", "track_seeds",
+    "ENV_ID", "HELDOUT_SEEDS", "LEVELS", "TRAIN_SEEDS", "CarDriveCore", "CarDriveEnv", "CarDriveVectorEnv",
+    "Level", "Track", "TrackShape", "WorldConfig", "drive_controller", "drive_expert", "get_level", "make_track",
+    "track_seeds",
 ]

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.core import CarDriveCore, WorldConfig, draw_pool
+from envs.levels import Level
 from envs.physics import DISCRETE_ACTIONS
 from envs.spaces import ACTION_MEANINGS, action_space, observation_space
 
@@ -18,7 +19,9 @@ class CarDriveEnv(gym.Env):
 
     ## Description
     A kinematic bicycle car (`envs.physics`) starts at rest on the start line of a track drawn from a pool
-    of the chosen set (`envs.track`) and must drive laps. Pedestrians cross the road at 1-3 crosswalks.
+    of the chosen set (`envs.track`) and must drive laps. Pedestrians cross the road at the crosswalks. The
+    `level` (`envs.levels`) sets the road's width and bends, the tyres' grip, how pedestrians time their
+    crossings, traffic, and what a contact does: `easy` (the default), `normal`, `hard`.
 
     ## Action Space
     `Discrete(5)`: 0 no-op, 1 steer left, 2 steer right, 3 accelerate, 4 brake/reverse. With
@@ -28,39 +31,45 @@ class CarDriveEnv(gym.Env):
     ## Observation Space
     `obs="rays"`: float32 (n_rays + 2,): distances to the road edge or a pedestrian along n_rays rays spread
     over 180 degrees (left to right), each divided by the 64-cell range so in [0, 1], exact to the grid;
-    then speed / max speed and the heading relative to the track / pi, both in [-1, 1].
+    then speed / max speed and the heading relative to the track / pi, both in [-1, 1]; on normal and hard
+    then n_rays 0/1 flags "this ray met a pedestrian" and n_rays "this ray met a car".
     `obs="pixels"`: uint8 (64, 64, 3) top-down image turned with the car, which sits facing up at column
     32, three quarters down. `obs="both"`: `Dict(rays=..., pixels=...)`.
 
     ## Rewards
     Progress along the centreline: a full lap is worth 100 (driving backwards costs the same). -10 and the
-    end of the episode for leaving the road; -10 for each new contact with a pedestrian (the car stops);
-    +50 for completing the lap, which ends the episode.
+    end of the episode for leaving the road; for each new contact with a pedestrian or a traffic car -10 and
+    the car stops (easy), or -20 and the end of the episode (normal, hard); +50 for completing the lap,
+    which ends the episode.
 
     ## Starting State
     At rest on the start line, facing along the track; a track of the pool drawn from the env's generator.
 
     ## Episode End
-    Terminated: the car's centre leaves the road, or a lap is completed. Truncated: `max_episode_steps`.
+    Terminated: the car's centre leaves the road, a lap is completed, or (normal, hard) a contact.
+    Truncated: `max_episode_steps`.
 
     ## Arguments
-    `obs` ("rays" | "pixels" | "both"), `continuous`, `tracks` ("train" | "heldout" | list of seeds),
+    `obs` ("rays" | "pixels" | "both"), `continuous`, `level` ("easy" | "normal" | "hard" | an
+    `envs.Level`), `tracks` ("train" | "heldout", the level's seed sets, | a list of seeds),
     `num_tracks` (pool size drawn from a named set), `n_rays`, `image_size`, `pedestrians`,
     `max_episode_steps`, `render_mode` ("human" | "rgb_array"), `show_rays`.
 
-    `info`: `progress` (fraction of the lap), `lap_completed`, `crashed`, `pedestrian_hits`, `track_seed`.
+    `info`: `progress` (fraction of the lap), `lap_completed`, `clean_lap` (completed with no crash and no
+    contact), `lap_steps` (steps the lap took, on the step it completes; else 0), `crashed`,
+    `pedestrian_hits`, `traffic_hits`, `track_seed`.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
 
-    def __init__(self, *, obs: str = "rays", continuous: bool = False,
+    def __init__(self, *, obs: str = "rays", continuous: bool = False, level: str | Level = "easy",
                  tracks: str | Sequence[int] = "train", num_tracks: int = 8, n_rays: int = 9,
                  image_size: int = 64, pedestrians: bool = True, max_episode_steps: int = 1000,
                  render_mode: str | None = None, show_rays: bool = False):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unknown render_mode {render_mode!r}; choose one of "
                              f"{self.metadata['render_modes']} or None")
-        self.config = WorldConfig(obs=obs, n_rays=n_rays, image_size=image_size, pedestrians=pedestrians,
+        self.config = WorldConfig(obs=obs, level=level, n_rays=n_rays, image_size=image_size, pedestrians=pedestrians,
                                   max_episode_steps=max_episode_steps, tracks=tracks, num_tracks=num_tracks)
         self.continuous, self.render_mode, self.show_rays = bool(continuous), render_mode, show_rays
         self.observation_space = observation_space(self.config)
@@ -78,7 +87,7 @@ class CarDriveEnv(gym.Env):
         self.core.reset_cars(np.zeros(1, np.int64))
         if self.render_mode == "human":
             self.render()
-        return self._observe(), self._info(False, False)
+        return self._observe(), self._info(None)
 
     def step(self, action):
         if not self.core.tracks:
@@ -88,7 +97,7 @@ class CarDriveEnv(gym.Env):
         if self.render_mode == "human":
             self.render()
         return (self._observe(), float(out["reward"][0]), bool(out["terminated"][0]),
-                bool(out["truncated"][0]), self._info(bool(out["lap_completed"][0]), bool(out["crashed"][0])))
+                bool(out["truncated"][0]), self._info(out))
 
     def _decode(self, action) -> tuple[np.ndarray, np.ndarray]:
         if self.continuous:
@@ -112,11 +121,16 @@ class CarDriveEnv(gym.Env):
             return {key: value[0] for key, value in obs.items()}
         return obs[0]
 
-    def _info(self, lap: bool, crashed: bool) -> dict[str, Any]:
-        core = self.core
-        return {"progress": float(core.progress[0] / core.lengths[core.track_id[0]]), "lap_completed": lap,
-                "crashed": crashed, "pedestrian_hits": int(core.ped_hits[0]),
-                "track_seed": core.tracks[core.track_id[0]].seed}
+    def _info(self, out: dict[str, np.ndarray] | None) -> dict[str, Any]:
+        """The step's info; `out` is the core's step result (None at reset: nothing happened yet)."""
+        core, k = self.core, self.core.track_id[0]
+        return {"progress": float(core.progress[0] / core.tracks.lengths[k]),
+                "lap_completed": bool(out["lap_completed"][0]) if out else False,
+                "clean_lap": bool(out["clean_lap"][0]) if out else False,
+                "lap_steps": int(out["lap_steps"][0]) if out else 0,
+                "crashed": bool(out["crashed"][0]) if out else False,
+                "pedestrian_hits": int(core.ped_hits[0]), "traffic_hits": int(core.traffic_hits[0]),
+                "track_seed": int(core.tracks.seeds[k])}
 
     def render(self):
         """The car, its track, pedestrians and a HUD: an (H, W, 3) array in rgb_array mode."""

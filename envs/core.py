@@ -1,11 +1,13 @@
 """The batched world: N independent cars, each on a track of a shared pool, stepped in one call.
 
-`CarDriveCore` owns the state arrays (shape (N, ...)) and the stacked track pool, and composes the compiled
-kernels of `physics`, `pedestrians` and `sensors`. It knows nothing of gymnasium: `CarDriveVectorEnv` and
-`CarDriveEnv` are thin fronts over it, so the single car and car i of a batch run the very same code.
+`CarDriveCore` owns the state arrays (shape (N, ...)) and the track pool (`envs.pool`), and composes the
+compiled kernels of `physics`, `pedestrians`, `traffic` and `sensors`. It knows nothing of gymnasium:
+`CarDriveVectorEnv` and `CarDriveEnv` are thin fronts over it, so the single car and car i of a batch run the
+very same code. The level (`envs.levels`) sets the track shape, the pedestrians' timing, the grip, traffic
+and what a contact does.
 
-Randomness is per car: car i draws its track from the pool and its pedestrians' phases from its own
-generator, seeded `seed + i` (gymnasium's convention for sub-environments), so car i of a batch and a
+Randomness is per car: car i draws its track from the pool, its pedestrians' timing and its traffic from its
+own generator, seeded `seed + i` (gymnasium's convention for sub-environments), so car i of a batch and a
 one-car world seeded `seed + i` on the same pool live the same episode.
 """
 
@@ -17,15 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from envs import pedestrians, physics, sensors
-from envs.track import Track, make_track, track_seeds
+from envs import pedestrians, physics, sensors, traffic
+from envs.levels import MAX_TRAFFIC, Level, get_level
+from envs.pool import TrackPool
 
 OBS_MODES = ("rays", "pixels", "both")
 
 LAP_REWARD = 100.0  # progress reward for a whole lap, paid as the car moves along the centreline
 LAP_BONUS = 50.0  # extra reward on completing the lap (the episode ends there)
 CRASH_PENALTY = 10.0  # leaving the road (the episode ends there)
-PEDESTRIAN_PENALTY = 10.0  # each new contact with a pedestrian (the car stops dead)
+PEDESTRIAN_PENALTY = 10.0  # easy: each new contact with a pedestrian (the car stops dead); see Level
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class WorldConfig:
 
     Attributes:
         obs: "rays", "pixels" or "both".
+        level: "easy", "normal", "hard" or a `Level` (stored resolved, as the `Level`).
         n_rays: number of distance rays, spread evenly over `ray_fov`.
         ray_fov: angle covered by the rays, radians, centred on the heading (left to right).
         ray_range: longest distance a ray reports, cells; distances are divided by it.
@@ -41,11 +45,12 @@ class WorldConfig:
         cells_per_pixel: how much of the world one pixel covers.
         pedestrians: whether pedestrians walk across the crosswalks.
         max_episode_steps: truncation limit.
-        tracks: "train", "heldout", or explicit track seeds.
+        tracks: "train", "heldout" (the level's sets), or explicit track seeds.
         num_tracks: pool size drawn from a named set (ignored for explicit seeds).
     """
 
     obs: str = "rays"
+    level: str | Level = "easy"
     n_rays: int = 9
     ray_fov: float = np.pi
     ray_range: float = 64.0
@@ -57,6 +62,7 @@ class WorldConfig:
     num_tracks: int = 8
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "level", get_level(self.level))
         if self.obs not in OBS_MODES:
             raise ValueError(f"unknown obs mode {self.obs!r}; choose one of {OBS_MODES}")
         for name in ("n_rays", "image_size", "max_episode_steps", "num_tracks"):
@@ -66,27 +72,35 @@ class WorldConfig:
         if not 0 < self.ray_fov <= 2 * np.pi or not self.ray_range > 0 or not self.cells_per_pixel > 0:
             raise ValueError("ray_fov must be in (0, 2*pi], ray_range and cells_per_pixel > 0")
         if isinstance(self.tracks, str):
-            track_seeds(self.tracks)  # raises on an unknown set name
-        elif len(self.tracks) == 0 or not all(isinstance(s, (int, np.integer)) for s in self.tracks):
+            self.level.seeds(self.tracks)  # raises on an unknown set name
+        elif len(self.tracks) == 0 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                                              for s in self.tracks):
             raise ValueError(f"tracks must be 'train', 'heldout' or a non-empty list of int seeds, got "
                              f"{self.tracks!r}")
+
+    @property
+    def rays_size(self) -> int:
+        """Length of the rays observation: distances, speed, heading, and on levels with moving things
+        two flags per ray (met a pedestrian, met a car)."""
+        return self.n_rays * (3 if self.level.ray_kinds else 1) + 2
 
 
 def draw_pool(config: WorldConfig, rng: np.random.Generator) -> list[int]:
     """The track seeds a world drives on: explicit seeds as given, else `num_tracks` drawn from the set."""
     if not isinstance(config.tracks, str):
         return [int(s) for s in config.tracks]
-    seeds = track_seeds(config.tracks)
+    seeds = config.level.seeds(config.tracks)
     count = min(config.num_tracks, len(seeds))
     return [int(s) for s in rng.choice(seeds, size=count, replace=False)]
 
 
 class CarDriveCore:
-    """State and step of N cars. Arrays are public for the renderer and tests; treat them as read-only."""
+    """State and step of N cars. Arrays are public for the renderer, the expert and tests; treat them as
+    read-only."""
 
     def __init__(self, num_cars: int, config: WorldConfig):
-        n = num_cars
-        self.num_cars, self.config = n, config
+        n, level = num_cars, config.level
+        self.num_cars, self.config, self.level = n, config, level
         self.ray_angles = np.linspace(-config.ray_fov / 2, config.ray_fov / 2, config.n_rays)
         if config.n_rays == 1:
             self.ray_angles = np.zeros(1)
@@ -96,28 +110,26 @@ class CarDriveCore:
         self.track_id, self.index = np.zeros(n, np.int64), np.zeros(n, np.int64)
         self.arc, self.progress = np.zeros(n), np.zeros(n)  # place on the lap; net arc driven, cells
         self.clock, self.ped_hits = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        self.ped_phase = np.zeros((n, pedestrians.MAX_CROSSWALKS))
-        self.ped_contact = np.zeros((n, pedestrians.MAX_CROSSWALKS), bool)
-        self.peds = np.zeros((n, pedestrians.MAX_CROSSWALKS, 3))
+        self.traffic_hits = np.zeros(n, np.int64)
+        p, t = pedestrians.MAX_CROSSWALKS, MAX_TRAFFIC
+        self.ped_phase, self.ped_plan = np.zeros((n, p)), np.zeros((n, p, pedestrians.PLAN_CROSSINGS + 1))
+        self.ped_contact, self.ped_walking = np.zeros((n, p), bool), np.zeros((n, p))
+        self.peds = np.zeros((n, p, 3))  # x, y, present
+        self.traffic_arc, self.traffic_speed, self.traffic_cruise = np.zeros((n, t)), np.zeros((n, t)), np.zeros((n, t))
+        self.traffic_contact = np.zeros((n, t), bool)
+        self.traffic = np.zeros((n, t, 4))  # x, y, heading, present
         self.rngs = [np.random.default_rng(i) for i in range(n)]
-        self.tracks: list[Track] = []
+        self.tracks: TrackPool | list = []
 
     # -- tracks -------------------------------------------------------------------------------------
     def load_tracks(self, seeds: Sequence[int]) -> None:
-        """Build (or fetch from the cache) the pool and stack it into the arrays the kernels read."""
-        self.tracks = [make_track(int(s)) for s in seeds]
-        k, m_max = len(self.tracks), max(int(t.length) for t in self.tracks)
-        self.material = np.stack([t.material for t in self.tracks])  # (K, H, W)
-        self.centrelines = np.zeros((k, m_max, 2))
-        self.tangents = np.zeros((k, m_max, 2))
-        self.lengths = np.array([int(t.length) for t in self.tracks], np.int64)
-        self.walks = np.zeros((k, pedestrians.MAX_CROSSWALKS, 2, 2))
-        self.num_walks = np.array([len(t.crosswalks) for t in self.tracks], np.int64)
-        for j, t in enumerate(self.tracks):
-            m = int(t.length)
-            self.centrelines[j, :m], self.tangents[j, :m] = t.centreline, t.tangents
-            c = t.crosswalks
-            self.walks[j, : len(c)] = pedestrians.walk_segments(t.centreline[c], t.tangents[c], t.half_width)
+        """Draw the pool from these seeds; each track is built when a car first drives it."""
+        self.tracks = TrackPool(seeds, self.level.shape)
+
+    @property
+    def material(self) -> np.ndarray:
+        """(K, H, W) uint8 material grids of the pool (grass where a track is not built yet)."""
+        return self.tracks.material
 
     def seed(self, seed: int | None) -> None:
         """Give car i its own generator, seeded seed + i (fresh OS entropy if seed is None)."""
@@ -128,6 +140,7 @@ class CarDriveCore:
     def reset_cars(self, which: np.ndarray, track_index: np.ndarray | None = None) -> None:
         """Start a new episode for the cars in `which` (indices), at the start line of a track of the pool:
         `track_index[j]` for car `which[j]` if given, else one drawn from the car's generator."""
+        level = self.level
         for j, i in enumerate(which):
             rng = self.rngs[i]
             k = int(rng.integers(len(self.tracks))) if track_index is None else int(track_index[j])
@@ -136,57 +149,71 @@ class CarDriveCore:
             self.track_id[i], self.index[i], self.arc[i] = k, s, float(s)
             self.pos[i] = t.centreline[s]
             self.heading[i] = np.arctan2(t.tangents[s, 1], t.tangents[s, 0])
-            self.ped_phase[i] = rng.uniform(0.0, 2.0, pedestrians.MAX_CROSSWALKS)
+            pedestrians.draw_plan(rng, level.pedestrian_timing == "random", level.pedestrian_wait,
+                                  self.ped_phase[i], self.ped_plan[i])
+            traffic.spawn(rng, level.traffic, t.length, float(s), level.traffic_speed, self.traffic_arc[i],
+                          self.traffic_cruise[i])
         self.speed[which] = 0.0
         self.progress[which] = 0.0
         self.clock[which] = 0
         self.ped_hits[which] = 0
+        self.traffic_hits[which] = 0
         self.ped_contact[which] = False
-        self._place_pedestrians()
+        self.traffic_contact[which] = False
+        self.traffic_speed[which] = 0.0
+        self._place_movers()
 
-    def _place_pedestrians(self) -> None:
-        pedestrians.place(self.walks, self.num_walks, self.track_id, self.clock, self.ped_phase,
-                          self.config.pedestrians, self.peds)
+    def _place_movers(self) -> None:
+        pool, level = self.tracks, self.level
+        pedestrians.place(pool.walks, pool.num_walks, self.track_id, self.clock, self.ped_phase, self.ped_plan,
+                          level.pedestrian_speed, level.pedestrian_timing == "random", self.config.pedestrians,
+                          self.peds, self.ped_walking)
+        traffic.place(pool.centrelines, pool.tangents, pool.lengths, self.track_id, self.traffic_arc,
+                      self.traffic_cruise, self.traffic)
 
     def step(self, steer: np.ndarray, throttle: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:
         """Advance the active cars one step. steer, throttle (N,) in [-1, 1]; active (N,) bool.
 
-        Returns fresh per-car arrays: reward, terminated, truncated, crashed, lap_completed, new_hits.
-        Inactive cars do not move and get zeros.
+        Returns fresh per-car arrays: reward, terminated, truncated, crashed, lap_completed, clean_lap,
+        lap_steps, new_hits (pedestrian and traffic contacts this step). Inactive cars do not move and get
+        zeros.
         """
-        n = self.num_cars
+        n, pool, level = self.num_cars, self.tracks, self.level
         out = {"reward": np.zeros(n), "terminated": np.zeros(n, bool), "truncated": np.zeros(n, bool),
-               "crashed": np.zeros(n, bool), "lap_completed": np.zeros(n, bool),
-               "new_hits": np.zeros(n, np.int64)}
-        _step_kernel(self.material, self.centrelines, self.tangents, self.lengths, self.walks, self.num_walks,
-                     self.config.pedestrians, self.config.max_episode_steps,
+               "crashed": np.zeros(n, bool), "lap_completed": np.zeros(n, bool), "clean_lap": np.zeros(n, bool),
+               "lap_steps": np.zeros(n, np.int64), "new_hits": np.zeros(n, np.int64)}
+        pedestrians.place(pool.walks, pool.num_walks, self.track_id, self.clock + active, self.ped_phase,
+                          self.ped_plan, level.pedestrian_speed, level.pedestrian_timing == "random",
+                          self.config.pedestrians, self.peds, self.ped_walking)
+        if level.traffic:
+            traffic.drive(self.traffic, self.traffic_arc, self.traffic_speed, self.traffic_cruise, self.pos,
+                          self.peds, active)
+        _step_kernel(pool.material, pool.centrelines, pool.tangents, pool.lengths,
+                     level.grip, level.contact_penalty, level.contact_ends_episode, self.config.max_episode_steps,
                      self.pos, self.heading, self.speed, self.track_id, self.index, self.arc, self.progress,
-                     self.clock, self.ped_phase, self.ped_contact, self.peds, self.ped_hits,
-                     steer, throttle, active, out["reward"], out["terminated"], out["truncated"],
-                     out["crashed"], out["lap_completed"], out["new_hits"])
+                     self.clock, self.peds, self.ped_contact, self.ped_hits,
+                     self.traffic, self.traffic_arc, self.traffic_cruise, self.traffic_contact, self.traffic_hits,
+                     steer, throttle, active, out["reward"], out["terminated"], out["truncated"], out["crashed"],
+                     out["lap_completed"], out["clean_lap"], out["lap_steps"], out["new_hits"])
         return out
 
     # -- observations -------------------------------------------------------------------------------
     def rays(self) -> np.ndarray:
-        """(N, n_rays + 2) float32: ray distances / range, speed / MAX_SPEED, heading to track / pi."""
+        """(N, rays_size) float32: ray distances / range, speed / MAX_SPEED, heading to track / pi, and on
+        levels with moving things (`Level.ray_kinds`) n_rays flags "met a pedestrian", n_rays "met a car"."""
         n, r = self.num_cars, self.config.n_rays
-        dist = np.empty((n, r))
-        sensors.cast_rays(self.material, self.track_id, self.pos, self.heading, self.ray_angles,
-                          self.config.ray_range, self.peds, dist)
-        rel = np.empty(n)
-        physics.heading_to_track(self.tangents, self.track_id, self.index, self.heading, rel)
-        out = np.empty((n, r + 2), np.float32)
-        out[:, :r] = dist
-        out[:, r] = self.speed / physics.MAX_SPEED
-        out[:, r + 1] = rel / np.pi
+        out = np.empty((n, self.config.rays_size), np.float32)
+        pool = self.tracks
+        _rays_kernel(pool.material, pool.tangents, self.track_id, self.index, self.pos, self.heading, self.speed,
+                     self.ray_angles, self.config.ray_range, self.peds, self.traffic, self.level.ray_kinds, r, out)
         return out
 
     def pixels(self) -> np.ndarray:
         """(N, S, S, 3) uint8 egocentric images, the car facing up."""
         size = self.config.image_size
         out = np.empty((self.num_cars, size, size, 3), np.uint8)
-        sensors.ego_pixels(self.material, self.palette, self.track_id, self.pos, self.heading,
-                           self.config.cells_per_pixel, self.peds, out)
+        sensors.ego_pixels(self.tracks.material, self.palette, self.track_id, self.pos, self.heading,
+                           self.config.cells_per_pixel, self.peds, self.traffic, out)
         return out
 
     def observe(self) -> np.ndarray | dict[str, np.ndarray]:
@@ -200,39 +227,68 @@ class CarDriveCore:
 
     def seeds_in_use(self) -> np.ndarray:
         """(N,) the track seed each car is driving on."""
-        return np.array([self.tracks[k].seed for k in self.track_id], np.int64)
+        return self.tracks.seeds[self.track_id]
 
 
 @njit(cache=True)
-def _step_kernel(material, centrelines, tangents, lengths, walks, num_walks, peds_on, max_steps,
-                 pos, heading, speed, track_id, index, arc, progress, clock, ped_phase, ped_contact, peds,
-                 ped_hits, steer, throttle, active, reward, terminated, truncated, crashed, lap, new_hits):
+def _rays_kernel(material, tangents, track_id, index, pos, heading, speed, angles, max_dist, peds, traffic_,
+                 kinds_on, n_rays, out):
+    """Fill the rays observation (N, rays_size) in one call: sensors, speed, heading to the track, kinds."""
+    n = pos.shape[0]
+    dist = np.empty((n, n_rays))
+    kinds = np.empty((n, n_rays), np.int64)
+    sensors.sense(material, track_id, pos, heading, angles, max_dist, peds, traffic_, dist, kinds)
+    rel = np.empty(n)
+    physics.heading_to_track(tangents, track_id, index, heading, rel)
+    for i in range(n):
+        for r in range(n_rays):
+            out[i, r] = dist[i, r]
+        out[i, n_rays] = speed[i] / physics.MAX_SPEED
+        out[i, n_rays + 1] = rel[i] / np.pi
+        if kinds_on:
+            for r in range(n_rays):
+                out[i, n_rays + 2 + r] = kinds[i, r] == sensors.HIT_PEDESTRIAN
+                out[i, 2 * n_rays + 2 + r] = kinds[i, r] == sensors.HIT_CAR
+
+
+@njit(cache=True)
+def _step_kernel(material, centrelines, tangents, lengths, grip, contact_penalty, contact_ends, max_steps,
+                 pos, heading, speed, track_id, index, arc, progress, clock, peds, ped_contact, ped_hits,
+                 traffic_, traffic_arc, traffic_cruise, traffic_contact, traffic_hits,
+                 steer, throttle, active, reward, terminated, truncated, crashed, lap, clean, lap_steps, new_hits):
     """One step of the whole batch in one compiled call (a single car pays one dispatch, not twenty).
 
-    Order: move (bicycle), check the road, follow the centreline, move pedestrians and count contacts,
-    then reward = LAP_REWARD * (arc moved / lap length) - penalties (+ LAP_BONUS on completing the lap).
+    Pedestrians and traffic have already moved to this step's places. Order: move the car (bicycle), check
+    the road, follow the centreline, count contacts, then
+    reward = LAP_REWARD * (arc moved / lap length) - CRASH_PENALTY * crashed - contact_penalty * contacts
+             (+ LAP_BONUS on completing the lap).
     """
     for i in range(pos.shape[0]):
         clock[i] += active[i]
-    physics.bicycle_step(pos, heading, speed, steer, throttle, active)
+    physics.bicycle_step(pos, heading, speed, steer, throttle, active, grip)
     road = np.empty(pos.shape[0], np.bool_)
     physics.on_road(material, track_id, pos, road)
     moved = physics.follow_centreline(centrelines, tangents, lengths, track_id, pos, index, arc, active)
-    pedestrians.place(walks, num_walks, track_id, clock, ped_phase, peds_on, peds)
+    traffic.place(centrelines, tangents, lengths, track_id, traffic_arc, traffic_cruise, traffic_)
     hits = pedestrians.collide(pos, peds, ped_contact, active)
+    car_hits = traffic.collide(pos, traffic_, traffic_contact, active)
     for i in range(pos.shape[0]):
         if not active[i]:
             continue
-        if hits[i] > 0:
+        contacts = hits[i] + car_hits[i]
+        if contacts > 0:
             speed[i] = 0.0
         ped_hits[i] += hits[i]
-        new_hits[i] = hits[i]
+        traffic_hits[i] += car_hits[i]
+        new_hits[i] = contacts
         progress[i] += moved[i]
         length = lengths[track_id[i]]
         crashed[i] = not road[i]
         lap[i] = progress[i] >= length
-        reward[i] = LAP_REWARD * moved[i] / length - CRASH_PENALTY * crashed[i] - PEDESTRIAN_PENALTY * hits[i]
+        reward[i] = LAP_REWARD * moved[i] / length - CRASH_PENALTY * crashed[i] - contact_penalty * contacts
         if lap[i]:
             reward[i] += LAP_BONUS
-        terminated[i] = crashed[i] or lap[i]
+            lap_steps[i] = clock[i]
+            clean[i] = not crashed[i] and ped_hits[i] == 0 and traffic_hits[i] == 0
+        terminated[i] = crashed[i] or lap[i] or (contact_ends and contacts > 0)
         truncated[i] = not terminated[i] and clock[i] >= max_steps

@@ -1,8 +1,16 @@
-"""Pedestrians: one per crosswalk, walking across the road and back at a steady pace.
+"""Pedestrians: one per crosswalk, walking across the road and back.
 
-A pedestrian's place is a function of time, so there is nothing to integrate and each car's world stays
-independent: pedestrian j of car i sits at fraction u of its walk, a triangle wave of
-(steps since the car's reset) * PED_SPEED / walk length + a phase drawn at reset.
+A pedestrian's place is a function of time and of what was drawn at reset, so there is nothing to
+integrate and each car's world stays independent. Two timings (a level picks one):
+
+- timetable (easy): a triangle wave across and back without a stop, from a phase drawn at reset:
+  u = tri((steps since reset) * speed / walk length + phase), u in [0, 1] along the walk.
+- random (normal, hard): the pedestrian waits at the kerb a random time, crosses, waits again, crosses
+  back ... The waits are drawn from the car's generator at reset (a plan of PLAN_CROSSINGS crossings that
+  then repeats), so a driver cannot learn a timetable but every episode is still reproducible from its seed.
+
+Waiting pedestrians stand KERB_MARGIN cells beyond the road edge: on the grass, seen in the pixels but not
+by a ray, which stops at the road's edge.
 """
 
 from __future__ import annotations
@@ -12,12 +20,16 @@ import math
 import numpy as np
 from numba import njit
 
-PED_RADIUS = 1.0  # cells
-PED_SPEED = 0.12  # cells per step
-CAR_RADIUS = 1.5  # the car's footprint for pedestrian contact, cells
-KERB_MARGIN = 2.0  # pedestrians turn round this far beyond the road edge
+from envs.track import MAX_CROSSWALKS
 
-MAX_CROSSWALKS = 3
+PED_RADIUS = 1.0  # cells
+PED_SPEED = 0.12  # cells per step on easy (a level sets its own: `Level.pedestrian_speed`)
+CAR_RADIUS = 1.5  # the car's footprint for pedestrian (and traffic) contact, cells
+KERB_MARGIN = 2.0  # pedestrians wait and turn round this far beyond the road edge
+PLAN_CROSSINGS = 16  # crossings planned at reset under random timing (even: the plan repeats side for side)
+TIMETABLE_DRAWS = 3  # phases drawn at reset under timetable timing (as many as easy has always drawn)
+
+__all__ = ["CAR_RADIUS", "MAX_CROSSWALKS", "PED_RADIUS", "PED_SPEED", "collide", "draw_plan", "place", "walk_segments"]
 
 
 def walk_segments(centre: np.ndarray, tangent: np.ndarray, half_width: float) -> np.ndarray:
@@ -27,26 +39,75 @@ def walk_segments(centre: np.ndarray, tangent: np.ndarray, half_width: float) ->
     return np.stack([centre - reach * normal, centre + reach * normal], axis=1)
 
 
-@njit(cache=True)
-def place(walks, num_walks, track_id, clock, phase, enabled, out):
-    """out (N, MAX_CROSSWALKS, 3) = x, y, present (1.0 or 0.0) of each pedestrian of each car.
+def draw_plan(rng: np.random.Generator, random_timing: bool, wait: tuple[float, float], phase: np.ndarray,
+              plan: np.ndarray) -> None:
+    """Draw one car's pedestrian timing at reset into phase (MAX_CROSSWALKS,) and plan (MAX_CROSSWALKS,
+    PLAN_CROSSINGS + 1).
 
-    walks (K, MAX_CROSSWALKS, 2, 2), num_walks (K,), clock (N,) steps since reset, phase (N, MAX_CROSSWALKS).
+    Timetable: phase[j] in [0, 2) is where pedestrian j is on its there-and-back cycle at step 0.
+    Random: phase[j] in {0, 1} is the side it starts on; plan[j, k] is the step at which crossing k begins,
+    counted in crossings' worth of walking: waits[k] summed, plus k crossings (the crossing's length in steps
+    depends on the track, so the kernel scales). plan[j, -1] closes the cycle.
+    """
+    phase[:] = 0.0
+    if not random_timing:
+        phase[:TIMETABLE_DRAWS] = rng.uniform(0.0, 2.0, TIMETABLE_DRAWS)
+        return
+    phase[:] = rng.integers(0, 2, MAX_CROSSWALKS)
+    waits = rng.uniform(wait[0], wait[1], (MAX_CROSSWALKS, PLAN_CROSSINGS + 1))
+    plan[:] = np.cumsum(waits, axis=1)  # (P, K + 1) wait time before each crossing begins, summed
+
+
+@njit(cache=True)
+def place(walks, num_walks, track_id, clock, phase, plan, speed, random_timing, enabled, out, walking):
+    """out (N, MAX_CROSSWALKS, 3) = x, y, present (1.0 or 0.0) of each pedestrian of each car;
+    walking (N, MAX_CROSSWALKS) = +1 / -1 crossing from end 0 / end 1 of its walk, 0 standing at the kerb.
+
+    walks (K, MAX_CROSSWALKS, 2, 2), num_walks (K,), clock (N,) steps since reset, phase (N, MAX_CROSSWALKS),
+    plan (N, MAX_CROSSWALKS, PLAN_CROSSINGS + 1) as `draw_plan` makes them.
     """
     for i in range(out.shape[0]):
         k = track_id[i]
         for j in range(MAX_CROSSWALKS):
+            walking[i, j] = 0.0
             if not enabled or j >= num_walks[k]:
                 out[i, j, 2] = 0.0
                 continue
             ax, ay = walks[k, j, 0, 0], walks[k, j, 0, 1]
             bx, by = walks[k, j, 1, 0], walks[k, j, 1, 1]
             length = math.hypot(bx - ax, by - ay)
-            s = (clock[i] * PED_SPEED / length + phase[i, j]) % 2.0
-            u = s if s < 1.0 else 2.0 - s  # there and back
+            if random_timing:
+                u = _planned_fraction(clock[i] * speed / length, phase[i, j], plan[i, j], speed / length,
+                                      walking[i], j)
+            else:
+                s = (clock[i] * speed / length + phase[i, j]) % 2.0
+                u = s if s < 1.0 else 2.0 - s  # there and back
+                walking[i, j] = 1.0 if s < 1.0 else -1.0
             out[i, j, 0] = ax + u * (bx - ax)
             out[i, j, 1] = ay + u * (by - ay)
             out[i, j, 2] = 1.0
+
+
+@njit(cache=True)
+def _planned_fraction(t, side, plan, rate, walking, j):
+    """Where a random-timing pedestrian is on its walk (0 = end 0, 1 = end 1) at time t, in crossings.
+
+    plan (K + 1,) are waits summed in steps; crossing k begins at plan[k] * rate + k (in crossings) and
+    takes 1. The cycle (K crossings, even) repeats.
+    """
+    crossings = plan.shape[0] - 1
+    t = t % (plan[crossings] * rate + crossings)
+    at = side  # the side it stands on before its first crossing
+    for k in range(crossings):
+        begin = plan[k] * rate + k
+        if t < begin:
+            return at
+        if t < begin + 1.0:  # on the road: walking from `at` to the other side
+            walking[j] = 1.0 if at == 0.0 else -1.0
+            u = t - begin
+            return u if at == 0.0 else 1.0 - u
+        at = 1.0 - at
+    return at
 
 
 @njit(cache=True)

@@ -10,9 +10,12 @@ y down the grid; a heading of 0 points along +x and grows clockwise on screen, s
 
 Kinematic bicycle (Rajamani, Vehicle Dynamics and Control, 2nd ed., sec. 2.2), rear-axle reference:
     v'     = clip(v + a(throttle, v) - DRAG * v, -MAX_REVERSE, MAX_SPEED)
-    theta' = theta + v' / WHEELBASE * tan(steer * MAX_STEER)
+    omega  = v' / WHEELBASE * tan(steer * MAX_STEER),  clipped to |v' * omega| <= grip
+    theta' = theta + omega
     p'     = p + v' * (cos theta', sin theta')
-so a car never moves further than |v'| <= MAX_SPEED in one step.
+so a car never moves further than |v'| <= MAX_SPEED in one step. `grip` is the largest lateral acceleration
+the tyres hold (a level's setting): asking for more makes the car run wide, so bends must be slowed for
+(a bend of radius R is taken at up to sqrt(grip * R)). With grip = inf the model is the plain kinematic car.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ _GRASS = 0  # envs.track.GRASS, repeated as a literal so numba folds it
 
 
 @njit(cache=True)
-def bicycle_step(pos, heading, speed, steer, throttle, active):
+def bicycle_step(pos, heading, speed, steer, throttle, active, grip=math.inf):
     """Advance every active car one step. pos (N, 2), heading/speed/steer/throttle (N,), active (N,) bool."""
     for i in range(pos.shape[0]):
         if not active[i]:
@@ -53,7 +56,10 @@ def bicycle_step(pos, heading, speed, steer, throttle, active):
             v += REVERSE_ACCEL * a
         v -= DRAG * v
         v = min(max(v, -MAX_REVERSE), MAX_SPEED)
-        h = heading[i] + v / WHEELBASE * math.tan(steer[i] * MAX_STEER)
+        omega = v / WHEELBASE * math.tan(steer[i] * MAX_STEER)
+        if abs(v * omega) > grip:  # the tyres slide: turn only as hard as they hold
+            omega = math.copysign(grip / abs(v), omega)
+        h = heading[i] + omega
         h = (h + math.pi) % (2.0 * math.pi) - math.pi  # keep it in [-pi, pi)
         speed[i] = v
         heading[i] = h

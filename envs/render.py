@@ -13,7 +13,7 @@ import numpy as np
 import pygame
 
 from envs.core import CarDriveCore
-from envs.sensors import CAR_HALF_LENGTH, CAR_HALF_WIDTH, PALETTE, PED_COLOUR
+from envs.sensors import CAR_HALF_LENGTH, CAR_HALF_WIDTH, PALETTE, PED_COLOUR, TRAFFIC_COLOUR
 from envs.track import GRID_SIZE
 
 FRAME = 768  # pixels per side of a frame
@@ -85,22 +85,23 @@ class Renderer:
                     if present:
                         pygame.draw.circle(self.screen, PED_COLOUR, (ox + px * scale, oy + py * scale),
                                            max(2.0, 1.2 * scale))
+                for tx, ty, th, present in core.traffic[i]:
+                    if present:
+                        corners = _box_corners((ox + tx * scale, oy + ty * scale), th, scale)
+                        pygame.draw.polygon(self.screen, TRAFFIC_COLOUR, corners)
                 if rays is not None:
                     for angle, dist in zip(core.ray_angles, rays[i], strict=True):
                         end = (centre[0] + dist * scale * math.cos(h + angle),
                                centre[1] + dist * scale * math.sin(h + angle))
                         pygame.draw.line(self.screen, (255, 255, 160), centre, end, 1)
                         pygame.draw.circle(self.screen, (255, 80, 80), end, 2)
-            c, s = math.cos(h), math.sin(h)
-            corners = [(centre[0] + scale * (a * CAR_HALF_LENGTH * c - b * CAR_HALF_WIDTH * s),
-                        centre[1] + scale * (a * CAR_HALF_LENGTH * s + b * CAR_HALF_WIDTH * c))
-                       for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))]
+            corners = _box_corners(centre, h, scale)
             pygame.draw.polygon(self.screen, CAR_COLOURS[i % len(CAR_COLOURS)], corners)
             pygame.draw.line(self.screen, (255, 255, 255), centre, corners[0], 1)  # the nose
 
     def _draw_hud(self, core: CarDriveCore) -> None:
         progress = core.progress / core.lengths[core.track_id]
-        text = (f"cars {core.num_cars}   step {int(core.clock.max())}   progress best {progress.max():.0%}"
+        text = (f"{core.level.name}   cars {core.num_cars}   step {int(core.clock.max())}   progress best {progress.max():.0%}"
                 f"  mean {progress.mean():.0%}   pedestrian hits {int(core.ped_hits.sum())}")
         label = self.font.render(text, True, (255, 255, 255))
         bar = pygame.Surface((label.get_width() + 12, label.get_height() + 8), pygame.SRCALPHA)
@@ -112,3 +113,11 @@ class Renderer:
     def close(self) -> None:
         if self.mode == "human":
             pygame.display.quit()
+
+
+def _box_corners(centre: tuple[float, float], heading: float, scale: float) -> list[tuple[float, float]]:
+    """Screen corners of a car box (front-right first, so corners[0] marks the nose's side)."""
+    c, s = math.cos(heading), math.sin(heading)
+    return [(centre[0] + scale * (a * CAR_HALF_LENGTH * c - b * CAR_HALF_WIDTH * s),
+             centre[1] + scale * (a * CAR_HALF_LENGTH * s + b * CAR_HALF_WIDTH * c))
+            for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))]

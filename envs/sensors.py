@@ -7,6 +7,10 @@ collision grid: the very grid that ends an episode, no sampling step to miss a c
 to blur an edge (`../shared/anchors/SENSORS.md` measured those: p99 errors of 12-34 cells). Pedestrians
 move, so no precomputation covers them: each ray is intersected with their circles analytically.
 
+Traffic cars are boxes, met by an analytic slab test (`envs.traffic.box_distance`); `sense` also says what
+each ray met (the road's edge, a pedestrian or a car), which the rays observation carries on the levels with
+things that move.
+
 Compiled with numba; one call covers the batch, so the cost is per ray, not per Python call.
 """
 
@@ -18,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from envs.pedestrians import PED_RADIUS
+from envs.traffic import CAR_HALF_LENGTH, CAR_HALF_WIDTH, box_distance
 
 _GRASS = 0
 
@@ -25,7 +30,8 @@ _GRASS = 0
 PALETTE = ((62, 138, 62), (96, 96, 100), (196, 64, 56), (236, 236, 236), (250, 250, 250))
 PED_COLOUR = (250, 200, 20)
 CAR_COLOUR = (40, 90, 220)
-CAR_HALF_LENGTH, CAR_HALF_WIDTH = 2.5, 1.2  # cells; the car drawn at the image's fixed place
+TRAFFIC_COLOUR = (160, 70, 210)
+HIT_EDGE, HIT_PEDESTRIAN, HIT_CAR = 0, 1, 2  # what a ray met
 
 
 @njit(cache=True)
@@ -86,29 +92,51 @@ def circle_distance(x0, y0, dx, dy, cx, cy, radius, max_dist):
 
 @njit(cache=True)
 def cast_rays(material, track_id, pos, heading, angles, max_dist, peds, out):
-    """out (N, R) = distance / max_dist along each ray, in [0, 1].
+    """out (N, R) = distance / max_dist along each ray to the road edge or a pedestrian, in [0, 1].
 
     material (K, H, W); angles (R,) offsets from the heading, left (negative) to right; peds (N, P, 3).
+    """
+    no_traffic = np.zeros((pos.shape[0], 0, 4))
+    kinds = np.zeros(out.shape, np.int64)
+    sense(material, track_id, pos, heading, angles, max_dist, peds, no_traffic, out, kinds)
+
+
+@njit(cache=True)
+def sense(material, track_id, pos, heading, angles, max_dist, peds, traffic, out, kinds):
+    """out (N, R) = distance / max_dist to the first thing each ray meets; kinds (N, R) = what it is:
+    HIT_EDGE (the road's edge, or nothing in range), HIT_PEDESTRIAN or HIT_CAR (traffic, `envs.traffic`).
+
+    peds (N, P, 3) x, y, present; traffic (N, T, 4) x, y, heading, present.
     """
     k, h, w = material.shape
     flat = material.reshape(k, h * w)  # (K, H * W) view
     cos_a, sin_a = np.cos(angles), np.sin(angles)
     for i in range(pos.shape[0]):
         grid = flat[track_id[i]]
+        x, y = pos[i, 0], pos[i, 1]
         ch, sh = math.cos(heading[i]), math.sin(heading[i])
         for r in range(angles.shape[0]):
             dx = ch * cos_a[r] - sh * sin_a[r]  # direction heading + angle[r], by the angle-sum rule
             dy = sh * cos_a[r] + ch * sin_a[r]
-            d = _walk(grid, w, h, pos[i, 0], pos[i, 1], dx, dy, max_dist)
+            d = _walk(grid, w, h, x, y, dx, dy, max_dist)
+            kind = HIT_EDGE
             for j in range(peds.shape[1]):
                 if peds[i, j, 2] > 0.0:
-                    d = min(d, circle_distance(pos[i, 0], pos[i, 1], dx, dy, peds[i, j, 0], peds[i, j, 1],
-                                               PED_RADIUS, max_dist))
+                    dj = circle_distance(x, y, dx, dy, peds[i, j, 0], peds[i, j, 1], PED_RADIUS, max_dist)
+                    if dj < d:
+                        d, kind = dj, HIT_PEDESTRIAN
+            for j in range(traffic.shape[1]):
+                if traffic[i, j, 3] > 0.0:
+                    c, s = math.cos(traffic[i, j, 2]), math.sin(traffic[i, j, 2])
+                    dj = box_distance(x, y, dx, dy, traffic[i, j, 0], traffic[i, j, 1], c, s, max_dist)
+                    if dj < d:
+                        d, kind = dj, HIT_CAR
             out[i, r] = d / max_dist
+            kinds[i, r] = kind
 
 
 @njit(cache=True)
-def ego_pixels(material, palette, track_id, pos, heading, cells_per_pixel, peds, out):
+def ego_pixels(material, palette, track_id, pos, heading, cells_per_pixel, peds, traffic, out):
     """out (N, S, S, 3) uint8: the top-down view around each car, turned so the car faces up.
 
     The car sits at column S/2, three quarters down the image, so it sees three times further ahead than
@@ -139,6 +167,10 @@ def ego_pixels(material, palette, track_id, pos, heading, cells_per_pixel, peds,
             if peds[i, j, 2] > 0.0:
                 _stamp_disc(out[i], peds[i, j, 0] - pos[i, 0], peds[i, j, 1] - pos[i, 1], c, s,
                             cells_per_pixel, row0, col0)
+        for j in range(traffic.shape[1]):  # traffic: the pixels whose centres fall inside each car's box
+            if traffic[i, j, 3] > 0.0:
+                _stamp_box(out[i], traffic[i, j, 0] - pos[i, 0], traffic[i, j, 1] - pos[i, 1], traffic[i, j, 2],
+                           c, s, cells_per_pixel, row0, col0)
         _stamp_car(out[i], cells_per_pixel, row0, col0)
 
 
@@ -156,6 +188,25 @@ def _stamp_disc(image, dx, dy, c, s, cells_per_pixel, row0, col0):
                 image[row, col, 0] = PED_COLOUR[0]
                 image[row, col, 1] = PED_COLOUR[1]
                 image[row, col, 2] = PED_COLOUR[2]
+
+
+@njit(cache=True)
+def _stamp_box(image, dx, dy, box_heading, c, s, cells_per_pixel, row0, col0):
+    """Paint a traffic car centred at world offset (dx, dy) from the car, facing box_heading, into its image."""
+    size = image.shape[0]
+    bc, bs = math.cos(box_heading), math.sin(box_heading)
+    prow, pcol = row0 - (dx * c + dy * s) / cells_per_pixel, col0 + (-dx * s + dy * c) / cells_per_pixel
+    reach = math.hypot(CAR_HALF_LENGTH, CAR_HALF_WIDTH) / cells_per_pixel
+    for row in range(max(int(prow - reach) - 1, 0), min(int(prow + reach) + 2, size)):
+        fwd = (row0 - row - 0.5) * cells_per_pixel
+        for col in range(max(int(pcol - reach) - 1, 0), min(int(pcol + reach) + 2, size)):
+            right = (col + 0.5 - col0) * cells_per_pixel
+            qx = fwd * c - right * s - dx  # the pixel centre, from the box's centre, in world axes
+            qy = fwd * s + right * c - dy
+            if abs(qx * bc + qy * bs) <= CAR_HALF_LENGTH and abs(-qx * bs + qy * bc) <= CAR_HALF_WIDTH:
+                image[row, col, 0] = TRAFFIC_COLOUR[0]
+                image[row, col, 1] = TRAFFIC_COLOUR[1]
+                image[row, col, 2] = TRAFFIC_COLOUR[2]
 
 
 @njit(cache=True)

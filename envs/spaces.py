@@ -13,10 +13,12 @@ ACTION_MEANINGS = ("no-op", "steer left", "steer right", "accelerate", "brake/re
 
 def observation_space(config: WorldConfig) -> spaces.Space:
     """One car's observation space for `config.obs`."""
-    n = config.n_rays
-    # ray distances in [0, 1], then speed / max speed and heading to the track / pi, both in [-1, 1]
-    rays = spaces.Box(np.r_[np.zeros(n), -1.0, -1.0].astype(np.float32), np.ones(n + 2, np.float32),
-                      dtype=np.float32)
+    n, size = config.n_rays, config.rays_size
+    # ray distances in [0, 1], then speed / max speed and heading to the track / pi, both in [-1, 1], then
+    # (levels with moving things) 0/1 flags: ray met a pedestrian, ray met a car
+    low = np.zeros(size, np.float32)
+    low[n : n + 2] = -1.0
+    rays = spaces.Box(low, np.ones(size, np.float32), dtype=np.float32)
     size = config.image_size
     pixels = spaces.Box(0, 255, (size, size, 3), dtype=np.uint8)
     return {"rays": rays, "pixels": pixels, "both": spaces.Dict({"rays": rays, "pixels": pixels})}[config.obs]

@@ -10,6 +10,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.core import CarDriveCore, WorldConfig, draw_pool
+from envs.levels import Level
 from envs.spaces import action_space, decode_actions, observation_space
 
 
@@ -24,8 +25,9 @@ class CarDriveVectorEnv(VectorEnv):
     observation with reward 0 and both flags False. `reset(seed=s)` seeds car i with s + i, so car i lives
     the same episodes as a `CarDriveEnv` seeded s + i on the same explicit track list.
 
-    `info` holds per-car arrays: `progress` (fraction of the lap), `lap_completed`, `crashed`,
-    `pedestrian_hits` (this episode), `track_seed`.
+    `info` holds per-car arrays: `progress` (fraction of the lap), `lap_completed`, `clean_lap` (completed with
+    no crash and no contact), `lap_steps` (steps the lap took, on the step it completes; else 0), `crashed`,
+    `pedestrian_hits` and `traffic_hits` (this episode), `track_seed`.
 
     `render()` returns (or shows) one frame with every car of the batch, the tracks in use side by side.
     """
@@ -34,15 +36,15 @@ class CarDriveVectorEnv(VectorEnv):
                 "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, *, obs: str = "rays", continuous: bool = False,
-                 tracks: str | Sequence[int] = "train", num_tracks: int = 8, n_rays: int = 9,
-                 image_size: int = 64, pedestrians: bool = True, max_episode_steps: int = 1000,
+                 level: str | Level = "easy", tracks: str | Sequence[int] = "train", num_tracks: int = 8,
+                 n_rays: int = 9, image_size: int = 64, pedestrians: bool = True, max_episode_steps: int = 1000,
                  render_mode: str | None = None, show_rays: bool = False):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unknown render_mode {render_mode!r}; choose one of "
                              f"{self.metadata['render_modes']} or None")
-        self.config = WorldConfig(obs=obs, n_rays=n_rays, image_size=image_size, pedestrians=pedestrians,
+        self.config = WorldConfig(obs=obs, level=level, n_rays=n_rays, image_size=image_size, pedestrians=pedestrians,
                                   max_episode_steps=max_episode_steps, tracks=tracks, num_tracks=num_tracks)
         self.num_envs, self.continuous = int(num_envs), bool(continuous)
         self.render_mode, self.show_rays = render_mode, show_rays
@@ -62,7 +64,6 @@ class CarDriveVectorEnv(VectorEnv):
         if seed is not None or not self.core.tracks:
             pool_seed = seed if seed is not None else int(self.np_random.integers(2**62))
             self.core.load_tracks(draw_pool(self.config, np.random.default_rng([pool_seed, 1])))
-            self._pool_seeds = np.array([t.seed for t in self.core.tracks], np.int64)
             self.core.seed(pool_seed)
         self.core.reset_cars(np.arange(self.num_envs), self._track_index(options))
         self._needs_reset[:] = False
@@ -91,17 +92,19 @@ class CarDriveVectorEnv(VectorEnv):
         out = self.core.step(steer, throttle, ~self._needs_reset)
         self._needs_reset = out["terminated"] | out["truncated"]
         info = self._info()
-        info["lap_completed"], info["crashed"] = out["lap_completed"], out["crashed"]
+        for key in ("lap_completed", "clean_lap", "lap_steps", "crashed"):
+            info[key] = out[key]
         if self.render_mode == "human":
             self.render()
         return self.core.observe(), out["reward"], out["terminated"], out["truncated"], info
 
     def _info(self) -> dict[str, np.ndarray]:
         core = self.core
-        zeros = np.zeros(self.num_envs, bool)
-        return {"progress": core.progress / core.lengths[core.track_id], "lap_completed": zeros,
-                "crashed": zeros.copy(), "pedestrian_hits": core.ped_hits.copy(),
-                "track_seed": self._pool_seeds[core.track_id]}
+        n = self.num_envs
+        return {"progress": core.progress / core.tracks.lengths[core.track_id], "lap_completed": np.zeros(n, bool),
+                "clean_lap": np.zeros(n, bool), "lap_steps": np.zeros(n, np.int64), "crashed": np.zeros(n, bool),
+                "pedestrian_hits": core.ped_hits.copy(), "traffic_hits": core.traffic_hits.copy(),
+                "track_seed": core.seeds_in_use()}
 
     def render(self):
         """One frame of the whole batch: an (H, W, 3) uint8 array in rgb_array mode, a window in human."""

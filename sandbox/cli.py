@@ -1,7 +1,7 @@
 """The `sandbox` command line (also `python -m sandbox`).
 
     sandbox demo                 drive a batch of cars with the built-in controller, write a PNG and a GIF
-    sandbox baseline             how often the built-in controller completes a lap on a track set
+    sandbox baseline             the expert, the rays controller and full throttle on a level's held-out tracks
     sandbox bench env            our batched world against gymnasium's CarRacing-v3
     sandbox bench backbones      backbone throughput and the batched population forward
 
@@ -25,6 +25,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+LEVEL_NAMES = ("easy", "normal", "hard")  # envs.LEVELS, spelled out so `--help` imports nothing heavy
+
+
+def _add_level(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--level", choices=LEVEL_NAMES, default="easy",
+                   help="world level: easy (wide road, pedestrians only cost reward), normal (random pedestrians "
+                   "whose contact ends the episode, bends to slow for), hard (normal plus traffic); default easy")
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
@@ -40,18 +49,22 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--gif-every", type=_positive_int, default=4, help="keep every k-th frame in the GIF")
     p.add_argument("--no-pedestrians", action="store_true", help="drive without pedestrians")
+    _add_level(p)
 
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "baseline",
-        help="lap completion of the built-in controller (and of full throttle) on a track set",
-        description="Runs the hand-written controller, one car per track, over a whole track set, and "
-        "full throttle without steering as the floor. Prints lap completion and progress.",
+        help="the drivers that need no learning (expert, rays controller, full throttle) on a level",
+        description="Drives the privileged expert (reads the true world state), the rays controller (reads "
+        "only the observation) and full throttle without steering, one car per track and one episode each, "
+        "over a level's track set. Prints laps, clean laps (no crash, no contact), median lap steps and "
+        "contacts per lap.",
     )
+    _add_level(p)
     p.add_argument("--tracks", default="heldout", help="track set: train or heldout (default heldout)")
     p.add_argument("--count", type=_positive_int, default=100, help="tracks to run (default 100)")
-    p.add_argument("--max-steps", type=_positive_int, default=3000, help="step limit per lap (default 3000)")
+    p.add_argument("--max-steps", type=_positive_int, default=1000, help="step limit per lap (default 1000)")
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
@@ -99,11 +112,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             out=args.out,
             gif_every=args.gif_every,
             pedestrians=not args.no_pedestrians,
+            level=args.level,
         )
     elif args.command == "baseline":
         from sandbox.baseline import run_baseline
 
-        run_baseline(tracks=args.tracks, count=args.count, max_steps=args.max_steps)
+        run_baseline(level=args.level, tracks=args.tracks, count=args.count, max_steps=args.max_steps)
     elif args.command == "bench" and args.bench == "env":
         from sandbox.bench.env import run_env_bench
 

@@ -10,7 +10,8 @@ import numpy as np
 
 
 def run_demo(num_cars: int = 4, steps: int = 400, tracks: str = "heldout", seed: int = 0,
-             out: str | os.PathLike = "runs/demo", gif_every: int = 4, pedestrians: bool = True) -> Path:
+             out: str | os.PathLike = "runs/demo", gif_every: int = 4, pedestrians: bool = True,
+             level: str = "easy") -> Path:
     """Drive `num_cars` cars for `steps` steps; write OUT/frame.png and OUT/drive.gif; return OUT.
 
     The cars share one pool of tracks from `tracks`; each frame shows every car, its rays and pedestrians.
@@ -20,7 +21,7 @@ def run_demo(num_cars: int = 4, steps: int = 400, tracks: str = "heldout", seed:
 
     from envs import CarDriveVectorEnv, drive_controller
 
-    env = CarDriveVectorEnv(num_cars, continuous=True, tracks=tracks, num_tracks=min(num_cars, 4),
+    env = CarDriveVectorEnv(num_cars, continuous=True, level=level, tracks=tracks, num_tracks=min(num_cars, 4),
                             pedestrians=pedestrians, render_mode="rgb_array", show_rays=True)
     obs, _ = env.reset(seed=seed)
     frames, laps, crashes = [], 0, 0
