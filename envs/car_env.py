@@ -124,13 +124,14 @@ class CarDriveEnv(gym.Env):
     def _info(self, out: dict[str, np.ndarray] | None) -> dict[str, Any]:
         """The step's info; `out` is the core's step result (None at reset: nothing happened yet)."""
         core, k = self.core, self.core.track_id[0]
-        return {"progress": float(core.progress[0] / core.tracks.lengths[k]),
-                "lap_completed": bool(out["lap_completed"][0]) if out else False,
-                "clean_lap": bool(out["clean_lap"][0]) if out else False,
-                "lap_steps": int(out["lap_steps"][0]) if out else 0,
-                "crashed": bool(out["crashed"][0]) if out else False,
-                "pedestrian_hits": int(core.ped_hits[0]), "traffic_hits": int(core.traffic_hits[0]),
-                "track_seed": int(core.tracks.seeds[k])}
+        if out is None:
+            return {"progress": float(core.progress[0] / core.tracks.lengths[k]), "lap_completed": False,
+                    "clean_lap": False, "lap_steps": 0, "crashed": False, "pedestrian_hits": int(core.ped_hits[0]),
+                    "traffic_hits": int(core.traffic_hits[0]), "track_seed": int(core.tracks.seeds[k])}
+        return {"progress": float(out["progress"][0]), "lap_completed": bool(out["lap_completed"][0]),
+                "clean_lap": bool(out["clean_lap"][0]), "lap_steps": int(out["lap_steps"][0]),
+                "crashed": bool(out["crashed"][0]), "pedestrian_hits": int(out["pedestrian_hits"][0]),
+                "traffic_hits": int(out["traffic_hits"][0]), "track_seed": int(out["track_seed"][0])}
 
     def render(self):
         """The car, its track, pedestrians and a HUD: an (H, W, 3) array in rgb_array mode."""

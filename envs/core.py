@@ -161,41 +161,47 @@ class CarDriveCore:
         self.ped_contact[which] = False
         self.traffic_contact[which] = False
         self.traffic_speed[which] = 0.0
-        self._place_movers()
+        self._place_movers(which)
 
-    def _place_movers(self) -> None:
-        pool, level = self.tracks, self.level
-        pedestrians.place(pool.walks, pool.num_walks, self.track_id, self.clock, self.ped_phase, self.ped_plan,
-                          level.pedestrian_speed, level.pedestrian_timing == "random", self.config.pedestrians,
-                          self.peds, self.ped_walking)
-        traffic.place(pool.centrelines, pool.tangents, pool.lengths, self.track_id, self.traffic_arc,
-                      self.traffic_cruise, self.traffic)
+    def _place_movers(self, which: np.ndarray) -> None:
+        """Put the pedestrians and traffic of the cars in `which` where they stand at the cars' clocks."""
+        pool, level, k = self.tracks, self.level, self.track_id[which]
+        peds, walking, cars = self.peds[which], self.ped_walking[which], self.traffic[which]
+        pedestrians.place(pool.walks, pool.num_walks, k, self.clock[which], self.ped_phase[which],
+                          self.ped_plan[which], level.pedestrian_speed, level.pedestrian_timing == "random",
+                          self.config.pedestrians, peds, walking)
+        traffic.place(pool.centrelines, pool.tangents, pool.lengths, k, self.traffic_arc[which],
+                      self.traffic_cruise[which], cars)
+        self.peds[which], self.ped_walking[which], self.traffic[which] = peds, walking, cars
 
     def step(self, steer: np.ndarray, throttle: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:
         """Advance the active cars one step. steer, throttle (N,) in [-1, 1]; active (N,) bool.
 
         Returns fresh per-car arrays: reward, terminated, truncated, crashed, lap_completed, clean_lap,
-        lap_steps, new_hits (pedestrian and traffic contacts this step). Inactive cars do not move and get
-        zeros.
+        lap_steps, new_hits (pedestrian and traffic contacts this step), and the state `info` reports:
+        progress (fraction of the lap), pedestrian_hits, traffic_hits, track_seed. Inactive cars do not move
+        and get zero reward and no flags.
         """
         n, pool, level = self.num_cars, self.tracks, self.level
-        out = {"reward": np.zeros(n), "terminated": np.zeros(n, bool), "truncated": np.zeros(n, bool),
-               "crashed": np.zeros(n, bool), "lap_completed": np.zeros(n, bool), "clean_lap": np.zeros(n, bool),
-               "lap_steps": np.zeros(n, np.int64), "new_hits": np.zeros(n, np.int64)}
-        pedestrians.place(pool.walks, pool.num_walks, self.track_id, self.clock + active, self.ped_phase,
-                          self.ped_plan, level.pedestrian_speed, level.pedestrian_timing == "random",
-                          self.config.pedestrians, self.peds, self.ped_walking)
-        if level.traffic:
-            traffic.drive(self.traffic, self.traffic_arc, self.traffic_speed, self.traffic_cruise, self.pos,
-                          self.peds, active)
-        _step_kernel(pool.material, pool.centrelines, pool.tangents, pool.lengths,
+        floats, flags, counts = np.empty((2, n)), np.empty((5, n), bool), np.empty((5, n), np.int64)
+        _step_kernel(pool.material, pool.centrelines, pool.tangents, pool.lengths, pool.walks, pool.num_walks,
+                     pool.seeds,
+                     # the level's rules
                      level.grip, level.contact_penalty, level.contact_ends_episode, self.config.max_episode_steps,
+                     self.config.pedestrians, level.pedestrian_speed, level.pedestrian_timing == "random",
+                     level.traffic > 0,
+                     # the cars
                      self.pos, self.heading, self.speed, self.track_id, self.index, self.arc, self.progress,
-                     self.clock, self.peds, self.ped_contact, self.ped_hits,
-                     self.traffic, self.traffic_arc, self.traffic_cruise, self.traffic_contact, self.traffic_hits,
-                     steer, throttle, active, out["reward"], out["terminated"], out["truncated"], out["crashed"],
-                     out["lap_completed"], out["clean_lap"], out["lap_steps"], out["new_hits"])
-        return out
+                     self.clock, self.ped_hits, self.traffic_hits,
+                     # their pedestrians and traffic
+                     self.peds, self.ped_phase, self.ped_plan, self.ped_walking, self.ped_contact,
+                     self.traffic, self.traffic_arc, self.traffic_speed, self.traffic_cruise, self.traffic_contact,
+                     # this step
+                     steer, throttle, active, floats, flags, counts)
+        return {"reward": floats[0], "progress": floats[1], "terminated": flags[0], "truncated": flags[1],
+                "crashed": flags[2], "lap_completed": flags[3], "clean_lap": flags[4], "lap_steps": counts[0],
+                "new_hits": counts[1], "pedestrian_hits": counts[2], "traffic_hits": counts[3],
+                "track_seed": counts[4]}
 
     # -- observations -------------------------------------------------------------------------------
     def rays(self) -> np.ndarray:
@@ -252,43 +258,55 @@ def _rays_kernel(material, tangents, track_id, index, pos, heading, speed, angle
 
 
 @njit(cache=True)
-def _step_kernel(material, centrelines, tangents, lengths, grip, contact_penalty, contact_ends, max_steps,
-                 pos, heading, speed, track_id, index, arc, progress, clock, peds, ped_contact, ped_hits,
-                 traffic_, traffic_arc, traffic_cruise, traffic_contact, traffic_hits,
-                 steer, throttle, active, reward, terminated, truncated, crashed, lap, clean, lap_steps, new_hits):
+def _step_kernel(material, centrelines, tangents, lengths, walks, num_walks, seeds,
+                 grip, contact_penalty, contact_ends, max_steps, peds_on, ped_speed, ped_random, traffic_on,
+                 pos, heading, speed, track_id, index, arc, progress, clock, ped_hits, traffic_hits,
+                 peds, ped_phase, ped_plan, ped_walking, ped_contact,
+                 traffic_, traffic_arc, traffic_speed, traffic_cruise, traffic_contact,
+                 steer, throttle, active, floats, flags, counts):
     """One step of the whole batch in one compiled call (a single car pays one dispatch, not twenty).
 
-    Pedestrians and traffic have already moved to this step's places. Order: move the car (bicycle), check
-    the road, follow the centreline, count contacts, then
+    Order: pedestrians walk and traffic drives (yielding to where the cars are now), the cars move
+    (bicycle), then the road check, the centreline, contacts, and
     reward = LAP_REWARD * (arc moved / lap length) - CRASH_PENALTY * crashed - contact_penalty * contacts
              (+ LAP_BONUS on completing the lap).
+    Writes floats (2, N) = reward, progress; flags (5, N) = terminated, truncated, crashed, lap, clean lap;
+    counts (5, N) = lap steps, new contacts, pedestrian hits, traffic hits, track seed.
     """
-    for i in range(pos.shape[0]):
+    n = pos.shape[0]
+    for i in range(n):
         clock[i] += active[i]
+    pedestrians.place(walks, num_walks, track_id, clock, ped_phase, ped_plan, ped_speed, ped_random, peds_on,
+                      peds, ped_walking)
+    if traffic_on:
+        traffic.drive(traffic_, traffic_arc, traffic_speed, traffic_cruise, pos, peds, active)
     physics.bicycle_step(pos, heading, speed, steer, throttle, active, grip)
-    road = np.empty(pos.shape[0], np.bool_)
+    road = np.empty(n, np.bool_)
     physics.on_road(material, track_id, pos, road)
     moved = physics.follow_centreline(centrelines, tangents, lengths, track_id, pos, index, arc, active)
     traffic.place(centrelines, tangents, lengths, track_id, traffic_arc, traffic_cruise, traffic_)
     hits = pedestrians.collide(pos, peds, ped_contact, active)
     car_hits = traffic.collide(pos, traffic_, traffic_contact, active)
-    for i in range(pos.shape[0]):
-        if not active[i]:
-            continue
-        contacts = hits[i] + car_hits[i]
-        if contacts > 0:
-            speed[i] = 0.0
-        ped_hits[i] += hits[i]
-        traffic_hits[i] += car_hits[i]
-        new_hits[i] = contacts
-        progress[i] += moved[i]
+    for i in range(n):
         length = lengths[track_id[i]]
-        crashed[i] = not road[i]
-        lap[i] = progress[i] >= length
-        reward[i] = LAP_REWARD * moved[i] / length - CRASH_PENALTY * crashed[i] - contact_penalty * contacts
-        if lap[i]:
-            reward[i] += LAP_BONUS
-            lap_steps[i] = clock[i]
-            clean[i] = not crashed[i] and ped_hits[i] == 0 and traffic_hits[i] == 0
-        terminated[i] = crashed[i] or lap[i] or (contact_ends and contacts > 0)
-        truncated[i] = not terminated[i] and clock[i] >= max_steps
+        reward, crashed, lap, clean, lap_steps, contacts = 0.0, False, False, False, 0, 0
+        if active[i]:
+            contacts = hits[i] + car_hits[i]
+            if contacts > 0:
+                speed[i] = 0.0
+            ped_hits[i] += hits[i]
+            traffic_hits[i] += car_hits[i]
+            progress[i] += moved[i]
+            crashed = not road[i]
+            lap = progress[i] >= length
+            reward = LAP_REWARD * moved[i] / length - CRASH_PENALTY * crashed - contact_penalty * contacts
+            if lap:
+                reward += LAP_BONUS
+                lap_steps = clock[i]
+                clean = not crashed and ped_hits[i] == 0 and traffic_hits[i] == 0
+        terminated = crashed or lap or (contact_ends and contacts > 0)
+        floats[0, i], floats[1, i] = reward, progress[i] / length
+        flags[0, i], flags[1, i] = terminated, active[i] and not terminated and clock[i] >= max_steps
+        flags[2, i], flags[3, i], flags[4, i] = crashed, lap, clean
+        counts[0, i], counts[1, i], counts[2, i], counts[3, i] = lap_steps, contacts, ped_hits[i], traffic_hits[i]
+        counts[4, i] = seeds[track_id[i]]

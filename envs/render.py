@@ -100,9 +100,10 @@ class Renderer:
             pygame.draw.line(self.screen, (255, 255, 255), centre, corners[0], 1)  # the nose
 
     def _draw_hud(self, core: CarDriveCore) -> None:
-        progress = core.progress / core.lengths[core.track_id]
-        text = (f"{core.level.name}   cars {core.num_cars}   step {int(core.clock.max())}   progress best {progress.max():.0%}"
-                f"  mean {progress.mean():.0%}   pedestrian hits {int(core.ped_hits.sum())}")
+        progress = core.progress / core.tracks.lengths[core.track_id]
+        text = (f"{core.level.name}   cars {core.num_cars}   step {int(core.clock.max())}   progress best "
+                f"{progress.max():.0%}  mean {progress.mean():.0%}   pedestrian hits {int(core.ped_hits.sum())}"
+                f"   traffic hits {int(core.traffic_hits.sum())}")
         label = self.font.render(text, True, (255, 255, 255))
         bar = pygame.Surface((label.get_width() + 12, label.get_height() + 8), pygame.SRCALPHA)
         bar.fill((0, 0, 0, 150))

@@ -96,9 +96,8 @@ def cast_rays(material, track_id, pos, heading, angles, max_dist, peds, out):
 
     material (K, H, W); angles (R,) offsets from the heading, left (negative) to right; peds (N, P, 3).
     """
-    no_traffic = np.zeros((pos.shape[0], 0, 4))
     kinds = np.zeros(out.shape, np.int64)
-    sense(material, track_id, pos, heading, angles, max_dist, peds, no_traffic, out, kinds)
+    sense(material, track_id, pos, heading, angles, max_dist, peds, np.zeros((pos.shape[0], 0, 4)), out, kinds)
 
 
 @njit(cache=True)
@@ -106,31 +105,46 @@ def sense(material, track_id, pos, heading, angles, max_dist, peds, traffic, out
     """out (N, R) = distance / max_dist to the first thing each ray meets; kinds (N, R) = what it is:
     HIT_EDGE (the road's edge, or nothing in range), HIT_PEDESTRIAN or HIT_CAR (traffic, `envs.traffic`).
 
-    peds (N, P, 3) x, y, present; traffic (N, T, 4) x, y, heading, present.
+    material (K, H, W); peds (N, P, 3) x, y, present;
+    traffic (N, T, 4) x, y, heading, present. Movers out of range are set aside once per car, not per ray.
     """
     k, h, w = material.shape
     flat = material.reshape(k, h * w)  # (K, H * W) view
     cos_a, sin_a = np.cos(angles), np.sin(angles)
+    near_peds = np.empty(peds.shape[1], np.int64)
+    near_cars = np.empty(traffic.shape[1], np.int64)
+    car_dir = np.empty((traffic.shape[1], 2))
     for i in range(pos.shape[0]):
         grid = flat[track_id[i]]
         x, y = pos[i, 0], pos[i, 1]
+        n_peds = 0
+        for j in range(peds.shape[1]):
+            if peds[i, j, 2] > 0.0 and math.hypot(peds[i, j, 0] - x, peds[i, j, 1] - y) < max_dist + PED_RADIUS:
+                near_peds[n_peds] = j
+                n_peds += 1
+        n_cars = 0
+        for j in range(traffic.shape[1]):
+            if traffic[i, j, 3] > 0.0 and math.hypot(traffic[i, j, 0] - x, traffic[i, j, 1] - y) < max_dist + 3.0:
+                near_cars[n_cars] = j
+                car_dir[n_cars, 0], car_dir[n_cars, 1] = math.cos(traffic[i, j, 2]), math.sin(traffic[i, j, 2])
+                n_cars += 1
         ch, sh = math.cos(heading[i]), math.sin(heading[i])
         for r in range(angles.shape[0]):
             dx = ch * cos_a[r] - sh * sin_a[r]  # direction heading + angle[r], by the angle-sum rule
             dy = sh * cos_a[r] + ch * sin_a[r]
             d = _walk(grid, w, h, x, y, dx, dy, max_dist)
             kind = HIT_EDGE
-            for j in range(peds.shape[1]):
-                if peds[i, j, 2] > 0.0:
-                    dj = circle_distance(x, y, dx, dy, peds[i, j, 0], peds[i, j, 1], PED_RADIUS, max_dist)
-                    if dj < d:
-                        d, kind = dj, HIT_PEDESTRIAN
-            for j in range(traffic.shape[1]):
-                if traffic[i, j, 3] > 0.0:
-                    c, s = math.cos(traffic[i, j, 2]), math.sin(traffic[i, j, 2])
-                    dj = box_distance(x, y, dx, dy, traffic[i, j, 0], traffic[i, j, 1], c, s, max_dist)
-                    if dj < d:
-                        d, kind = dj, HIT_CAR
+            for q in range(n_peds):
+                j = near_peds[q]
+                dj = circle_distance(x, y, dx, dy, peds[i, j, 0], peds[i, j, 1], PED_RADIUS, max_dist)
+                if dj < d:
+                    d, kind = dj, HIT_PEDESTRIAN
+            for q in range(n_cars):
+                j = near_cars[q]
+                dj = box_distance(x, y, dx, dy, traffic[i, j, 0], traffic[i, j, 1], car_dir[q, 0], car_dir[q, 1],
+                                  max_dist)
+                if dj < d:
+                    d, kind = dj, HIT_CAR
             out[i, r] = d / max_dist
             kinds[i, r] = kind
 

@@ -13,6 +13,9 @@ from envs.core import CarDriveCore, WorldConfig, draw_pool
 from envs.levels import Level
 from envs.spaces import action_space, decode_actions, observation_space
 
+INFO_KEYS = ("progress", "lap_completed", "clean_lap", "lap_steps", "crashed", "pedestrian_hits", "traffic_hits",
+             "track_seed")
+
 
 class CarDriveVectorEnv(VectorEnv):
     """N independent cars, each on a track of the pool, stepped in one compiled call.
@@ -86,14 +89,11 @@ class CarDriveVectorEnv(VectorEnv):
         if not self.core.tracks:
             raise RuntimeError("call reset() before step()")
         steer, throttle = decode_actions(actions, self.continuous, self.num_envs)
-        restart = np.flatnonzero(self._needs_reset)
-        if len(restart):
-            self.core.reset_cars(restart)
+        if self._needs_reset.any():
+            self.core.reset_cars(np.flatnonzero(self._needs_reset))
         out = self.core.step(steer, throttle, ~self._needs_reset)
         self._needs_reset = out["terminated"] | out["truncated"]
-        info = self._info()
-        for key in ("lap_completed", "clean_lap", "lap_steps", "crashed"):
-            info[key] = out[key]
+        info = {key: out[key] for key in INFO_KEYS}
         if self.render_mode == "human":
             self.render()
         return self.core.observe(), out["reward"], out["terminated"], out["truncated"], info
