@@ -57,10 +57,20 @@ def test_python_dash_m_sandbox_runs():
     assert result.returncode == 0 and "bench" in result.stdout
 
 
-def test_baseline_controller_beats_blind_driving(capsys):
-    results = main(["baseline", "--count", "3", "--max-steps", "2000"])
-    assert results == 0
+def test_baseline_prints_every_driver_on_a_level(capsys):
+    assert main(["baseline", "--level", "normal", "--count", "3"]) == 0
     out = capsys.readouterr().out
-    lines = {line.split("  ")[0].strip(): line for line in out.splitlines() if "laps" in line}
-    assert "laps 100.0%" in lines["controller (envs.drive_controller)"]
-    assert "laps   0.0%" in lines["full throttle, no steering"]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in out.splitlines() if line.startswith("|") and "---" not in line}
+    expert = rows["expert (envs.drive_expert)"]
+    assert expert[:2] == ["100%", "100%"]  # laps, clean laps
+    assert rows["full throttle, no steering"][0] == "0%"
+    assert "rays controller (envs.drive_controller)" in rows
+
+
+def test_baseline_bad_level_names_the_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["baseline", "--level", "expert"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--level" in err and "easy" in err and "hard" in err
