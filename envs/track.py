@@ -1,12 +1,18 @@
-"""Procedural tracks: closed loops from an integer seed, rasterised to a material grid.
+"""Procedural tracks: closed loops from an integer seed and a shape, rasterised to a material grid.
 
 A track is a smoothed loop of random control points (a periodic cubic B-spline through points at jittered
 angles and random radii), resampled to one centreline sample per cell of arc length. Around it the road is
 every grid cell whose centre lies within `half_width` of the centreline. The grid (`material`) serves
 collision, the ray sensor and the pixel observation alike, so all three agree cell for cell.
 
-Seeds come in two disjoint named sets: `train` (0 .. 99,999) and `heldout` (100 fixed seeds from 1,000,000)
-that training never draws from, so generalisation can be measured on tracks no learner has seen.
+A `TrackShape` sets the road's half-width, how twisty the loop is (control points, their radii, the
+tightest bend allowed) and how many crosswalks it has; each level of the world (`envs.levels`) has one.
+`EASY_SHAPE` draws exactly the tracks this module always has. Seeds come in disjoint named sets per level;
+easy's are `train` (0 .. 99,999) and `heldout` (100 fixed seeds from 1,000,000) that training never draws
+from, so generalisation can be measured on tracks no learner has seen.
+
+The heavy parts (the rasterisation, the self-touch check, the blind-start search) are compiled with numba,
+so a track takes a few milliseconds: a seeded reset never waits for one.
 
 Each track is checked as it is made, and a seed whose first draw fails draws again from the same generator
 (so a seed always gives the same track): the road must not touch itself, and the start is placed where a
@@ -16,21 +22,77 @@ car that never steers leaves the road before 8% of the lap, so the track cannot 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import math
+import zlib
+from dataclasses import astuple, dataclass
 
 import numpy as np
+from numba import njit
 
 GRID_SIZE = 384  # cells per side of every track's grid (one cell = one world unit)
-HALF_WIDTH = 8.0  # road half-width, cells
-TRAIN_SEEDS = np.arange(0, 100_000)
+HALF_WIDTH = 8.0  # road half-width on easy, cells
+TRAIN_SEEDS = np.arange(0, 100_000)  # easy's track sets (`envs.levels` holds every level's)
 HELDOUT_SEEDS = np.arange(1_000_000, 1_000_100)
-TRACK_SETS = {"train": TRAIN_SEEDS, "heldout": HELDOUT_SEEDS}
 
 # Materials of the grid. Everything but GRASS is road: the car may drive on it and rays pass through it.
 GRASS, ROAD, KERB, CROSSWALK, START_LINE = 0, 1, 2, 3, 4
 
+MAX_CROSSWALKS = 4  # crosswalks a track can have (the pedestrian arrays are sized for it)
 _BLIND_EXIT = 0.08  # a car that never steers must leave the road before this fraction of the lap
 _CROSSWALK_HALF_LENGTH = 2.0  # along the road, cells
+
+
+@dataclass(frozen=True)
+class TrackShape:
+    """The geometry a track is drawn with.
+
+    Attributes:
+        half_width: road half-width, cells.
+        control_points: (lo, hi): the loop passes near rng.integers(lo, hi) random points (more: twistier).
+        radius_range: (lo, hi) the control points' distance from the grid's centre, as fractions of the room.
+        min_radius: the tightest bend allowed (smoothed centreline radius of curvature), cells.
+        crosswalks: (lo, hi) crosswalks per lap, inclusive.
+        crosswalk_min_radius: crosswalks only where the road bends no tighter than this, cells.
+    """
+
+    half_width: float
+    control_points: tuple[int, int]
+    radius_range: tuple[float, float]
+    min_radius: float
+    crosswalks: tuple[int, int]
+    crosswalk_min_radius: float
+
+    def __post_init__(self) -> None:
+        _check("half_width", self.half_width, 3.0, 12.0)
+        lo, hi = _pair("control_points", self.control_points)
+        if not (isinstance(lo, int) and isinstance(hi, int) and 4 <= lo < hi <= 24):
+            raise ValueError(f"control_points must be integers 4 <= lo < hi <= 24, got {self.control_points!r}")
+        lo, hi = _pair("radius_range", self.radius_range)
+        if not 0 < lo < hi <= 1:
+            raise ValueError(f"radius_range must be 0 < lo < hi <= 1, got {self.radius_range!r}")
+        _check("min_radius", self.min_radius, self.half_width, 200.0)
+        lo, hi = _pair("crosswalks", self.crosswalks)
+        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= MAX_CROSSWALKS):
+            raise ValueError(f"crosswalks must be integers 1 <= lo <= hi <= {MAX_CROSSWALKS}, got {self.crosswalks!r}")
+        _check("crosswalk_min_radius", self.crosswalk_min_radius, 0.0, 1000.0)
+
+
+def _check(name: str, value, lo: float, hi: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+
+
+def _pair(name: str, value) -> tuple:
+    if not (isinstance(value, tuple) and len(value) == 2) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise ValueError(f"{name} must be a pair (lo, hi), got {value!r}")
+    return value
+
+
+EASY_SHAPE = TrackShape(HALF_WIDTH, (8, 13), (0.45, 1.0), 16.0, (1, 3), 60.0)
+NORMAL_SHAPE = TrackShape(6.5, (9, 14), (0.4, 1.0), 11.0, (3, 4), 40.0)
+HARD_SHAPE = TrackShape(6.0, (10, 15), (0.35, 1.0), 9.0, (3, 4), 40.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +109,7 @@ class Track:
         crosswalks: (C,) centreline sample indices of the crosswalks (1 to 3).
         material: (GRID_SIZE, GRID_SIZE) uint8 grid of GRASS / ROAD / KERB / CROSSWALK / START_LINE.
         min_radius: smallest radius of curvature of the centreline, cells.
+        shape: the `TrackShape` it was drawn with.
     """
 
     seed: int
@@ -58,6 +121,7 @@ class Track:
     crosswalks: np.ndarray
     material: np.ndarray
     min_radius: float
+    shape: TrackShape = EASY_SHAPE
 
     @property
     def road(self) -> np.ndarray:
@@ -65,34 +129,33 @@ class Track:
         return self.material != GRASS
 
 
-def track_seeds(name: str) -> np.ndarray:
-    """The seeds of a named track set (`train` or `heldout`)."""
-    if name not in TRACK_SETS:
-        raise ValueError(f"unknown track set {name!r}; known sets: {sorted(TRACK_SETS)}")
-    return TRACK_SETS[name]
-
-
 @functools.lru_cache(maxsize=256)
-def make_track(seed: int, half_width: float = HALF_WIDTH) -> Track:
-    """Generate (or fetch from the cache) the track of `seed`. Deterministic: same seed, same track."""
+def make_track(seed: int, shape: TrackShape = EASY_SHAPE) -> Track:
+    """Generate (or fetch from the process's cache) the track of `seed` drawn with `shape`. Deterministic:
+    same seed and shape, same track."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"a track seed must be an integer, got {seed!r}")
-    rng = np.random.default_rng([int(seed), 0x7AC4])
+    if not isinstance(shape, TrackShape):
+        raise TypeError(f"shape must be a TrackShape, got {type(shape).__name__}")
+    entropy = [int(seed), 0x7AC4]
+    if shape != EASY_SHAPE:  # easy keeps the generator it always had; other shapes get their own stream
+        entropy.append(zlib.crc32(repr(astuple(shape)).encode()))
+    rng = np.random.default_rng(entropy)
     for _ in range(100):
-        points = _smooth_loop(rng)
+        points = _smooth_loop(rng, shape)
         if rng.random() < 0.5:  # half the tracks run the other way round
             points = points[::-1].copy()
-        track = _build(int(seed), half_width, points, rng)
+        track = _build(int(seed), shape, points, rng)
         if track is not None:
             return track
     raise RuntimeError(f"track seed {seed}: no valid loop in 100 draws")  # never seen; a guard, not a path
 
 
-def _smooth_loop(rng: np.random.Generator) -> np.ndarray:
+def _smooth_loop(rng: np.random.Generator, shape: TrackShape) -> np.ndarray:
     """A periodic cubic B-spline through random polar control points, resampled one cell apart."""
-    k = int(rng.integers(8, 13))
+    k = int(rng.integers(*shape.control_points))
     angles = 2 * np.pi * (np.arange(k) + rng.uniform(-0.3, 0.3, k)) / k
-    radii = rng.uniform(0.45, 1.0, k) * (GRID_SIZE / 2 - HALF_WIDTH - 14)
+    radii = rng.uniform(*shape.radius_range, k) * (GRID_SIZE / 2 - shape.half_width - 14)
     ctrl = GRID_SIZE / 2 + np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)  # (k, 2)
     u = np.linspace(0, 1, 48, endpoint=False)[:, None]  # (48, 1) parameter within a segment
     basis = np.hstack([(1 - u) ** 3, 3 * u**3 - 6 * u**2 + 4, -3 * u**3 + 3 * u**2 + 3 * u + 1, u**3]) / 6
@@ -110,14 +173,14 @@ def _resample(points: np.ndarray, spacing: float) -> np.ndarray:
     return np.stack([np.interp(s, arc, closed[:, 0]), np.interp(s, arc, closed[:, 1])], axis=1)
 
 
-def _build(seed: int, half_width: float, points: np.ndarray, rng: np.random.Generator) -> Track | None:
-    m = len(points)
+def _build(seed: int, shape: TrackShape, points: np.ndarray, rng: np.random.Generator) -> Track | None:
+    half_width, m = shape.half_width, len(points)
     tangents = np.roll(points, -1, axis=0) - np.roll(points, 1, axis=0)
     tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
     nxt = np.roll(tangents, -1, axis=0)
     turn = np.abs(np.arctan2(tangents[:, 0] * nxt[:, 1] - tangents[:, 1] * nxt[:, 0], (tangents * nxt).sum(1)))
     radius = 1.0 / np.maximum(np.convolve(np.r_[turn[-4:], turn, turn[:4]], np.ones(9) / 9, "valid"), 1e-9)
-    if radius.min() < 2.0 * half_width or not _keeps_apart(points, half_width):
+    if radius.min() < shape.min_radius or not _keeps_apart(points, 4 * half_width, 2 * half_width + 6):
         return None
     dist = _distance_grid(points, half_width + 2)
     material = np.where(dist <= half_width, ROAD, GRASS).astype(np.uint8)
@@ -125,70 +188,95 @@ def _build(seed: int, half_width: float, points: np.ndarray, rng: np.random.Gene
     border = np.r_[material[0], material[-1], material[:, 0], material[:, -1]]
     if (border != GRASS).any():  # the ray sensor relies on a grass border to stop every walk
         return None
-    start = _pick_start(points, tangents, material != GRASS, rng)
-    if start is None:
+    good = _blind_starts(points, tangents, material, _BLIND_EXIT * m)
+    if not good:
         return None
-    crosswalks = _pick_crosswalks(m, start, radius, rng)
+    start = int(rng.choice(good))
+    crosswalks = _pick_crosswalks(m, start, radius, rng, shape)
+    if len(crosswalks) < shape.crosswalks[0]:
+        return None
     for c in crosswalks:
         _paint_band(material, points[c], tangents[c], half_width, _CROSSWALK_HALF_LENGTH, CROSSWALK, stripes=True)
     _paint_band(material, points[start], tangents[start], half_width, 0.75, START_LINE, stripes=False)
     for a in (points, tangents, crosswalks, material):
         a.setflags(write=False)
-    return Track(seed, half_width, points, tangents, float(m), start, crosswalks, material, float(radius.min()))
+    return Track(seed, half_width, points, tangents, float(m), start, crosswalks, material, float(radius.min()),
+                 shape)
 
 
-def _keeps_apart(points: np.ndarray, half_width: float) -> bool:
-    """No two stretches of road come closer than a strip of grass: samples far apart along the lap must be
-    more than two road widths apart in the plane."""
-    m = len(points)
-    d = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)  # (M, M)
-    idx = np.arange(m)
-    gap = np.abs(idx[:, None] - idx[None, :])
-    along = np.minimum(gap, m - gap)
-    return bool(np.all(d[along > 4 * half_width] > 2 * half_width + 6))
+@njit(cache=True)
+def _keeps_apart(points, far_along, min_gap):
+    """No two stretches of road come closer than a strip of grass: samples more than `far_along` apart along
+    the lap must be more than `min_gap` apart in the plane (an O(M^2) check that stops at the first pair)."""
+    m = points.shape[0]
+    for i in range(m):
+        for j in range(i + 1, m):
+            gap = j - i
+            if min(gap, m - gap) > far_along:
+                dx, dy = points[i, 0] - points[j, 0], points[i, 1] - points[j, 1]
+                if not math.sqrt(dx * dx + dy * dy) > min_gap:
+                    return False
+    return True
 
 
-def _distance_grid(points: np.ndarray, reach: float) -> np.ndarray:
+@njit(cache=True)
+def _distance_grid(points, reach):
     """Distance from each cell centre to the nearest centreline sample, exact within `reach` (inf beyond)."""
-    r = int(np.ceil(reach))
-    oy, ox = np.mgrid[-r : r + 1, -r : r + 1]
-    cells = np.floor(points).astype(np.int64)  # (M, 2) cell holding each sample
-    cx = cells[:, 0, None] + ox.ravel()  # (M, K) candidate cells around each sample
-    cy = cells[:, 1, None] + oy.ravel()
-    d = np.hypot(cx + 0.5 - points[:, 0, None], cy + 0.5 - points[:, 1, None])
-    inside = (cx >= 0) & (cx < GRID_SIZE) & (cy >= 0) & (cy < GRID_SIZE)
-    out = np.full(GRID_SIZE * GRID_SIZE, np.inf)
-    np.minimum.at(out, (cy * GRID_SIZE + cx)[inside], d[inside])
-    return out.reshape(GRID_SIZE, GRID_SIZE)
+    r = int(math.ceil(reach))
+    out = np.full((GRID_SIZE, GRID_SIZE), np.inf)  # squared distances first: one sqrt a cell, not a sample
+    for i in range(points.shape[0]):
+        px, py = points[i, 0], points[i, 1]
+        cx0, cy0 = int(math.floor(px)), int(math.floor(py))
+        for cy in range(max(cy0 - r, 0), min(cy0 + r + 1, GRID_SIZE)):
+            dy = cy + 0.5 - py
+            for cx in range(max(cx0 - r, 0), min(cx0 + r + 1, GRID_SIZE)):
+                dx = cx + 0.5 - px
+                d2 = dx * dx + dy * dy
+                if d2 < out[cy, cx]:
+                    out[cy, cx] = d2
+    return np.sqrt(out)
 
 
-def _pick_start(points, tangents, road, rng) -> int | None:
-    """A start where driving straight ahead leaves the road before `_BLIND_EXIT` of the lap."""
-    m = len(points)
-    steps = np.arange(0.0, 0.5 * m, 0.5)  # look ahead half a lap, half a cell at a time
+@njit(cache=True)
+def _blind_starts(points, tangents, material, exit_within):
+    """Every 7th sample from which driving straight ahead leaves the road within `exit_within` samples.
+
+    From sample i, look ahead half a lap half a cell at a time; where the ray first leaves the road (or, if
+    it never does, i itself), find the nearest centreline sample and count how far along the lap it is."""
+    m = points.shape[0]
+    n_steps = len(np.arange(0.0, 0.5 * m, 0.5))
     good = []
     for i in range(0, m, 7):
-        ray = points[i] + steps[:, None] * tangents[i]  # (S, 2)
-        cell = np.floor(ray).astype(np.int64)
-        inside = (cell >= 0).all(axis=1) & (cell < GRID_SIZE).all(axis=1)
-        on_road = inside & road[np.clip(cell[:, 1], 0, GRID_SIZE - 1), np.clip(cell[:, 0], 0, GRID_SIZE - 1)]
-        exit_at = ray[int(np.argmin(on_road))]
-        nearest = int(np.argmin(np.linalg.norm(points - exit_at, axis=1)))
-        if (nearest - i) % m < _BLIND_EXIT * m:
+        ex, ey = points[i, 0], points[i, 1]
+        for k in range(n_steps):
+            s = k * 0.5
+            x, y = points[i, 0] + s * tangents[i, 0], points[i, 1] + s * tangents[i, 1]
+            cx, cy = int(math.floor(x)), int(math.floor(y))
+            if not (0 <= cx < GRID_SIZE and 0 <= cy < GRID_SIZE) or material[cy, cx] == GRASS:
+                ex, ey = x, y
+                break
+        nearest, best = 0, np.inf
+        for j in range(m):
+            d = math.sqrt((points[j, 0] - ex) ** 2 + (points[j, 1] - ey) ** 2)
+            if d < best:
+                nearest, best = j, d
+        if (nearest - i) % m < exit_within:
             good.append(i)
-    return int(rng.choice(good)) if good else None
+    return good
 
 
-def _pick_crosswalks(m: int, start: int, radius: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """1-3 crosswalks on gentle stretches, away from the start and from one another."""
-    want = int(rng.integers(1, 4))
+def _pick_crosswalks(m: int, start: int, radius: np.ndarray, rng: np.random.Generator,
+                     shape: TrackShape) -> np.ndarray:
+    """`shape.crosswalks` crosswalks on gentle stretches, away from the start and from one another."""
+    lo, hi = shape.crosswalks
+    want = int(rng.integers(lo, hi + 1))
     order = rng.permutation(m)
     chosen: list[int] = []
     for i in order:
         ahead = (i - start) % m
-        if ahead < 60 or ahead > m - 20 or radius[i] < 60:
+        if ahead < 60 or ahead > m - 20 or radius[i] < shape.crosswalk_min_radius:
             continue
-        if all(min((i - c) % m, (c - i) % m) > m / 6 for c in chosen):
+        if all(min((i - c) % m, (c - i) % m) > m / (2 * hi) for c in chosen):
             chosen.append(int(i))
         if len(chosen) == want:
             break

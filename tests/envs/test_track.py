@@ -98,3 +98,54 @@ def test_road_is_a_band_of_half_width_around_the_centreline(seed):
     road = t.road[ys.ravel(), xs.ravel()]
     assert road[nearest <= t.half_width - 0.5].all()
     assert not road[nearest > t.half_width + 0.5].any()
+
+
+# -- shapes: the levels' geometry ----------------------------------------------------------------------
+
+SHAPES = {"easy": track_module.EASY_SHAPE, "normal": track_module.NORMAL_SHAPE, "hard": track_module.HARD_SHAPE}
+
+
+def test_easy_tracks_are_the_tracks_they_always_were():
+    """Pinned from the generator as it was before shapes: easy must never change."""
+    import hashlib
+
+    material = envs.make_track(0).material
+    assert hashlib.sha256(material.tobytes()).hexdigest()[:16] == "a9588d14d4624369"
+    assert int(material.sum()) == 11628
+
+
+@pytest.mark.parametrize("name", ["normal", "hard"])
+@pytest.mark.parametrize("seed", [0, 5, 2_000_000])
+def test_shaped_tracks_are_well_formed(name, seed):
+    shape = SHAPES[name]
+    t = envs.make_track(seed, shape)
+    assert t.shape is shape and t.half_width == shape.half_width
+    assert shape.crosswalks[0] <= len(t.crosswalks) <= shape.crosswalks[1]
+    assert t.min_radius >= shape.min_radius
+    cells = np.floor(t.centreline).astype(int)
+    assert (t.material[cells[:, 1], cells[:, 0]] != GRASS).all()
+    assert not t.material[0].any() and not t.material[:, 0].any()
+    fresh = track_module.make_track.__wrapped__(seed, shape)
+    np.testing.assert_array_equal(fresh.material, t.material)
+
+
+def test_shapes_give_different_tracks_of_one_seed():
+    tracks = [envs.make_track(3, shape) for shape in SHAPES.values()]
+    assert len({t.length for t in tracks}) == 3
+    assert tracks[0].half_width > tracks[1].half_width > tracks[2].half_width
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("half_width", 40.0), ("control_points", (3, 8)), ("control_points", (9, 9)), ("radius_range", (0.5, 1.5)),
+    ("min_radius", 1.0), ("crosswalks", (0, 2)), ("crosswalks", (2, 9)), ("crosswalk_min_radius", -1.0),
+])
+def test_bad_shape_field_is_named(field, value):
+    import dataclasses
+
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(track_module.EASY_SHAPE, **{field: value})
+
+
+def test_shape_must_be_a_track_shape():
+    with pytest.raises(TypeError, match="shape"):
+        envs.make_track(0, "hard")
