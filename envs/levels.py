@@ -115,14 +115,14 @@ EASY = Level(
     traffic_speed=(2.0, 2.0), ray_kinds=False, train_seeds=(0, 100_000), heldout_seeds=(1_000_000, 1_000_100),
 )
 NORMAL = Level(
-    name="normal", shape=NORMAL_SHAPE, pedestrian_timing="random", pedestrian_speed=0.15,
-    pedestrian_wait=(10.0, 160.0), contact_penalty=20.0, contact_ends_episode=True, grip=0.6, traffic=0,
+    name="normal", shape=NORMAL_SHAPE, pedestrian_timing="random", pedestrian_speed=0.12,
+    pedestrian_wait=(5.0, 120.0), contact_penalty=20.0, contact_ends_episode=True, grip=0.35, traffic=0,
     traffic_speed=(2.0, 2.0), ray_kinds=True, train_seeds=(100_000, 200_000),
     heldout_seeds=(2_000_000, 2_000_100),
 )
 HARD = Level(
-    name="hard", shape=HARD_SHAPE, pedestrian_timing="random", pedestrian_speed=0.15,
-    pedestrian_wait=(10.0, 160.0), contact_penalty=20.0, contact_ends_episode=True, grip=0.5, traffic=4,
+    name="hard", shape=HARD_SHAPE, pedestrian_timing="random", pedestrian_speed=0.12,
+    pedestrian_wait=(5.0, 120.0), contact_penalty=20.0, contact_ends_episode=True, grip=0.3, traffic=4,
     traffic_speed=(1.0, 1.8), ray_kinds=True, train_seeds=(200_000, 300_000),
     heldout_seeds=(3_000_000, 3_000_100),
 )

@@ -73,3 +73,16 @@ def test_expert_waits_for_a_pedestrian_crossing_in_front():
         ahead = (c - core.arc[0]) % t.length
         stopped |= core.speed[0] < 0.05 and 0 < ahead < 12
     assert stopped and info["pedestrian_hits"] == 0
+
+
+def test_bends_must_be_slowed_for_on_normal(monkeypatch):
+    """The expert with its bend planning switched off (it plans as if the tyres held any turn) runs wide and
+    leaves the road on some tracks it laps cleanly when it plans for the grip."""
+    from envs import expert
+
+    seeds = [int(s) for s in envs.track_seeds("heldout", "normal")[:12]]
+    planned = evaluate_on_tracks(_expert, seeds, max_steps=1000, level="normal")
+    monkeypatch.setattr(expert, "GRIP_SHARE", 1e9)
+    reckless = evaluate_on_tracks(_expert, seeds, max_steps=1000, level="normal")
+    assert planned["clean_lap"].all()
+    assert (~reckless["lap_completed"]).sum() >= 2
