@@ -1,4 +1,5 @@
-"""The car-driving world: tracks, batched physics, sensors, pedestrians, rendering.
+"""The car-driving world: tracks, levels, batched physics, sensors, pedestrians, traffic, rendering, and the
+drivers that need no learning (the rays controller and the privileged expert).
 
 `import envs` registers `sandbox/CarDrive-v0` for `gymnasium.make` (one car, `CarDriveEnv`) and
 `gymnasium.make_vec(..., vectorization_mode="vector_entry_point")` (a batch, `CarDriveVectorEnv`).

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from envs import pedestrians, physics, sensors, traffic
-from envs.levels import MAX_TRAFFIC, Level, get_level
+from envs.levels import Level, get_level
 from envs.pool import TrackPool
 
 OBS_MODES = ("rays", "pixels", "both")
@@ -111,13 +111,13 @@ class CarDriveCore:
         self.arc, self.progress = np.zeros(n), np.zeros(n)  # place on the lap; net arc driven, cells
         self.clock, self.ped_hits = np.zeros(n, np.int64), np.zeros(n, np.int64)
         self.traffic_hits = np.zeros(n, np.int64)
-        p, t = pedestrians.MAX_CROSSWALKS, MAX_TRAFFIC
+        p, t = pedestrians.MAX_CROSSWALKS, traffic.MAX_TRAFFIC
         self.ped_phase, self.ped_plan = np.zeros((n, p)), np.zeros((n, p, pedestrians.PLAN_CROSSINGS + 1))
         self.ped_contact, self.ped_walking = np.zeros((n, p), bool), np.zeros((n, p))
         self.peds = np.zeros((n, p, 3))  # x, y, present
         self.traffic_arc, self.traffic_speed, self.traffic_cruise = np.zeros((n, t)), np.zeros((n, t)), np.zeros((n, t))
         self.traffic_contact = np.zeros((n, t), bool)
-        self.traffic = np.zeros((n, t, 4))  # x, y, heading, present
+        self.traffic = np.zeros((n, t, 5))  # x, y, cos, sin, present (`envs.traffic`)
         self.rngs = [np.random.default_rng(i) for i in range(n)]
         self.tracks: TrackPool | list = []
 
@@ -140,19 +140,24 @@ class CarDriveCore:
     def reset_cars(self, which: np.ndarray, track_index: np.ndarray | None = None) -> None:
         """Start a new episode for the cars in `which` (indices), at the start line of a track of the pool:
         `track_index[j]` for car `which[j]` if given, else one drawn from the car's generator."""
-        level = self.level
-        for j, i in enumerate(which):
+        level, random_timing = self.level, self.level.pedestrian_timing == "random"
+        ks = np.empty(len(which), np.int64)
+        u = np.empty((len(which), pedestrians.draws_needed(random_timing) + 2 * level.traffic))
+        for j, i in enumerate(which):  # each car's own generator: its track, then one call for the rest
             rng = self.rngs[i]
-            k = int(rng.integers(len(self.tracks))) if track_index is None else int(track_index[j])
-            t = self.tracks[k]
-            s = t.start_index
-            self.track_id[i], self.index[i], self.arc[i] = k, s, float(s)
-            self.pos[i] = t.centreline[s]
-            self.heading[i] = np.arctan2(t.tangents[s, 1], t.tangents[s, 0])
-            pedestrians.draw_plan(rng, level.pedestrian_timing == "random", level.pedestrian_wait,
-                                  self.ped_phase[i], self.ped_plan[i])
-            traffic.spawn(rng, level.traffic, t.length, float(s), level.traffic_speed, self.traffic_arc[i],
-                          self.traffic_cruise[i])
+            ks[j] = rng.integers(len(self.tracks)) if track_index is None else track_index[j]
+            u[j] = rng.random(u.shape[1])
+        self.tracks.ensure(ks)
+        pool, starts = self.tracks, np.array([self.tracks[k].start_index for k in ks], np.int64)
+        self.track_id[which], self.index[which], self.arc[which] = ks, starts, starts
+        self.pos[which] = pool.centrelines[ks, starts]
+        self.heading[which] = np.arctan2(pool.tangents[ks, starts, 1], pool.tangents[ks, starts, 0])
+        ped_draws = u[:, : u.shape[1] - 2 * level.traffic]
+        self.ped_phase[which], self.ped_plan[which] = pedestrians.timing_from_draws(ped_draws, random_timing,
+                                                                                    level.pedestrian_wait)
+        self.traffic_arc[which], self.traffic_cruise[which] = traffic.spawn(
+            u[:, u.shape[1] - 2 * level.traffic :], level.traffic, pool.lengths[ks].astype(float), starts,
+            level.traffic_speed)
         self.speed[which] = 0.0
         self.progress[which] = 0.0
         self.clock[which] = 0
@@ -178,13 +183,14 @@ class CarDriveCore:
         """Advance the active cars one step. steer, throttle (N,) in [-1, 1]; active (N,) bool.
 
         Returns fresh per-car arrays: reward, terminated, truncated, crashed, lap_completed, clean_lap,
-        lap_steps, new_hits (pedestrian and traffic contacts this step), and the state `info` reports:
-        progress (fraction of the lap), pedestrian_hits, traffic_hits, track_seed. Inactive cars do not move
-        and get zero reward and no flags.
+        lap_steps, new_hits (pedestrian and traffic contacts this step), the state `info` reports (progress,
+        the fraction of the lap; pedestrian_hits, traffic_hits, track_seed), running (the episode goes on),
+        and `ended`, how many episodes ended (an int). Inactive cars do not move and get zero reward and no
+        flags.
         """
         n, pool, level = self.num_cars, self.tracks, self.level
-        floats, flags, counts = np.empty((2, n)), np.empty((5, n), bool), np.empty((5, n), np.int64)
-        _step_kernel(pool.material, pool.centrelines, pool.tangents, pool.lengths, pool.walks, pool.num_walks,
+        floats, flags, counts = np.empty((2, n)), np.empty((6, n), bool), np.empty((5, n), np.int64)
+        ended = _step_kernel(pool.material, pool.centrelines, pool.tangents, pool.lengths, pool.walks, pool.num_walks,
                      pool.seeds,
                      # the level's rules
                      level.grip, level.contact_penalty, level.contact_ends_episode, self.config.max_episode_steps,
@@ -201,7 +207,7 @@ class CarDriveCore:
         return {"reward": floats[0], "progress": floats[1], "terminated": flags[0], "truncated": flags[1],
                 "crashed": flags[2], "lap_completed": flags[3], "clean_lap": flags[4], "lap_steps": counts[0],
                 "new_hits": counts[1], "pedestrian_hits": counts[2], "traffic_hits": counts[3],
-                "track_seed": counts[4]}
+                "track_seed": counts[4], "running": flags[5], "ended": ended}
 
     # -- observations -------------------------------------------------------------------------------
     def rays(self) -> np.ndarray:
@@ -270,8 +276,9 @@ def _step_kernel(material, centrelines, tangents, lengths, walks, num_walks, see
     (bicycle), then the road check, the centreline, contacts, and
     reward = LAP_REWARD * (arc moved / lap length) - CRASH_PENALTY * crashed - contact_penalty * contacts
              (+ LAP_BONUS on completing the lap).
-    Writes floats (2, N) = reward, progress; flags (5, N) = terminated, truncated, crashed, lap, clean lap;
-    counts (5, N) = lap steps, new contacts, pedestrian hits, traffic hits, track seed.
+    Writes floats (2, N) = reward, progress; flags (6, N) = terminated, truncated, crashed, lap, clean lap,
+    running; counts (5, N) = lap steps, new contacts, pedestrian hits, traffic hits, track seed. Returns how
+    many episodes ended.
     """
     n = pos.shape[0]
     for i in range(n):
@@ -287,6 +294,7 @@ def _step_kernel(material, centrelines, tangents, lengths, walks, num_walks, see
     traffic.place(centrelines, tangents, lengths, track_id, traffic_arc, traffic_cruise, traffic_)
     hits = pedestrians.collide(pos, peds, ped_contact, active)
     car_hits = traffic.collide(pos, traffic_, traffic_contact, active)
+    ended = 0
     for i in range(n):
         length = lengths[track_id[i]]
         reward, crashed, lap, clean, lap_steps, contacts = 0.0, False, False, False, 0, 0
@@ -305,8 +313,11 @@ def _step_kernel(material, centrelines, tangents, lengths, walks, num_walks, see
                 lap_steps = clock[i]
                 clean = not crashed and ped_hits[i] == 0 and traffic_hits[i] == 0
         terminated = crashed or lap or (contact_ends and contacts > 0)
+        truncated = active[i] and not terminated and clock[i] >= max_steps
+        ended += terminated or truncated
         floats[0, i], floats[1, i] = reward, progress[i] / length
-        flags[0, i], flags[1, i] = terminated, active[i] and not terminated and clock[i] >= max_steps
+        flags[0, i], flags[1, i], flags[5, i] = terminated, truncated, not (terminated or truncated)
         flags[2, i], flags[3, i], flags[4, i] = crashed, lap, clean
         counts[0, i], counts[1, i], counts[2, i], counts[3, i] = lap_steps, contacts, ped_hits[i], traffic_hits[i]
         counts[4, i] = seeds[track_id[i]]
+    return ended

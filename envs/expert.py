@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs import traffic
 from envs.core import CarDriveCore
 from envs.pedestrians import CAR_RADIUS, PED_RADIUS
 from envs.physics import MAX_SPEED, MAX_STEER, WHEELBASE
@@ -127,7 +128,7 @@ def _traffic_ahead(core: CarDriveCore, m: np.ndarray) -> np.ndarray:
     """(N, T) signed arc from each car to each traffic car along the lap, in [-m/2, m/2); nan if absent."""
     ahead = (core.traffic_arc - core.arc[:, None]) % m[:, None]
     ahead = np.where(ahead >= m[:, None] / 2, ahead - m[:, None], ahead)
-    return np.where(core.traffic[:, :, 3] > 0, ahead, np.nan)
+    return np.where(core.traffic[:, :, traffic.PRESENT] > 0, ahead, np.nan)
 
 
 def _lane(core: CarDriveCore, m: np.ndarray) -> np.ndarray:

@@ -21,9 +21,9 @@ import numpy as np
 
 from envs.pedestrians import PED_SPEED
 from envs.track import EASY_SHAPE, HARD_SHAPE, NORMAL_SHAPE, TrackShape
+from envs.traffic import MAX_TRAFFIC
 
 PEDESTRIAN_TIMINGS = ("timetable", "random")
-MAX_TRAFFIC = 4  # traffic cars a world can hold (the arrays are sized for it)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ integrate and each car's world stays independent. Two timings (a level picks one
 - random (normal, hard): the pedestrian waits at the kerb a random time, crosses, waits again, crosses
   back ... The waits are drawn from the car's generator at reset (a plan of PLAN_CROSSINGS crossings that
   then repeats), so a driver cannot learn a timetable but every episode is still reproducible from its seed.
+  A pedestrian at a crosswalk a track does not have is never present.
 
 Waiting pedestrians stand KERB_MARGIN cells beyond the road edge: on the grass, seen in the pixels but not
 by a ray, which stops at the road's edge.
@@ -29,7 +30,8 @@ KERB_MARGIN = 2.0  # pedestrians wait and turn round this far beyond the road ed
 PLAN_CROSSINGS = 16  # crossings planned at reset under random timing (even: the plan repeats side for side)
 TIMETABLE_DRAWS = 3  # phases drawn at reset under timetable timing (as many as easy has always drawn)
 
-__all__ = ["CAR_RADIUS", "MAX_CROSSWALKS", "PED_RADIUS", "PED_SPEED", "collide", "draw_plan", "place", "walk_segments"]
+__all__ = ["CAR_RADIUS", "MAX_CROSSWALKS", "PED_RADIUS", "PED_SPEED", "collide", "draws_needed", "place",
+           "timing_from_draws", "walk_segments"]
 
 
 def walk_segments(centre: np.ndarray, tangent: np.ndarray, half_width: float) -> np.ndarray:
@@ -39,23 +41,30 @@ def walk_segments(centre: np.ndarray, tangent: np.ndarray, half_width: float) ->
     return np.stack([centre - reach * normal, centre + reach * normal], axis=1)
 
 
-def draw_plan(rng: np.random.Generator, random_timing: bool, wait: tuple[float, float], phase: np.ndarray,
-              plan: np.ndarray) -> None:
-    """Draw one car's pedestrian timing at reset into phase (MAX_CROSSWALKS,) and plan (MAX_CROSSWALKS,
-    PLAN_CROSSINGS + 1).
+def draws_needed(random_timing: bool) -> int:
+    """How many uniform draws one car's pedestrian timing takes at reset."""
+    return MAX_CROSSWALKS * (PLAN_CROSSINGS + 2) if random_timing else TIMETABLE_DRAWS
 
-    Timetable: phase[j] in [0, 2) is where pedestrian j is on its there-and-back cycle at step 0.
-    Random: phase[j] in {0, 1} is the side it starts on; plan[j, k] is the step at which crossing k begins,
-    counted in crossings' worth of walking: waits[k] summed, plus k crossings (the crossing's length in steps
-    depends on the track, so the kernel scales). plan[j, -1] closes the cycle.
+
+def timing_from_draws(u: np.ndarray, random_timing: bool,
+                      wait: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """B cars' pedestrian timing from their uniform draws u (B, draws_needed): phase (B, MAX_CROSSWALKS) and
+    plan (B, MAX_CROSSWALKS, PLAN_CROSSINGS + 1).
+
+    Timetable: phase[j] in [0, 2) is where pedestrian j is on its there-and-back cycle at step 0 (plan unused).
+    Random: phase[j] in {0, 1} is the side it starts on; plan[j, k] is the steps pedestrian j waits at the
+    kerb before crossing k begins, summed over its waits (the kernel adds the crossings' own time, which
+    depends on the track). plan[j, -1] closes the cycle.
     """
-    phase[:] = 0.0
+    b = len(u)
+    phase, plan = np.zeros((b, MAX_CROSSWALKS)), np.zeros((b, MAX_CROSSWALKS, PLAN_CROSSINGS + 1))
     if not random_timing:
-        phase[:TIMETABLE_DRAWS] = rng.uniform(0.0, 2.0, TIMETABLE_DRAWS)
-        return
-    phase[:] = rng.integers(0, 2, MAX_CROSSWALKS)
-    waits = rng.uniform(wait[0], wait[1], (MAX_CROSSWALKS, PLAN_CROSSINGS + 1))
-    plan[:] = np.cumsum(waits, axis=1)  # (P, K + 1) wait time before each crossing begins, summed
+        phase[:, :TIMETABLE_DRAWS] = 2.0 * u  # = rng.uniform(0, 2, TIMETABLE_DRAWS), the draws easy always made
+        return phase, plan
+    u = u.reshape(b, MAX_CROSSWALKS, PLAN_CROSSINGS + 2)
+    phase[:] = u[:, :, 0] < 0.5
+    plan[:] = np.cumsum(wait[0] + (wait[1] - wait[0]) * u[:, :, 1:], axis=2)  # (B, P, K + 1)
+    return phase, plan
 
 
 @njit(cache=True)
@@ -64,7 +73,7 @@ def place(walks, num_walks, track_id, clock, phase, plan, speed, random_timing, 
     walking (N, MAX_CROSSWALKS) = +1 / -1 crossing from end 0 / end 1 of its walk, 0 standing at the kerb.
 
     walks (K, MAX_CROSSWALKS, 2, 2), num_walks (K,), clock (N,) steps since reset, phase (N, MAX_CROSSWALKS),
-    plan (N, MAX_CROSSWALKS, PLAN_CROSSINGS + 1) as `draw_plan` makes them.
+    plan (N, MAX_CROSSWALKS, PLAN_CROSSINGS + 1) as `timing_from_draws` makes them.
     """
     for i in range(out.shape[0]):
         k = track_id[i]

@@ -85,9 +85,9 @@ class Renderer:
                     if present:
                         pygame.draw.circle(self.screen, PED_COLOUR, (ox + px * scale, oy + py * scale),
                                            max(2.0, 1.2 * scale))
-                for tx, ty, th, present in core.traffic[i]:
+                for tx, ty, tc, ts, present in core.traffic[i]:
                     if present:
-                        corners = _box_corners((ox + tx * scale, oy + ty * scale), th, scale)
+                        corners = _box_corners((ox + tx * scale, oy + ty * scale), math.atan2(ts, tc), scale)
                         pygame.draw.polygon(self.screen, TRAFFIC_COLOUR, corners)
                 if rays is not None:
                     for angle, dist in zip(core.ray_angles, rays[i], strict=True):

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from envs.pedestrians import PED_RADIUS
-from envs.traffic import CAR_HALF_LENGTH, CAR_HALF_WIDTH, box_distance
+from envs.traffic import CAR_HALF_LENGTH, CAR_HALF_WIDTH, COS, PRESENT, SIN, X, Y, box_distance
 
 _GRASS = 0
 
@@ -97,7 +97,7 @@ def cast_rays(material, track_id, pos, heading, angles, max_dist, peds, out):
     material (K, H, W); angles (R,) offsets from the heading, left (negative) to right; peds (N, P, 3).
     """
     kinds = np.zeros(out.shape, np.int64)
-    sense(material, track_id, pos, heading, angles, max_dist, peds, np.zeros((pos.shape[0], 0, 4)), out, kinds)
+    sense(material, track_id, pos, heading, angles, max_dist, peds, np.zeros((pos.shape[0], 0, 5)), out, kinds)
 
 
 @njit(cache=True)
@@ -105,15 +105,14 @@ def sense(material, track_id, pos, heading, angles, max_dist, peds, traffic, out
     """out (N, R) = distance / max_dist to the first thing each ray meets; kinds (N, R) = what it is:
     HIT_EDGE (the road's edge, or nothing in range), HIT_PEDESTRIAN or HIT_CAR (traffic, `envs.traffic`).
 
-    material (K, H, W); peds (N, P, 3) x, y, present;
-    traffic (N, T, 4) x, y, heading, present. Movers out of range are set aside once per car, not per ray.
+    material (K, H, W); peds (N, P, 3) x, y, present; traffic (N, T, 5) x, y, cos, sin, present
+    (`envs.traffic`). Movers out of range are set aside once per car, not per ray.
     """
     k, h, w = material.shape
     flat = material.reshape(k, h * w)  # (K, H * W) view
     cos_a, sin_a = np.cos(angles), np.sin(angles)
     near_peds = np.empty(peds.shape[1], np.int64)
     near_cars = np.empty(traffic.shape[1], np.int64)
-    car_dir = np.empty((traffic.shape[1], 2))
     for i in range(pos.shape[0]):
         grid = flat[track_id[i]]
         x, y = pos[i, 0], pos[i, 1]
@@ -124,9 +123,9 @@ def sense(material, track_id, pos, heading, angles, max_dist, peds, traffic, out
                 n_peds += 1
         n_cars = 0
         for j in range(traffic.shape[1]):
-            if traffic[i, j, 3] > 0.0 and math.hypot(traffic[i, j, 0] - x, traffic[i, j, 1] - y) < max_dist + 3.0:
+            reach = math.hypot(traffic[i, j, X] - x, traffic[i, j, Y] - y)
+            if traffic[i, j, PRESENT] > 0.0 and reach < max_dist + CAR_HALF_LENGTH + CAR_HALF_WIDTH:
                 near_cars[n_cars] = j
-                car_dir[n_cars, 0], car_dir[n_cars, 1] = math.cos(traffic[i, j, 2]), math.sin(traffic[i, j, 2])
                 n_cars += 1
         ch, sh = math.cos(heading[i]), math.sin(heading[i])
         for r in range(angles.shape[0]):
@@ -141,8 +140,8 @@ def sense(material, track_id, pos, heading, angles, max_dist, peds, traffic, out
                     d, kind = dj, HIT_PEDESTRIAN
             for q in range(n_cars):
                 j = near_cars[q]
-                dj = box_distance(x, y, dx, dy, traffic[i, j, 0], traffic[i, j, 1], car_dir[q, 0], car_dir[q, 1],
-                                  max_dist)
+                dj = box_distance(x, y, dx, dy, traffic[i, j, X], traffic[i, j, Y], traffic[i, j, COS],
+                                  traffic[i, j, SIN], max_dist)
                 if dj < d:
                     d, kind = dj, HIT_CAR
             out[i, r] = d / max_dist
@@ -182,9 +181,9 @@ def ego_pixels(material, palette, track_id, pos, heading, cells_per_pixel, peds,
                 _stamp_disc(out[i], peds[i, j, 0] - pos[i, 0], peds[i, j, 1] - pos[i, 1], c, s,
                             cells_per_pixel, row0, col0)
         for j in range(traffic.shape[1]):  # traffic: the pixels whose centres fall inside each car's box
-            if traffic[i, j, 3] > 0.0:
-                _stamp_box(out[i], traffic[i, j, 0] - pos[i, 0], traffic[i, j, 1] - pos[i, 1], traffic[i, j, 2],
-                           c, s, cells_per_pixel, row0, col0)
+            if traffic[i, j, PRESENT] > 0.0:
+                _stamp_box(out[i], traffic[i, j, X] - pos[i, 0], traffic[i, j, Y] - pos[i, 1], traffic[i, j, COS],
+                           traffic[i, j, SIN], c, s, cells_per_pixel, row0, col0)
         _stamp_car(out[i], cells_per_pixel, row0, col0)
 
 
@@ -205,10 +204,9 @@ def _stamp_disc(image, dx, dy, c, s, cells_per_pixel, row0, col0):
 
 
 @njit(cache=True)
-def _stamp_box(image, dx, dy, box_heading, c, s, cells_per_pixel, row0, col0):
-    """Paint a traffic car centred at world offset (dx, dy) from the car, facing box_heading, into its image."""
+def _stamp_box(image, dx, dy, bc, bs, c, s, cells_per_pixel, row0, col0):
+    """Paint a traffic car centred at world offset (dx, dy) from the car, facing (bc, bs), into its image."""
     size = image.shape[0]
-    bc, bs = math.cos(box_heading), math.sin(box_heading)
     prow, pcol = row0 - (dx * c + dy * s) / cells_per_pixel, col0 + (-dx * s + dy * c) / cells_per_pixel
     reach = math.hypot(CAR_HALF_LENGTH, CAR_HALF_WIDTH) / cells_per_pixel
     for row in range(max(int(prow - reach) - 1, 0), min(int(prow + reach) + 2, size)):

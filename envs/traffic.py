@@ -25,52 +25,58 @@ LOOK_AHEAD = 24.0  # cells ahead a traffic car watches
 LANE_HALF_WIDTH = 2.8  # an obstacle this far to either side of a traffic car's line is in its lane
 ACCEL = 0.1  # speed a traffic car gains per step when the lane ahead is clear
 SPAWN_CLEAR = 40.0  # no traffic car starts within this arc of the start line, cells
+MAX_TRAFFIC = 4  # traffic cars a world can hold (the arrays are sized for it)
+X, Y, COS, SIN, PRESENT = range(5)  # columns of a traffic array (N, T, 5): place, facing, present
 
 
-def spawn(rng: np.random.Generator, count: int, length: float, start: float, speed: tuple[float, float],
-          arc: np.ndarray, cruise: np.ndarray) -> None:
-    """Draw one car's traffic at reset: `count` cars spread round the lap ahead of the start, into arc and
-    cruise (MAX_TRAFFIC,). Unused slots get cruise 0 (and are not present)."""
-    cruise[:] = 0.0
-    arc[:] = 0.0
+def spawn(u: np.ndarray, count: int, lengths: np.ndarray, starts: np.ndarray,
+          speed: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """B cars' traffic at reset from their uniform draws u (B, 2 * count): `count` cars spread round each lap
+    ahead of its start. Returns arc and cruise (B, MAX_TRAFFIC); unused slots have cruise 0 (not present)."""
+    b = len(u)
+    arc, cruise = np.zeros((b, MAX_TRAFFIC)), np.zeros((b, MAX_TRAFFIC))
     if count == 0:
-        return
-    span = (length - 2 * SPAWN_CLEAR) / count
-    offsets = SPAWN_CLEAR + span * (np.arange(count) + rng.uniform(0.1, 0.6, count))
-    arc[:count] = (start + offsets) % length
-    cruise[:count] = rng.uniform(speed[0], speed[1], count)
+        return arc, cruise
+    u = u.reshape(b, 2, count)
+    span = (lengths[:, None] - 2 * SPAWN_CLEAR) / count  # (B, 1) lap shared out, clear of the start
+    offsets = SPAWN_CLEAR + span * (np.arange(count) + 0.1 + 0.5 * u[:, 0])
+    arc[:, :count] = (starts[:, None] + offsets) % lengths[:, None]
+    cruise[:, :count] = speed[0] + (speed[1] - speed[0]) * u[:, 1]
+    return arc, cruise
 
 
 @njit(cache=True)
 def place(centrelines, tangents, lengths, track_id, arc, cruise, out):
-    """out (N, T, 4) = x, y, heading, present of each traffic car, from its arc along its lane."""
+    """out (N, T, 5) = x, y, cos, sin (its facing), present of each traffic car, from its arc along its lane.
+    Arcs past the lap's end are wrapped back into [0, lap length) in place."""
     for i in range(out.shape[0]):
         k = track_id[i]
         m = lengths[k]
         for j in range(out.shape[1]):
             if cruise[i, j] <= 0.0:
-                out[i, j, 3] = 0.0
+                out[i, j, PRESENT] = 0.0
                 continue
-            a = arc[i, j] % m
+            if arc[i, j] >= m:
+                arc[i, j] -= m
+            a = arc[i, j]
             s = int(a)
             f = a - s
             e = (s + 1) % m
             tx = tangents[k, s, 0] + f * (tangents[k, e, 0] - tangents[k, s, 0])
             ty = tangents[k, s, 1] + f * (tangents[k, e, 1] - tangents[k, s, 1])
-            norm = math.hypot(tx, ty)
+            norm = math.sqrt(tx * tx + ty * ty)
             tx, ty = tx / norm, ty / norm
             # the right of (tx, ty) with y down the grid is (-ty, tx)
-            out[i, j, 0] = centrelines[k, s, 0] + f * (centrelines[k, e, 0] - centrelines[k, s, 0]) - TRAFFIC_LANE * ty
-            out[i, j, 1] = centrelines[k, s, 1] + f * (centrelines[k, e, 1] - centrelines[k, s, 1]) + TRAFFIC_LANE * tx
-            out[i, j, 2] = math.atan2(ty, tx)
-            out[i, j, 3] = 1.0
+            out[i, j, X] = centrelines[k, s, 0] + f * (centrelines[k, e, 0] - centrelines[k, s, 0]) - TRAFFIC_LANE * ty
+            out[i, j, Y] = centrelines[k, s, 1] + f * (centrelines[k, e, 1] - centrelines[k, s, 1]) + TRAFFIC_LANE * tx
+            out[i, j, COS], out[i, j, SIN], out[i, j, PRESENT] = tx, ty, 1.0
 
 
 @njit(cache=True)
 def drive(traffic, arc, speed, cruise, pos, peds, active):
     """Advance every traffic car of the active worlds one step along its lane, yielding to what is ahead.
 
-    traffic (N, T, 4) as `place` leaves it (this step's start); pos (N, 2) the learner's cars; peds (N, P, 3).
+    traffic (N, T, 5) as `place` leaves it (this step's start); pos (N, 2) the learner's cars; peds (N, P, 3).
     target speed = clip((gap ahead - FOLLOW_GAP) / 2, 0, cruise): it stops short of an obstacle at once
     and gains ACCEL a step when clear.
     """
@@ -78,14 +84,13 @@ def drive(traffic, arc, speed, cruise, pos, peds, active):
         if not active[i]:
             continue
         for j in range(traffic.shape[1]):
-            if traffic[i, j, 3] == 0.0:
+            if traffic[i, j, PRESENT] == 0.0:
                 continue
-            x, y = traffic[i, j, 0], traffic[i, j, 1]
-            c, s = math.cos(traffic[i, j, 2]), math.sin(traffic[i, j, 2])
+            x, y, c, s = traffic[i, j, X], traffic[i, j, Y], traffic[i, j, COS], traffic[i, j, SIN]
             gap = _ahead(x, y, c, s, pos[i, 0], pos[i, 1], LOOK_AHEAD)
             for o in range(traffic.shape[1]):
-                if o != j and traffic[i, o, 3] > 0.0:
-                    gap = _ahead(x, y, c, s, traffic[i, o, 0], traffic[i, o, 1], gap)
+                if o != j and traffic[i, o, PRESENT] > 0.0:
+                    gap = _ahead(x, y, c, s, traffic[i, o, X], traffic[i, o, Y], gap)
             for p in range(peds.shape[1]):
                 if peds[i, p, 2] > 0.0:
                     gap = _ahead(x, y, c, s, peds[i, p, 0], peds[i, p, 1], gap)
@@ -141,9 +146,9 @@ def collide(pos, traffic, contact, active):
             continue
         for j in range(traffic.shape[1]):
             touching = False
-            if traffic[i, j, 3] > 0.0:
-                rx, ry = pos[i, 0] - traffic[i, j, 0], pos[i, 1] - traffic[i, j, 1]
-                c, s = math.cos(traffic[i, j, 2]), math.sin(traffic[i, j, 2])
+            if traffic[i, j, PRESENT] > 0.0:
+                rx, ry = pos[i, 0] - traffic[i, j, X], pos[i, 1] - traffic[i, j, Y]
+                c, s = traffic[i, j, COS], traffic[i, j, SIN]
                 qu = max(abs(rx * c + ry * s) - CAR_HALF_LENGTH, 0.0)
                 qv = max(abs(-rx * s + ry * c) - CAR_HALF_WIDTH, 0.0)
                 touching = qu * qu + qv * qv <= CAR_RADIUS * CAR_RADIUS

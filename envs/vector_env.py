@@ -56,7 +56,7 @@ class CarDriveVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.core = CarDriveCore(self.num_envs, self.config)
-        self._needs_reset = np.zeros(self.num_envs, bool)
+        self._running, self._ended = np.ones(self.num_envs, bool), 0  # per car; how many episodes just ended
         self._renderer = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -69,7 +69,7 @@ class CarDriveVectorEnv(VectorEnv):
             self.core.load_tracks(draw_pool(self.config, np.random.default_rng([pool_seed, 1])))
             self.core.seed(pool_seed)
         self.core.reset_cars(np.arange(self.num_envs), self._track_index(options))
-        self._needs_reset[:] = False
+        self._running, self._ended = np.ones(self.num_envs, bool), 0
         return self.core.observe(), self._info()
 
     def _track_index(self, options: dict[str, Any] | None) -> np.ndarray | None:
@@ -89,10 +89,10 @@ class CarDriveVectorEnv(VectorEnv):
         if not self.core.tracks:
             raise RuntimeError("call reset() before step()")
         steer, throttle = decode_actions(actions, self.continuous, self.num_envs)
-        if self._needs_reset.any():
-            self.core.reset_cars(np.flatnonzero(self._needs_reset))
-        out = self.core.step(steer, throttle, ~self._needs_reset)
-        self._needs_reset = out["terminated"] | out["truncated"]
+        if self._ended:  # the cars whose episode ended last step sit this step out and start a new one
+            self.core.reset_cars(np.flatnonzero(~self._running))
+        out = self.core.step(steer, throttle, self._running)
+        self._running, self._ended = out["running"], out["ended"]
         info = {key: out[key] for key in INFO_KEYS}
         if self.render_mode == "human":
             self.render()

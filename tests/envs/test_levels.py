@@ -128,15 +128,16 @@ def _core(level, n=1, track=None, **kwargs) -> envs.CarDriveCore:
 def _park_traffic_ahead(core, distance: float, side: float = 0.0, angle: float = 0.3) -> None:
     """Put traffic car 0 `distance` cells ahead of car 0, `side` cells to its right, turned by `angle`."""
     c, s = math.cos(core.heading[0]), math.sin(core.heading[0])
-    core.traffic[0, :, 3] = 0.0
+    core.traffic[0, :, traffic.PRESENT] = 0.0
+    h = core.heading[0] + angle
     core.traffic[0, 0] = [core.pos[0, 0] + distance * c - side * s, core.pos[0, 1] + distance * s + side * c,
-                          core.heading[0] + angle, 1.0]
+                          math.cos(h), math.sin(h), 1.0]
 
 
 def reference_box_distance(x0, y0, dx, dy, box, max_dist, step=1e-3):
-    """Brute force: march along the ray in small steps until a point is inside the box, then bisect."""
-    bx, by, h, _ = box
-    c, s = math.cos(h), math.sin(h)
+    """Brute force: march along the ray in small steps until a point is inside the box, then bisect.
+    box = (x, y, cos, sin, present) as a row of the traffic array."""
+    bx, by, c, s, _ = box
 
     def inside(t):
         rx, ry = x0 + t * dx - bx, y0 + t * dy - by
@@ -166,7 +167,7 @@ def test_box_distance_matches_brute_force():
             a = math.atan2(by - y0, bx - x0) + rng.normal(0.0, 0.2)
         dx, dy = math.cos(a), math.sin(a)
         got = traffic.box_distance(x0, y0, dx, dy, bx, by, math.cos(h), math.sin(h), 30.0)
-        want = reference_box_distance(x0, y0, dx, dy, (bx, by, h, 1.0), 30.0)
+        want = reference_box_distance(x0, y0, dx, dy, (bx, by, math.cos(h), math.sin(h), 1.0), 30.0)
         assert got == pytest.approx(want, abs=1e-6)
         hits += 0 < got < 30
     assert hits > 120
@@ -196,7 +197,7 @@ def test_rays_see_traffic_exactly():
 
 def test_pixels_show_traffic():
     core = _core("hard", obs="pixels", pedestrians=False)
-    core.traffic[:, :, 3] = 0.0
+    core.traffic[:, :, traffic.PRESENT] = 0.0
     colour = np.array(sensors.TRAFFIC_COLOUR, np.uint8)
     assert not (core.pixels()[0] == colour).all(axis=2).any()
     _park_traffic_ahead(core, 12.0)
