@@ -19,7 +19,7 @@ from numba import njit
 from envs.pedestrians import CAR_RADIUS
 
 CAR_HALF_LENGTH, CAR_HALF_WIDTH = 2.5, 1.2  # cells; the learner's car and every traffic car
-TRAFFIC_LANE = 1.5  # cells right of the centreline: a car on the centreline touches it, one at -1.5 passes
+TRAFFIC_LANE = 1.0  # cells right of the centreline: a car on the centreline touches it, one at -1.9 passes
 FOLLOW_GAP = 6.0  # centre-to-obstacle distance along the lane at which a traffic car stands still
 LOOK_AHEAD = 24.0  # cells ahead a traffic car watches
 LANE_HALF_WIDTH = 2.8  # an obstacle this far to either side of a traffic car's line is in its lane
