@@ -111,21 +111,24 @@ def sense(material, track_id, pos, heading, angles, max_dist, peds, traffic, out
     k, h, w = material.shape
     flat = material.reshape(k, h * w)  # (K, H * W) view
     cos_a, sin_a = np.cos(angles), np.sin(angles)
-    near_peds = np.empty(peds.shape[1], np.int64)
-    near_cars = np.empty(traffic.shape[1], np.int64)
+    near_peds, ped_gap = np.empty(peds.shape[1], np.int64), np.empty(peds.shape[1])
+    near_cars, car_gap = np.empty(traffic.shape[1], np.int64), np.empty(traffic.shape[1])
+    car_reach = math.hypot(CAR_HALF_LENGTH, CAR_HALF_WIDTH)  # no point of a car box is further from its centre
     for i in range(pos.shape[0]):
         grid = flat[track_id[i]]
         x, y = pos[i, 0], pos[i, 1]
+        # the movers in range, each with the least distance a ray must run to meet it
         n_peds = 0
         for j in range(peds.shape[1]):
-            if peds[i, j, 2] > 0.0 and math.hypot(peds[i, j, 0] - x, peds[i, j, 1] - y) < max_dist + PED_RADIUS:
-                near_peds[n_peds] = j
+            gap = math.hypot(peds[i, j, 0] - x, peds[i, j, 1] - y) - PED_RADIUS
+            if peds[i, j, 2] > 0.0 and gap < max_dist:
+                near_peds[n_peds], ped_gap[n_peds] = j, gap
                 n_peds += 1
         n_cars = 0
         for j in range(traffic.shape[1]):
-            reach = math.hypot(traffic[i, j, X] - x, traffic[i, j, Y] - y)
-            if traffic[i, j, PRESENT] > 0.0 and reach < max_dist + CAR_HALF_LENGTH + CAR_HALF_WIDTH:
-                near_cars[n_cars] = j
+            gap = math.hypot(traffic[i, j, X] - x, traffic[i, j, Y] - y) - car_reach
+            if traffic[i, j, PRESENT] > 0.0 and gap < max_dist:
+                near_cars[n_cars], car_gap[n_cars] = j, gap
                 n_cars += 1
         ch, sh = math.cos(heading[i]), math.sin(heading[i])
         for r in range(angles.shape[0]):
@@ -134,16 +137,18 @@ def sense(material, track_id, pos, heading, angles, max_dist, peds, traffic, out
             d = _walk(grid, w, h, x, y, dx, dy, max_dist)
             kind = HIT_EDGE
             for q in range(n_peds):
-                j = near_peds[q]
-                dj = circle_distance(x, y, dx, dy, peds[i, j, 0], peds[i, j, 1], PED_RADIUS, max_dist)
-                if dj < d:
-                    d, kind = dj, HIT_PEDESTRIAN
+                if ped_gap[q] < d:  # else the ray stops before it could reach this pedestrian
+                    j = near_peds[q]
+                    dj = circle_distance(x, y, dx, dy, peds[i, j, 0], peds[i, j, 1], PED_RADIUS, max_dist)
+                    if dj < d:
+                        d, kind = dj, HIT_PEDESTRIAN
             for q in range(n_cars):
-                j = near_cars[q]
-                dj = box_distance(x, y, dx, dy, traffic[i, j, X], traffic[i, j, Y], traffic[i, j, COS],
-                                  traffic[i, j, SIN], max_dist)
-                if dj < d:
-                    d, kind = dj, HIT_CAR
+                if car_gap[q] < d:
+                    j = near_cars[q]
+                    dj = box_distance(x, y, dx, dy, traffic[i, j, X], traffic[i, j, Y], traffic[i, j, COS],
+                                      traffic[i, j, SIN], max_dist)
+                    if dj < d:
+                        d, kind = dj, HIT_CAR
             out[i, r] = d / max_dist
             kinds[i, r] = kind
 
