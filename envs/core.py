@@ -190,20 +190,19 @@ class CarDriveCore:
         """
         n, pool, level = self.num_cars, self.tracks, self.level
         floats, flags, counts = np.empty((2, n)), np.empty((6, n), bool), np.empty((5, n), np.int64)
-        ended = _step_kernel(pool.material, pool.centrelines, pool.tangents, pool.lengths, pool.walks, pool.num_walks,
-                     pool.seeds,
-                     # the level's rules
-                     level.grip, level.contact_penalty, level.contact_ends_episode, self.config.max_episode_steps,
-                     self.config.pedestrians, level.pedestrian_speed, level.pedestrian_timing == "random",
-                     level.traffic > 0,
-                     # the cars
-                     self.pos, self.heading, self.speed, self.track_id, self.index, self.arc, self.progress,
-                     self.clock, self.ped_hits, self.traffic_hits,
-                     # their pedestrians and traffic
-                     self.peds, self.ped_phase, self.ped_plan, self.ped_walking, self.ped_contact,
-                     self.traffic, self.traffic_arc, self.traffic_speed, self.traffic_cruise, self.traffic_contact,
-                     # this step
-                     steer, throttle, active, floats, flags, counts)
+        ended = _step_kernel(
+            pool.material, pool.centrelines, pool.tangents, pool.lengths, pool.walks, pool.num_walks, pool.seeds,
+            # the level's rules
+            level.grip, level.contact_penalty, level.contact_ends_episode, self.config.max_episode_steps,
+            self.config.pedestrians, level.pedestrian_speed, level.pedestrian_timing == "random", level.traffic > 0,
+            # the cars
+            self.pos, self.heading, self.speed, self.track_id, self.index, self.arc, self.progress, self.clock,
+            self.ped_hits, self.traffic_hits,
+            # their pedestrians and traffic
+            self.peds, self.ped_phase, self.ped_plan, self.ped_walking, self.ped_contact,
+            self.traffic, self.traffic_arc, self.traffic_speed, self.traffic_cruise, self.traffic_contact,
+            # this step
+            steer, throttle, active, floats, flags, counts)
         return {"reward": floats[0], "progress": floats[1], "terminated": flags[0], "truncated": flags[1],
                 "crashed": flags[2], "lap_completed": flags[3], "clean_lap": flags[4], "lap_steps": counts[0],
                 "new_hits": counts[1], "pedestrian_hits": counts[2], "traffic_hits": counts[3],
