@@ -86,8 +86,8 @@ def place(walks, num_walks, track_id, clock, phase, plan, speed, random_timing, 
             bx, by = walks[k, j, 1, 0], walks[k, j, 1, 1]
             length = math.hypot(bx - ax, by - ay)
             if random_timing:
-                u = _planned_fraction(clock[i] * speed / length, phase[i, j], plan[i, j], speed / length,
-                                      walking[i], j)
+                u, walking[i, j] = _planned_fraction(clock[i] * speed / length, phase[i, j], plan[i, j],
+                                                     speed / length)
             else:
                 s = (clock[i] * speed / length + phase[i, j]) % 2.0
                 u = s if s < 1.0 else 2.0 - s  # there and back
@@ -98,25 +98,27 @@ def place(walks, num_walks, track_id, clock, phase, plan, speed, random_timing, 
 
 
 @njit(cache=True)
-def _planned_fraction(t, side, plan, rate, walking, j):
-    """Where a random-timing pedestrian is on its walk (0 = end 0, 1 = end 1) at time t, in crossings.
+def _planned_fraction(t, side, plan, rate):
+    """(where, walking) of a random-timing pedestrian at time t, in crossings: where on its walk (0 = end 0,
+    1 = end 1), and +1 / -1 / 0 as `place` reports it.
 
     plan (K + 1,) are waits summed in steps; crossing k begins at plan[k] * rate + k (in crossings) and
     takes 1. The cycle (K crossings, even) repeats.
     """
     crossings = plan.shape[0] - 1
-    t = t % (plan[crossings] * rate + crossings)
+    cycle = plan[crossings] * rate + crossings
+    if t >= cycle:
+        t = t % cycle
     at = side  # the side it stands on before its first crossing
     for k in range(crossings):
         begin = plan[k] * rate + k
         if t < begin:
-            return at
+            return at, 0.0
         if t < begin + 1.0:  # on the road: walking from `at` to the other side
-            walking[j] = 1.0 if at == 0.0 else -1.0
             u = t - begin
-            return u if at == 0.0 else 1.0 - u
+            return (u, 1.0) if at == 0.0 else (1.0 - u, -1.0)
         at = 1.0 - at
-    return at
+    return at, 0.0
 
 
 @njit(cache=True)
