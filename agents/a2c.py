@@ -1,0 +1,207 @@
+"""A2C: synchronous advantage actor-critic over N envs (Mnih et al., "Asynchronous Methods for Deep
+Reinforcement Learning", ICML 2016, made synchronous as in OpenAI Baselines), with GAE (Schulman et al.,
+"High-Dimensional Continuous Control Using Generalized Advantage Estimation", ICLR 2016).
+
+    for each update:
+        roll the N envs num_steps steps with a ~ pi(.|s)                     # rollout
+        A_t = sum_k (gamma * lambda)^k delta_{t+k},  delta_t = r_t + gamma V(s_{t+1}) - V(s_t)   (gae)
+        loss = -mean(A_t log pi(a_t|s_t)) + vf_coef mean((A_t + V_old - V(s_t))^2) - ent_coef mean(H)
+        one gradient step, the gradient's norm clipped to max_grad_norm      # update
+
+Next-step autoreset: the step after an episode ends restarts that env and is no transition, so its row is
+masked out of the loss; a terminated episode bootstraps from 0, a truncated one from V(final observation).
+gae_lambda = 1 gives the n-step returns of the original A2C.
+
+    model, history = train(A2CConfig(env_id="CartPole-v1", total_timesteps=100_000))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.envs import make_vec_env, obs_to_tensor
+from agents.optim import make_optimizer
+from agents.policy import ActorCritic, check_action_space
+
+
+@dataclass
+class A2CConfig:
+    """Hyper-parameters, named as CleanRL and SB3 name them."""
+
+    env_id: str = "sandbox/CarDrive-v0"
+    """a gymnasium id; CarDrive runs through its native vector env"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """arguments of the env, e.g. {"level": "normal", "obs": "pixels"}"""
+    backbone: str = "mlp"
+    """any `sandbox.backbones.make_backbone` spec"""
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    share_backbone: bool = False
+    """one backbone under the policy and value heads (cheaper on pixels) instead of one each"""
+    """options of the backbone's config, e.g. {"widths": (64, 64)}"""
+    num_envs: int = 128
+    """envs stepped together"""
+    num_steps: int = 16
+    """steps per env between updates"""
+    total_timesteps: int = 500_000
+    """env steps of the whole run (num_envs per batch step)"""
+    learning_rate: float = 7e-4
+    optimizer: str = "adam"
+    """adam, rmsprop or sgd"""
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    normalize_advantage: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "num_steps", "total_timesteps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        for name in ("ent_coef", "vf_coef", "max_grad_norm"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,
+        dones: torch.Tensor, gamma: float, gae_lambda: float) -> torch.Tensor:
+    """Generalised advantage estimates (T, N) of a rollout of T steps of N envs.
+
+    next_values[t] is V of the observation step t returned (the final observation when step t ended the
+    episode); terminated[t] stops the bootstrap (a truncated step keeps it); dones[t] (terminated or
+    truncated) stops the sum from reaching into the next episode:
+        delta_t = r_t + gamma * (1 - terminated_t) * V(s_{t+1}) - V(s_t)
+        A_t     = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}
+    """
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * (1.0 - terminated[t]) * next_values[t] - values[t]
+        running = delta + gamma * gae_lambda * (1.0 - dones[t]) * running
+        advantages[t] = running
+    return advantages
+
+
+Hook = Callable[[dict[str, Any]], None]
+
+
+def train(config: A2CConfig, log: Hook | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
+    """Train an actor-critic; return it and the history of per-update metrics.
+
+    `log`, if given, is called after every update with a dict: `global_step`, `update`, the metrics of
+    `history` for this update, and `env` and `model` (a viewer draws the env, a logger writes the numbers).
+    """
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    check_action_space(env.single_action_space, "A2C", "every agent family handles these")
+    model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
+                        config.backbone_options, config.share_backbone)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
+    n, steps = config.num_envs, config.num_steps
+    obs, _ = env.reset(seed=config.seed)
+    valid = np.ones(n, bool)  # False where this step is an autoreset step (no transition)
+    episode_return, finished = np.zeros(n), []
+    history: dict[str, list[float]] = {key: [] for key in (
+        "global_step", "episodic_return", "policy_loss", "value_loss", "entropy", "sps")}
+    start, global_step = time.perf_counter(), 0
+    for update in range(1, config.total_timesteps // (n * steps) + 1):
+        # rollout
+        rollout = {key: [] for key in ("obs", "action", "reward", "terminated", "done", "valid")}
+        for _ in range(steps):
+            obs_t = obs_to_tensor(obs)
+            with torch.no_grad():
+                action = model(obs_t)[0].sample()
+            obs, reward, terminated, truncated, _ = env.step(model.to_env(action))
+            done = terminated | truncated
+            episode_return += np.where(valid, reward, 0.0)
+            finished.extend(episode_return[done & valid].tolist())
+            episode_return[done] = 0.0
+            for key, value in (("obs", obs_t), ("action", action), ("reward", reward), ("terminated", terminated),
+                               ("done", done), ("valid", valid)):
+                rollout[key].append(value)
+            valid = ~done
+            global_step += n
+        # update
+        metrics = _update(model, optimizer, rollout, obs_to_tensor(obs), config, update)
+        # log
+        history["global_step"].append(global_step)
+        history["episodic_return"].append(float(np.mean(finished)) if finished else float("nan"))
+        history["sps"].append(global_step / (time.perf_counter() - start))
+        for key, value in metrics.items():
+            history[key].append(value)
+        finished = []
+        if log is not None:
+            log({"global_step": global_step, "update": update, "env": env, "model": model,
+                 **{key: values[-1] for key, values in history.items()}})
+    env.close()
+    return model, history
+
+
+def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[str, list], last_obs,
+            config: A2CConfig, update: int) -> dict[str, float]:
+    """One gradient step on a rollout of T steps of N envs; returns the losses."""
+    t_steps, n = len(rollout["reward"]), len(rollout["reward"][0])
+    batch = _stack_obs(rollout["obs"] + [last_obs])  # (T + 1) * N observations, one forward
+    dist, values = model(batch)
+    values = values.view(t_steps + 1, n)  # (T + 1, N)
+    as_tensor = lambda key: torch.as_tensor(np.stack(rollout[key]), dtype=torch.float32)  # noqa: E731
+    rewards, terminated, dones, valid = (as_tensor(k) for k in ("reward", "terminated", "done", "valid"))
+    advantages = gae(rewards, values[:-1].detach(), values[1:].detach(), terminated, dones, config.gamma,
+                     config.gae_lambda)
+    returns = advantages + values[:-1].detach()
+    if config.normalize_advantage:
+        advantages = (advantages - advantages[valid > 0].mean()) / (advantages[valid > 0].std() + 1e-8)
+    actions = torch.stack(rollout["action"]).flatten(0, 1)  # (T * N, ...)
+    rows = slice(0, t_steps * n)  # the last observation only bootstraps
+    policy_dist = _rows(dist, rows)
+    log_prob = model.log_prob(policy_dist, actions).view(t_steps, n)
+    entropy = model.entropy(policy_dist).view(t_steps, n)
+    count = valid.sum().clamp(min=1.0)
+    policy_loss = -(advantages * log_prob * valid).sum() / count
+    value_loss = ((returns - values[:-1]) ** 2 * valid).sum() / count
+    entropy_mean = (entropy * valid).sum() / count
+    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"A2C: the loss became {loss.item()} at update {update}; lower learning_rate "
+                                 f"(now {config.learning_rate}) or max_grad_norm (now {config.max_grad_norm})")
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    optimizer.step()
+    return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_mean.item()}
+
+
+def _stack_obs(batches: list) -> torch.Tensor | dict[str, torch.Tensor]:
+    """[(N, ...)] * (T + 1) -> ((T + 1) * N, ...), for tensors or dicts of them."""
+    if isinstance(batches[0], dict):
+        return {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
+    return torch.cat(batches)
+
+
+def _rows(dist, rows: slice):
+    """The distribution of the first T * N rows (the policy's outputs for the rollout's observations)."""
+    if isinstance(dist, torch.distributions.Categorical):
+        return torch.distributions.Categorical(logits=dist.logits[rows])
+    return torch.distributions.Normal(dist.mean[rows], dist.stddev[rows])
+
+
+def config_from_dict(values: dict[str, Any]) -> A2CConfig:
+    """An `A2CConfig` from a dict (a checkpoint's, a CLI's); an unknown key is an error that names it."""
+    known = {f.name for f in dataclasses.fields(A2CConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown A2C setting(s) {unknown}; known: {sorted(known)}")
+    return A2CConfig(**values)

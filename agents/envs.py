@@ -1,0 +1,39 @@
+"""Building the batch of environments an agent learns from.
+
+`sandbox/CarDrive-v0` runs through its native `CarDriveVectorEnv` (one compiled step for the whole batch);
+any other gymnasium id through `gymnasium.make_vec` (copies stepped one after another). Both autoreset on
+the next step, as gymnasium 1.x does: the step after an episode ends ignores the action and returns the
+new episode's first observation with reward 0, so that step is no transition (`agents` mask it out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+
+import envs
+
+
+def make_vec_env(env_id: str, num_envs: int, **env_kwargs: Any) -> VectorEnv:
+    """`num_envs` copies of `env_id`; `env_kwargs` go to the env (level, obs, continuous ... on CarDrive).
+
+    Raises:
+        ValueError: the id is not registered (the message names it), or CarDrive refuses an argument.
+    """
+    if env_id == envs.ENV_ID:
+        return envs.CarDriveVectorEnv(num_envs, **env_kwargs)
+    if env_id not in gymnasium.registry:
+        raise ValueError(f"unknown env id {env_id!r}; for example {envs.ENV_ID!r}, 'CartPole-v1', 'Acrobot-v1'")
+    return gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
+
+
+def obs_to_tensor(obs: np.ndarray | dict[str, np.ndarray]) -> torch.Tensor | dict[str, torch.Tensor]:
+    """A batch of observations as torch tensors, without a copy where numpy allows (images stay uint8: the
+    backbones scale them)."""
+    if isinstance(obs, dict):
+        return {key: torch.as_tensor(value) for key, value in obs.items()}
+    return torch.as_tensor(obs)

@@ -1,0 +1,176 @@
+"""REINFORCE: Monte-Carlo policy gradient (Williams, "Simple Statistical Gradient-Following Algorithms for
+Connectionist Reinforcement Learning", Machine Learning 8, 1992), with an optional learned baseline (Sutton
+& Barto, Reinforcement Learning, 2nd ed., sec. 13.4), for categorical and Gaussian policies.
+
+    play N envs; whenever an episode ends, G_t = r_t + gamma * G_{t+1} for each of its steps   # rollout
+    once batch_size steps of finished episodes are in hand:
+        loss = -mean((G_t - b(s_t)) * log pi(a_t|s_t)) - ent_coef * mean(H)                    # update
+        b(s) = V(s) fitted to G by vf_coef * mean((G_t - V(s_t))^2) when baseline, else 0
+    one gradient step, the gradient's norm clipped to max_grad_norm
+
+Returns are whole-episode Monte-Carlo sums: an episode cut by the env's step limit counts as it is (no
+bootstrap: that is what makes it REINFORCE and not actor-critic). Steps of episodes still running wait for
+their episode to end; the step after an episode (next-step autoreset) is no transition.
+
+    model, history = train(ReinforceConfig(env_id="CartPole-v1", total_timesteps=200_000))
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.a2c import Hook
+from agents.envs import make_vec_env, obs_to_tensor
+from agents.optim import make_optimizer
+from agents.policy import ActorCritic, check_action_space
+
+
+@dataclass
+class ReinforceConfig:
+    """Hyper-parameters, named as the field names them."""
+
+    env_id: str = "sandbox/CarDrive-v0"
+    """a gymnasium id; CarDrive runs through its native vector env"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """arguments of the env, e.g. {"level": "normal"}"""
+    backbone: str = "mlp"
+    """any `sandbox.backbones.make_backbone` spec"""
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    share_backbone: bool = False
+    """one backbone under the policy and value heads (cheaper on pixels) instead of one each"""
+    num_envs: int = 32
+    """envs played together"""
+    batch_size: int = 4096
+    """steps of finished episodes per gradient step"""
+    total_timesteps: int = 500_000
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    gamma: float = 0.99
+    baseline: bool = True
+    """learn V(s) and subtract it from the return (lower variance, same expected gradient)"""
+    normalize_returns: bool = True
+    """scale each batch's (G - b) to zero mean and unit variance"""
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "batch_size", "total_timesteps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
+
+
+def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """G_t = sum_k gamma^k r_{t+k} over one episode's rewards (T,), computed backwards in one pass."""
+    returns = np.empty(len(rewards))
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        returns[t] = running
+    return returns
+
+
+class _Episodes:
+    """Each env's steps since its episode began; finished episodes move to the batch with their returns."""
+
+    def __init__(self, num_envs: int, gamma: float):
+        self.gamma = gamma
+        self.running = [{"obs": [], "action": [], "reward": []} for _ in range(num_envs)]
+        self.batch = {"obs": [], "action": [], "return": []}
+        self.returns: list[float] = []  # undiscounted return of each finished episode
+
+    def add(self, obs, action: torch.Tensor, reward: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
+        for i in np.flatnonzero(valid):
+            steps = self.running[i]
+            steps["obs"].append(obs[i] if not isinstance(obs, dict) else {k: v[i] for k, v in obs.items()})
+            steps["action"].append(action[i])
+            steps["reward"].append(float(reward[i]))
+            if done[i]:
+                self.batch["obs"] += steps["obs"]
+                self.batch["action"] += steps["action"]
+                self.batch["return"] += discounted_returns(np.array(steps["reward"]), self.gamma).tolist()
+                self.returns.append(float(np.sum(steps["reward"])))
+                self.running[i] = {"obs": [], "action": [], "reward": []}
+
+    def take(self) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """The batch as tensors (obs, actions, returns), emptied."""
+        obs = self.batch["obs"]
+        stacked = ({k: torch.stack([o[k] for o in obs]) for k in obs[0]} if isinstance(obs[0], dict)
+                   else torch.stack(obs))
+        out = stacked, torch.stack(self.batch["action"]), torch.tensor(self.batch["return"], dtype=torch.float32)
+        self.batch = {"obs": [], "action": [], "return": []}
+        return out
+
+
+def train(config: ReinforceConfig, log: Hook | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
+    """Train a policy by REINFORCE; return it and the history of per-update metrics (same `log` hook as A2C)."""
+    torch.manual_seed(config.seed)
+    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    check_action_space(env.single_action_space, "REINFORCE", "every agent family handles these")
+    model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
+                        config.backbone_options, config.share_backbone)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
+    obs, _ = env.reset(seed=config.seed)
+    valid = np.ones(config.num_envs, bool)
+    episodes = _Episodes(config.num_envs, config.gamma)
+    history: dict[str, list[float]] = {key: [] for key in (
+        "global_step", "episodic_return", "policy_loss", "value_loss", "entropy", "sps")}
+    start, global_step, update = time.perf_counter(), 0, 0
+    while global_step < config.total_timesteps:
+        # rollout
+        obs_t = obs_to_tensor(obs)
+        with torch.no_grad():
+            action = model(obs_t)[0].sample()
+        obs, reward, terminated, truncated, _ = env.step(model.to_env(action))
+        done = terminated | truncated
+        episodes.add(obs_t, action, reward, done, valid)
+        valid = ~done
+        global_step += config.num_envs
+        if len(episodes.batch["return"]) < config.batch_size:
+            continue
+        # update
+        update += 1
+        metrics = _update(model, optimizer, *episodes.take(), config, update)
+        # log
+        history["global_step"].append(global_step)
+        history["episodic_return"].append(float(np.mean(episodes.returns)))
+        history["sps"].append(global_step / (time.perf_counter() - start))
+        episodes.returns = []
+        for key, value in metrics.items():
+            history[key].append(value)
+        if log is not None:
+            log({"global_step": global_step, "update": update, "env": env, "model": model,
+                 **{key: values[-1] for key, values in history.items()}})
+    env.close()
+    return model, history
+
+
+def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, obs, actions: torch.Tensor,
+            returns: torch.Tensor, config: ReinforceConfig, update: int) -> dict[str, float]:
+    """One gradient step on a batch of finished episodes' steps; returns the losses."""
+    dist, values = model(obs)
+    baseline = values.detach() if config.baseline else torch.zeros_like(returns)
+    weights = returns - baseline
+    if config.normalize_returns and len(weights) > 1:
+        weights = (weights - weights.mean()) / (weights.std() + 1e-8)
+    policy_loss = -(weights * model.log_prob(dist, actions)).mean()
+    value_loss = ((returns - values) ** 2).mean() if config.baseline else torch.zeros(())
+    entropy = model.entropy(dist).mean()
+    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"REINFORCE: the loss became {loss.item()} at update {update}; lower "
+                                 f"learning_rate (now {config.learning_rate})")
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    optimizer.step()
+    return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
