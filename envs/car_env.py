@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.core import CarDriveCore, WorldConfig, draw_pool
+from envs.core import INFO_KEYS, CarDriveCore, WorldConfig, draw_pool
 from envs.levels import Level
 from envs.physics import DISCRETE_ACTIONS
 from envs.spaces import ACTION_MEANINGS, action_space, observation_space
@@ -122,16 +122,9 @@ class CarDriveEnv(gym.Env):
         return obs[0]
 
     def _info(self, out: dict[str, np.ndarray] | None) -> dict[str, Any]:
-        """The step's info; `out` is the core's step result (None at reset: nothing happened yet)."""
-        core, k = self.core, self.core.track_id[0]
-        if out is None:
-            return {"progress": float(core.progress[0] / core.tracks.lengths[k]), "lap_completed": False,
-                    "clean_lap": False, "lap_steps": 0, "crashed": False, "pedestrian_hits": int(core.ped_hits[0]),
-                    "traffic_hits": int(core.traffic_hits[0]), "track_seed": int(core.tracks.seeds[k])}
-        return {"progress": float(out["progress"][0]), "lap_completed": bool(out["lap_completed"][0]),
-                "clean_lap": bool(out["clean_lap"][0]), "lap_steps": int(out["lap_steps"][0]),
-                "crashed": bool(out["crashed"][0]), "pedestrian_hits": int(out["pedestrian_hits"][0]),
-                "traffic_hits": int(out["traffic_hits"][0]), "track_seed": int(out["track_seed"][0])}
+        """The step's info as Python scalars; `out` is the core's step result (None at reset)."""
+        arrays = self.core.reset_info() if out is None else out
+        return {key: arrays[key][0].item() for key in INFO_KEYS}
 
     def render(self):
         """The car, its track, pedestrians and a HUD: an (H, W, 3) array in rgb_array mode."""

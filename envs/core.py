@@ -24,6 +24,8 @@ from envs.levels import Level, get_level
 from envs.pool import TrackPool
 
 OBS_MODES = ("rays", "pixels", "both")
+INFO_KEYS = ("progress", "lap_completed", "clean_lap", "lap_steps", "crashed", "pedestrian_hits", "traffic_hits",
+             "track_seed")  # what the envs' `info` reports, per car
 
 LAP_REWARD = 100.0  # progress reward for a whole lap, paid as the car moves along the centreline
 LAP_BONUS = 50.0  # extra reward on completing the lap (the episode ends there)
@@ -207,6 +209,14 @@ class CarDriveCore:
                 "crashed": flags[2], "lap_completed": flags[3], "clean_lap": flags[4], "lap_steps": counts[0],
                 "new_hits": counts[1], "pedestrian_hits": counts[2], "traffic_hits": counts[3],
                 "track_seed": counts[4], "running": flags[5], "ended": ended}
+
+    def reset_info(self) -> dict[str, np.ndarray]:
+        """The INFO_KEYS arrays (N,) as they stand between steps: nothing completed, crashed or timed yet."""
+        n = self.num_cars
+        return {"progress": self.progress / self.tracks.lengths[self.track_id], "lap_completed": np.zeros(n, bool),
+                "clean_lap": np.zeros(n, bool), "lap_steps": np.zeros(n, np.int64), "crashed": np.zeros(n, bool),
+                "pedestrian_hits": self.ped_hits.copy(), "traffic_hits": self.traffic_hits.copy(),
+                "track_seed": self.seeds_in_use()}
 
     # -- observations -------------------------------------------------------------------------------
     def rays(self) -> np.ndarray:

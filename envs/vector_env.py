@@ -9,12 +9,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.core import CarDriveCore, WorldConfig, draw_pool
+from envs.core import INFO_KEYS, CarDriveCore, WorldConfig, draw_pool
 from envs.levels import Level
 from envs.spaces import action_space, decode_actions, observation_space
-
-INFO_KEYS = ("progress", "lap_completed", "clean_lap", "lap_steps", "crashed", "pedestrian_hits", "traffic_hits",
-             "track_seed")
 
 
 class CarDriveVectorEnv(VectorEnv):
@@ -70,7 +67,7 @@ class CarDriveVectorEnv(VectorEnv):
             self.core.seed(pool_seed)
         self.core.reset_cars(np.arange(self.num_envs), self._track_index(options))
         self._running, self._ended = np.ones(self.num_envs, bool), 0
-        return self.core.observe(), self._info()
+        return self.core.observe(), self.core.reset_info()
 
     def _track_index(self, options: dict[str, Any] | None) -> np.ndarray | None:
         """`options={"track_index": idx}` puts car i on pool track idx[i] for this episode (evaluation)."""
@@ -97,14 +94,6 @@ class CarDriveVectorEnv(VectorEnv):
         if self.render_mode == "human":
             self.render()
         return self.core.observe(), out["reward"], out["terminated"], out["truncated"], info
-
-    def _info(self) -> dict[str, np.ndarray]:
-        core = self.core
-        n = self.num_envs
-        return {"progress": core.progress / core.tracks.lengths[core.track_id], "lap_completed": np.zeros(n, bool),
-                "clean_lap": np.zeros(n, bool), "lap_steps": np.zeros(n, np.int64), "crashed": np.zeros(n, bool),
-                "pedestrian_hits": core.ped_hits.copy(), "traffic_hits": core.traffic_hits.copy(),
-                "track_seed": core.seeds_in_use()}
 
     def render(self):
         """One frame of the whole batch: an (H, W, 3) uint8 array in rgb_array mode, a window in human."""
