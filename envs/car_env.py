@@ -96,8 +96,8 @@ class CarDriveEnv(gym.Env):
         out = self.core.step(steer, throttle, self._active)
         if self.render_mode == "human":
             self.render()
-        return (self._observe(), float(out["reward"][0]), bool(out["terminated"][0]),
-                bool(out["truncated"][0]), self._info(out))
+        return (self._observe(), out["reward"].tolist()[0], out["terminated"].tolist()[0],
+                out["truncated"].tolist()[0], self._info(out))
 
     def _decode(self, action) -> tuple[np.ndarray, np.ndarray]:
         if self.continuous:
@@ -124,7 +124,7 @@ class CarDriveEnv(gym.Env):
     def _info(self, out: dict[str, np.ndarray] | None) -> dict[str, Any]:
         """The step's info as Python scalars; `out` is the core's step result (None at reset)."""
         arrays = self.core.reset_info() if out is None else out
-        return {key: arrays[key][0].item() for key in INFO_KEYS}
+        return {key: arrays[key].tolist()[0] for key in INFO_KEYS}  # tolist: 3x faster than [0].item()
 
     def render(self):
         """The car, its track, pedestrians and a HUD: an (H, W, 3) array in rgb_array mode."""
