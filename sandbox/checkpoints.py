@@ -1,0 +1,73 @@
+"""Checkpoints: written atomically, versioned, read back with `torch.load(weights_only=True)`.
+
+A checkpoint is a dict of tensors, numbers, strings, lists and dicts (what `weights_only` unpickles: no
+code runs on load). It is written to a temporary file beside its path and renamed over it, so a run killed
+mid-write (`kill -9` included) leaves the previous checkpoint whole, never half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write `payload` (plus the format version) to `path` atomically; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"format_version": FORMAT_VERSION, **payload}, tmp)
+    with open(tmp, "rb+") as f:  # the bytes reach the disk before the rename makes them the checkpoint
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint; errors name the file and what is wrong with it.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: not a checkpoint (corrupt, truncated, another format), or another format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several kinds for a damaged file; all mean the same to a user
+        raise ValueError(f"{path} is not a readable sandbox checkpoint (truncated or corrupt?): {exc}") from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise ValueError(f"{path} is not a sandbox checkpoint (no format_version)")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"{path} has checkpoint format {payload['format_version']}; this version reads "
+                         f"format {FORMAT_VERSION}")
+    return payload
+
+
+def rng_states(numpy_rng: np.random.Generator | None = None) -> dict[str, Any]:
+    """The random states a run needs to continue exactly: torch's, numpy's global and an optional Generator."""
+    state = {"torch": torch.get_rng_state(), "numpy": _numpy_global_state()}
+    if numpy_rng is not None:
+        state["generator"] = numpy_rng.bit_generator.state
+    return state
+
+
+def restore_rng_states(state: dict[str, Any], numpy_rng: np.random.Generator | None = None) -> None:
+    """Put back what `rng_states` saved."""
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if numpy_rng is not None and "generator" in state:
+        numpy_rng.bit_generator.state = state["generator"]
+
+
+def _numpy_global_state() -> list:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
