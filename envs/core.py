@@ -133,6 +133,27 @@ class CarDriveCore:
         """(K, H, W) uint8 material grids of the pool (grass where a track is not built yet)."""
         return self.tracks.material
 
+    STATE = ("pos", "heading", "speed", "track_id", "index", "arc", "progress", "clock", "ped_hits", "traffic_hits",
+             "ped_phase", "ped_plan", "ped_contact", "ped_walking", "peds", "traffic_arc", "traffic_speed",
+             "traffic_cruise", "traffic_contact", "traffic")
+
+    def state_dict(self) -> dict:
+        """Everything that makes the next steps what they will be: the per-car arrays (copies), the pool's
+        seeds and each car's generator state. `load_state_dict` on a core of the same config continues it."""
+        return {"arrays": {name: getattr(self, name).copy() for name in self.STATE},
+                "pool_seeds": self.tracks.seeds.copy(), "rngs": [rng.bit_generator.state for rng in self.rngs]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a `state_dict` (the tracks in use are built again, or fetched from the cache)."""
+        if len(state["rngs"]) != self.num_cars:
+            raise ValueError(f"the saved world has {len(state['rngs'])} cars; this one has {self.num_cars}")
+        self.load_tracks([int(s) for s in state["pool_seeds"]])
+        for name in self.STATE:
+            getattr(self, name)[...] = state["arrays"][name]
+        self.tracks.ensure(self.track_id)
+        for rng, saved in zip(self.rngs, state["rngs"], strict=True):
+            rng.bit_generator.state = saved
+
     def seed(self, seed: int | None) -> None:
         """Give car i its own generator, seeded seed + i (fresh OS entropy if seed is None)."""
         base = np.random.SeedSequence(seed).entropy if seed is None else seed

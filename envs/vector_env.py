@@ -95,6 +95,21 @@ class CarDriveVectorEnv(VectorEnv):
             self.render()
         return self.core.observe(), out["reward"], out["terminated"], out["truncated"], info
 
+    def state_dict(self) -> dict:
+        """The batch's whole state (numpy arrays, numbers, dicts), to continue it later exactly."""
+        return {"core": self.core.state_dict(), "running": self._running.copy(), "ended": int(self._ended),
+                "np_random": self.np_random.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a `state_dict` of an env built with the same arguments."""
+        self.core.load_state_dict(state["core"])
+        self._running, self._ended = np.asarray(state["running"], bool).copy(), int(state["ended"])
+        self.np_random.bit_generator.state = state["np_random"]
+
+    def observe(self):
+        """The current observation of every car (fresh arrays), e.g. after `load_state_dict`."""
+        return self.core.observe()
+
     def render(self):
         """One frame of the whole batch: an (H, W, 3) uint8 array in rgb_array mode, a window in human."""
         if self.render_mode is None:

@@ -302,3 +302,33 @@ def test_levels_get_harder():
     assert EASY.grip > NORMAL.grip >= HARD.grip
     assert EASY.traffic == NORMAL.traffic == 0 < HARD.traffic
     assert not EASY.contact_ends_episode and NORMAL.contact_ends_episode and HARD.contact_ends_episode
+
+
+@pytest.mark.parametrize("level", LEVEL_NAMES)
+def test_a_saved_state_continues_exactly(level):
+    """A fresh env loaded with a running env's state_dict lives the same next steps, autoresets included."""
+    kwargs = dict(level=level, continuous=True, max_episode_steps=40)
+    env = envs.CarDriveVectorEnv(4, **kwargs)
+    env.reset(seed=9)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (90, 4, 2)).astype(np.float32)
+    for a in actions[:30]:
+        env.step(a)
+    state = env.state_dict()
+    later = [env.step(a) for a in actions[30:]]
+    other = envs.CarDriveVectorEnv(4, **kwargs)
+    other.load_state_dict(state)
+    for a, want in zip(actions[30:], later, strict=True):
+        got = other.step(a)
+        for x, y in zip(got[:4], want[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+        for key in want[4]:
+            np.testing.assert_array_equal(got[4][key], want[4][key])
+    assert sum(int(w[2].sum() + w[3].sum()) for w in later) > 0  # episodes ended along the way
+
+
+def test_loading_a_state_of_another_batch_size_names_the_problem():
+    env = envs.CarDriveVectorEnv(2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="2 cars; this one has 3"):
+        envs.CarDriveVectorEnv(3).load_state_dict(env.state_dict())
