@@ -18,8 +18,8 @@ gae_lambda = 1 gives the n-step returns of the original A2C.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from agents.envs import make_vec_env, obs_to_tensor
+from agents.loop import Hook, loop_state, resume_loop
 from agents.optim import make_optimizer
 from agents.policy import ActorCritic, check_action_space
 
@@ -94,14 +95,16 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
     return advantages
 
 
-Hook = Callable[[dict[str, Any]], None]
 
 
-def train(config: A2CConfig, log: Hook | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
+def train(config: A2CConfig, log: Hook | None = None,
+          resume: dict[str, Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
     """Train an actor-critic; return it and the history of per-update metrics.
 
     `log`, if given, is called after every update with a dict: `global_step`, `update`, the metrics of
-    `history` for this update, and `env` and `model` (a viewer draws the env, a logger writes the numbers).
+    `history` for this update, `env` and `model` (a viewer draws the env, a logger writes the numbers) and
+    `state`, a function returning everything needed to continue the run (a checkpoint's payload).
+    `resume` is such a payload: the run continues from it, on CarDrive exactly as if never stopped.
     """
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -111,13 +114,11 @@ def train(config: A2CConfig, log: Hook | None = None) -> tuple[ActorCritic, dict
                         config.backbone_options, config.share_backbone)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
     n, steps = config.num_envs, config.num_steps
-    obs, _ = env.reset(seed=config.seed)
-    valid = np.ones(n, bool)  # False where this step is an autoreset step (no transition)
-    episode_return, finished = np.zeros(n), []
-    history: dict[str, list[float]] = {key: [] for key in (
-        "global_step", "episodic_return", "policy_loss", "value_loss", "entropy", "sps")}
-    start, global_step = time.perf_counter(), 0
-    for update in range(1, config.total_timesteps // (n * steps) + 1):
+    loop = resume_loop(resume, env, model, optimizer, config.seed)
+    obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]
+    finished: list[float] = []
+    start, global_step, first = time.perf_counter(), loop["global_step"], loop["update"] + 1
+    for update in range(first, config.total_timesteps // (n * steps) + 1):
         # rollout
         rollout = {key: [] for key in ("obs", "action", "reward", "terminated", "done", "valid")}
         for _ in range(steps):
@@ -139,12 +140,14 @@ def train(config: A2CConfig, log: Hook | None = None) -> tuple[ActorCritic, dict
         # log
         history["global_step"].append(global_step)
         history["episodic_return"].append(float(np.mean(finished)) if finished else float("nan"))
-        history["sps"].append(global_step / (time.perf_counter() - start))
+        history["sps"].append((global_step - loop["global_step"]) / (time.perf_counter() - start))
         for key, value in metrics.items():
             history[key].append(value)
         finished = []
         if log is not None:
-            log({"global_step": global_step, "update": update, "env": env, "model": model,
+            state = functools.partial(loop_state, "a2c", config, env, model, optimizer, update, global_step, valid,
+                                      episode_return, history)
+            log({"global_step": global_step, "update": update, "env": env, "model": model, "state": state,
                  **{key: values[-1] for key, values in history.items()}})
     env.close()
     return model, history

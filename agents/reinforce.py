@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.a2c import Hook
 from agents.envs import make_vec_env, obs_to_tensor
+from agents.loop import Hook
 from agents.optim import make_optimizer
 from agents.policy import ActorCritic, check_action_space
 

@@ -71,3 +71,25 @@ def restore_rng_states(state: dict[str, Any], numpy_rng: np.random.Generator | N
 def _numpy_global_state() -> list:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     return [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+
+
+def to_tensors(obj: Any) -> Any:
+    """numpy arrays (at any depth of dicts, lists and tuples) -> tensors, so `weights_only` can read them."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, dict):
+        return {key: to_tensors(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_tensors(value) for value in obj]
+    return obj
+
+
+def to_numpy(obj: Any) -> Any:
+    """The inverse of `to_tensors`: tensors (at any depth) -> numpy arrays."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {key: to_numpy(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [to_numpy(value) for value in obj]
+    return obj

@@ -108,3 +108,23 @@ def test_a2c_solves_cartpole():
                        learning_rate=1e-3, normalize_advantage=True, seed=0)
     model, _ = train(config)
     assert _greedy_mean_return(model, "CartPole-v1") >= 475
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    """Stop after update 3 (a checkpoint through the hook), resume from it: the same weights and losses as a
+    run that never stopped, on CarDrive with random pedestrians and autoresets along the way."""
+    from sandbox.checkpoints import load_checkpoint, save_checkpoint
+
+    config = A2CConfig(num_envs=4, num_steps=8, total_timesteps=4 * 8 * 6,
+                       env_kwargs={"level": "normal", "max_episode_steps": 20})
+
+    def checkpoint_at_3(event):
+        if event["update"] == 3:
+            save_checkpoint(tmp_path / "c.pt", event["state"]())
+
+    full_model, full = train(config, log=checkpoint_at_3)
+    resumed_model, resumed = train(config, resume=load_checkpoint(tmp_path / "c.pt"))
+    for key in ("global_step", "policy_loss", "value_loss", "entropy"):
+        assert resumed[key] == full[key], key
+    for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from sandbox.checkpoints import FORMAT_VERSION, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
+from sandbox.checkpoints import (
+    FORMAT_VERSION,
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+    to_numpy,
+    to_tensors,
+)
 
 
 def test_round_trip(tmp_path):
@@ -60,3 +68,12 @@ def test_code_in_a_checkpoint_is_refused(tmp_path):
     torch.save({"format_version": FORMAT_VERSION, "x": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(ValueError, match="not a readable"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_numpy_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
+    state = {"arrays": {"pos": np.arange(6.0).reshape(3, 2), "hit": np.array([True, False])},
+             "rngs": [np.random.default_rng(1).bit_generator.state], "n": 3}
+    save_checkpoint(tmp_path / "s.pt", {"env": to_tensors(state)})
+    back = to_numpy(load_checkpoint(tmp_path / "s.pt")["env"])
+    np.testing.assert_array_equal(back["arrays"]["pos"], state["arrays"]["pos"])
+    assert back["arrays"]["hit"].dtype == bool and back["rngs"] == state["rngs"] and back["n"] == 3

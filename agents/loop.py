@@ -1,0 +1,53 @@
+"""What every agent's training loop shares and is not the algorithm: the hook's type, and saving and
+restoring the loop's state (a checkpoint's payload) so that a stopped run continues where it stopped.
+
+On CarDrive the envs' own state is saved too (`CarDriveVectorEnv.state_dict`), so a resumed run is the run
+that was never stopped, step for step. Other gymnasium envs cannot hand over their state: a resumed run
+starts their episodes afresh (seeded from the update it resumes at) and is reproducible, not identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from sandbox.checkpoints import restore_rng_states, rng_states, to_numpy, to_tensors
+
+Hook = Callable[[dict[str, Any]], None]  # the one hook: called after each update with the loop's numbers
+
+
+def loop_state(agent: str, config: Any, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               update: int, global_step: int, valid: np.ndarray, episode_return: np.ndarray,
+               history: dict[str, list[float]]) -> dict[str, Any]:
+    """A checkpoint's payload: enough to rebuild the agent and continue its loop after `update`."""
+    return {"agent": agent, "config": to_tensors(dataclasses.asdict(config)), "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "rng": rng_states(), "update": update, "global_step": global_step,
+            "valid": torch.from_numpy(valid.copy()), "episode_return": torch.from_numpy(episode_return.copy()),
+            "history": {key: list(values) for key, values in history.items()},
+            "env": to_tensors(env.state_dict()) if hasattr(env, "state_dict") else None}
+
+
+def resume_loop(resume: dict[str, Any] | None, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                seed: int) -> dict[str, Any]:
+    """The loop's starting point: a fresh start (env reset with `seed`), or the state a payload saved."""
+    n = env.num_envs
+    if resume is None:
+        obs, _ = env.reset(seed=seed)
+        return {"obs": obs, "valid": np.ones(n, bool), "episode_return": np.zeros(n), "update": 0,
+                "global_step": 0, "history": {key: [] for key in (
+                    "global_step", "episodic_return", "policy_loss", "value_loss", "entropy", "sps")}}
+    model.load_state_dict(resume["model"])
+    optimizer.load_state_dict(resume["optimizer"])
+    restore_rng_states(resume["rng"])
+    if resume["env"] is not None and hasattr(env, "load_state_dict"):
+        env.load_state_dict(to_numpy(resume["env"]))
+        obs, valid, episode_return = env.observe(), resume["valid"].numpy().copy(), resume["episode_return"].numpy()
+    else:  # an env that cannot restore its state starts new episodes
+        obs, _ = env.reset(seed=seed + int(resume["update"]))
+        valid, episode_return = np.ones(n, bool), np.zeros(n)
+    return {"obs": obs, "valid": valid, "episode_return": episode_return.copy(), "update": int(resume["update"]),
+            "global_step": int(resume["global_step"]), "history": {k: list(v) for k, v in resume["history"].items()}}
