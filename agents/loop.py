@@ -22,13 +22,15 @@ Hook = Callable[[dict[str, Any]], None]  # the one hook: called after each updat
 
 def loop_state(agent: str, config: Any, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                update: int, global_step: int, valid: np.ndarray, episode_return: np.ndarray,
-               history: dict[str, list[float]]) -> dict[str, Any]:
-    """A checkpoint's payload: enough to rebuild the agent and continue its loop after `update`."""
+               history: dict[str, list[float]], extra: Callable[[], dict] | None = None) -> dict[str, Any]:
+    """A checkpoint's payload: enough to rebuild the agent and continue its loop after `update`; `extra`
+    gives what only this agent keeps between updates (asked for now, not when the partial was made)."""
     return {"agent": agent, "config": to_tensors(dataclasses.asdict(config)), "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "rng": rng_states(), "update": update, "global_step": global_step,
             "valid": torch.from_numpy(valid.copy()), "episode_return": torch.from_numpy(episode_return.copy()),
             "history": {key: list(values) for key, values in history.items()},
-            "env": to_tensors(env.state_dict()) if hasattr(env, "state_dict") else None}
+            "env": to_tensors(env.state_dict()) if hasattr(env, "state_dict") else None,
+            "extra": extra() if extra is not None else {}}
 
 
 def resume_loop(resume: dict[str, Any] | None, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -17,6 +17,7 @@ their episode to end; the step after an episode (next-step autoreset) is no tran
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from agents.envs import make_vec_env, obs_to_tensor
-from agents.loop import Hook
+from agents.loop import Hook, loop_state, resume_loop
 from agents.optim import make_optimizer
 from agents.policy import ActorCritic, check_action_space
 
@@ -101,30 +102,52 @@ class _Episodes:
                 self.returns.append(float(np.sum(steps["reward"])))
                 self.running[i] = {"obs": [], "action": [], "reward": []}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The episodes still running (each env's steps so far), as tensors a checkpoint can hold."""
+        return {"running": [{"obs": _stack(steps["obs"]), "action": torch.stack(steps["action"]) if steps["action"]
+                             else None, "reward": list(steps["reward"])} for steps in self.running]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for steps, saved in zip(self.running, state["running"], strict=True):
+            count = len(saved["reward"])
+            steps["reward"] = list(saved["reward"])
+            steps["action"] = list(saved["action"]) if count else []
+            obs = saved["obs"]
+            steps["obs"] = ([{k: v[i] for k, v in obs.items()} for i in range(count)] if isinstance(obs, dict)
+                            else list(obs) if count else [])
+
     def take(self) -> tuple[Any, torch.Tensor, torch.Tensor]:
         """The batch as tensors (obs, actions, returns), emptied."""
-        obs = self.batch["obs"]
-        stacked = ({k: torch.stack([o[k] for o in obs]) for k in obs[0]} if isinstance(obs[0], dict)
-                   else torch.stack(obs))
-        out = stacked, torch.stack(self.batch["action"]), torch.tensor(self.batch["return"], dtype=torch.float32)
+        returns = torch.tensor(self.batch["return"], dtype=torch.float32)
+        out = _stack(self.batch["obs"]), torch.stack(self.batch["action"]), returns
         self.batch = {"obs": [], "action": [], "return": []}
         return out
 
 
-def train(config: ReinforceConfig, log: Hook | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
-    """Train a policy by REINFORCE; return it and the history of per-update metrics (same `log` hook as A2C)."""
+def _stack(obs: list) -> Any:
+    """[obs] -> one batch (a tensor, or a dict of them); None for no steps."""
+    if not obs:
+        return None
+    return {k: torch.stack([o[k] for o in obs]) for k in obs[0]} if isinstance(obs[0], dict) else torch.stack(obs)
+
+
+def train(config: ReinforceConfig, log: Hook | None = None,
+          resume: dict[str, Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
+    """Train a policy by REINFORCE; return it and the history of per-update metrics. `log` and `resume` as
+    for A2C (`agents.a2c.train`): the hook's `state` includes the episodes still running."""
     torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
     env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
     check_action_space(env.single_action_space, "REINFORCE", "every agent family handles these")
     model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
                         config.backbone_options, config.share_backbone)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
-    obs, _ = env.reset(seed=config.seed)
-    valid = np.ones(config.num_envs, bool)
+    loop = resume_loop(resume, env, model, optimizer, config.seed)
+    obs, valid, history = loop["obs"], loop["valid"], loop["history"]
     episodes = _Episodes(config.num_envs, config.gamma)
-    history: dict[str, list[float]] = {key: [] for key in (
-        "global_step", "episodic_return", "policy_loss", "value_loss", "entropy", "sps")}
-    start, global_step, update = time.perf_counter(), 0, 0
+    if resume is not None and resume["env"] is not None:
+        episodes.load_state_dict(resume["extra"]["episodes"])
+    start, global_step, update = time.perf_counter(), loop["global_step"], loop["update"]
     while global_step < config.total_timesteps:
         # rollout
         obs_t = obs_to_tensor(obs)
@@ -143,12 +166,15 @@ def train(config: ReinforceConfig, log: Hook | None = None) -> tuple[ActorCritic
         # log
         history["global_step"].append(global_step)
         history["episodic_return"].append(float(np.mean(episodes.returns)))
-        history["sps"].append(global_step / (time.perf_counter() - start))
+        history["sps"].append((global_step - loop["global_step"]) / (time.perf_counter() - start))
         episodes.returns = []
         for key, value in metrics.items():
             history[key].append(value)
         if log is not None:
-            log({"global_step": global_step, "update": update, "env": env, "model": model,
+            state = functools.partial(loop_state, "reinforce", config, env, model, optimizer, update, global_step,
+                                      valid, np.zeros(config.num_envs), history,
+                                      lambda: {"episodes": episodes.state_dict()})
+            log({"global_step": global_step, "update": update, "env": env, "model": model, "state": state,
                  **{key: values[-1] for key, values in history.items()}})
     env.close()
     return model, history

@@ -57,3 +57,24 @@ def test_reinforce_solves_cartpole():
                              learning_rate=3e-3, seed=0)
     model, _ = train(config)
     assert _greedy_mean_return(model, "CartPole-v1") >= 475
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    """Checkpoint after update 2 through the hook, resume: the same weights and losses, episodes that were
+    running at the checkpoint included."""
+    from sandbox.checkpoints import load_checkpoint, save_checkpoint
+
+    config = ReinforceConfig(num_envs=4, batch_size=40, total_timesteps=400,
+                             env_kwargs={"level": "hard", "max_episode_steps": 15})
+
+    def checkpoint_at_2(event):
+        if event["update"] == 2:
+            save_checkpoint(tmp_path / "c.pt", event["state"]())
+
+    full_model, full = train(config, log=checkpoint_at_2)
+    resumed_model, resumed = train(config, resume=load_checkpoint(tmp_path / "c.pt"))
+    assert len(full["policy_loss"]) >= 4
+    for key in ("global_step", "policy_loss", "value_loss", "entropy"):
+        assert resumed[key] == full[key], key
+    for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
