@@ -1,7 +1,43 @@
 """Learning agents over the shared backbones: the policy family (REINFORCE, A2C) and the value family
 (Q-learning, SARSA), one file each, sharing only what is not the algorithm (env construction, the
-actor-critic network, optimisers, buffers).
+actor-critic network, optimisers, buffers, the loop's state).
 
     from agents.a2c import A2CConfig, train
     model, history = train(A2CConfig(env_id="CartPole-v1", total_timesteps=100_000))
+
+`FAMILIES` names each agent for the command line: its config class, its `train`, and how to rebuild its
+network from a checkpoint.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gymnasium import spaces
+from torch import nn
+
+from agents import a2c, reinforce
+from agents.policy import ActorCritic
+
+
+@dataclass(frozen=True)
+class Family:
+    """An agent as the command line and `sandbox eval` see it."""
+
+    name: str
+    config: type
+    train: Callable[..., Any]
+    make_model: Callable[[Any, spaces.Space, spaces.Space], nn.Module]
+
+
+def _actor_critic(config: Any, observation_space: spaces.Space, action_space: spaces.Space) -> ActorCritic:
+    return ActorCritic(observation_space, action_space, config.backbone, config.backbone_options,
+                       config.share_backbone)
+
+
+FAMILIES = {
+    "a2c": Family("a2c", a2c.A2CConfig, a2c.train, _actor_critic),
+    "reinforce": Family("reinforce", reinforce.ReinforceConfig, reinforce.train, _actor_critic),
+}

@@ -68,6 +68,9 @@ class ReinforceConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
+        if self.total_timesteps < self.batch_size:
+            raise ValueError(f"total_timesteps ({self.total_timesteps}) is below batch_size ({self.batch_size}): "
+                             "no update would ever happen")
 
 
 def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:

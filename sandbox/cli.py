@@ -2,6 +2,8 @@
 
     sandbox demo                 drive a batch of cars with the built-in controller, write a PNG and a GIF
     sandbox baseline             the expert, the rays controller and full throttle on a level's held-out tracks
+    sandbox train                train an agent (a2c, reinforce) into a run directory; --resume continues one
+    sandbox eval CHECKPOINT      a trained agent's held-out evaluation, as JSON with --json
     sandbox bench env            our batched world against gymnasium's CarRacing-v3
     sandbox bench backbones      backbone throughput and the batched population forward
 
@@ -67,6 +69,47 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=_positive_int, default=1000, help="step limit per lap (default 1000)")
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an agent into a run directory (logs, checkpoints, learning curve); --resume continues",
+        description="Train an agent on a gymnasium env (CarDrive by default, through its native vector env). "
+        "Writes RUN_DIR/progress.csv, RUN_DIR/tensorboard/, RUN_DIR/checkpoint.pt (every --checkpoint-every "
+        "updates and at the end), RUN_DIR/learning_curve.png and RUN_DIR/eval.json. "
+        "`sandbox train --resume RUN_DIR` continues a stopped run (killed with kill -9 too).",
+    )
+    p.add_argument("--agent", choices=("a2c", "reinforce"), help="the agent family")
+    p.add_argument("--backbone", default="mlp", help="mlp, cnn, attention, a registered name or module:Class")
+    p.add_argument("--env", default="sandbox/CarDrive-v0", help="gymnasium id (default sandbox/CarDrive-v0)")
+    p.add_argument("--level", choices=LEVEL_NAMES, help="CarDrive's level (default easy)")
+    p.add_argument("--obs", choices=("rays", "pixels", "both"), help="CarDrive's observation (default rays)")
+    p.add_argument("--continuous", action="store_true", help="CarDrive's continuous (steer, throttle) actions")
+    p.add_argument("--total-timesteps", type=_positive_int, default=200_000, help="env steps (default 200000)")
+    p.add_argument("--num-envs", type=_positive_int, help="envs stepped together (the agent's default if unset)")
+    p.add_argument("--learning-rate", type=float, help="the optimiser's learning rate")
+    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help="the optimiser")
+    p.add_argument("--seed", type=int, default=0, help="seed of the whole run (default 0)")
+    p.add_argument("--run-dir", help="where the run's files go (default runs/AGENT-SEED)")
+    p.add_argument("--eval-every", type=int, default=0, help="evaluate on held-out tracks every N updates")
+    p.add_argument("--eval-episodes", type=_positive_int, default=20, help="held-out episodes per evaluation")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=20, help="updates between checkpoints")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="a trained agent's greedy evaluation on held-out tracks (or seeded episodes)",
+        description="Load CHECKPOINT (a run's checkpoint.pt) and drive its greedy policy: on CarDrive one car "
+        "per held-out track, printing mean return, lap rate, clean-lap rate and median lap steps.",
+    )
+    p.add_argument("checkpoint", help="path to a checkpoint.pt")
+    p.add_argument("--episodes", type=_positive_int, default=100, help="episodes (CarDrive: tracks); default 100")
+    p.add_argument("--tracks", default="heldout", help="track set: heldout or train (default heldout)")
+    p.add_argument("--level", choices=LEVEL_NAMES, help="evaluate on another level than the one trained on")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks, side by side with what a user would pick instead")
     bench = p.add_subparsers(dest="bench", metavar="WHAT", required=True)
@@ -96,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo(sub)
     _add_baseline(sub)
+    _add_train(sub)
+    _add_eval(sub)
     _add_bench(sub)
     return parser
 
@@ -118,6 +163,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sandbox.baseline import run_baseline
 
         run_baseline(level=args.level, tracks=args.tracks, count=args.count, max_steps=args.max_steps)
+    elif args.command == "train":
+        _train(args)
+    elif args.command == "eval":
+        from sandbox.train import evaluate_checkpoint, print_result
+
+        print_result(evaluate_checkpoint(args.checkpoint, args.episodes, args.tracks, args.level), args.json)
     elif args.command == "bench" and args.bench == "env":
         from sandbox.bench.env import run_env_bench
 
@@ -127,6 +178,28 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(run_backbones_bench(repeats=args.repeats, quick=args.quick))
     return 0
+
+
+def _train(args: argparse.Namespace) -> None:
+    from sandbox.train import print_result, resume_training, run_training
+
+    if args.resume:
+        print_result(resume_training(args.resume), as_json=False)
+        return
+    if args.agent is None:
+        raise ValueError("--agent is required (a2c or reinforce), unless --resume RUN_DIR is given")
+    env_kwargs = {key: value for key, value in (("level", args.level), ("obs", args.obs)) if value is not None}
+    if args.continuous:
+        env_kwargs["continuous"] = True
+    settings = {"env_id": args.env, "env_kwargs": env_kwargs, "backbone": args.backbone,
+                "total_timesteps": args.total_timesteps, "seed": args.seed}
+    for key in ("num_envs", "learning_rate", "optimizer"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    run_dir = args.run_dir or f"runs/{args.agent}-{args.seed}"
+    result = run_training(args.agent, settings, run_dir, args.eval_every, args.eval_episodes, args.checkpoint_every)
+    print(f"wrote {run_dir}/ (progress.csv, tensorboard/, checkpoint.pt, learning_curve.png, eval.json)")
+    print_result(result, as_json=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,95 @@
+"""`sandbox train` and `sandbox eval`: the run directory's files, the evaluation JSON, resuming a run killed
+with kill -9, and errors that name the problem."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sandbox.checkpoints import load_checkpoint
+from sandbox.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--total-timesteps", "1024", "--num-envs", "8", "--eval-episodes", "3", "--checkpoint-every", "2"]
+
+
+def test_train_writes_the_run_directory_and_eval_reads_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--agent", "a2c", "--level", "normal", "--run-dir", str(run), "--eval-every", "4",
+                 *TINY]) == 0
+    names = sorted(p.name for p in run.iterdir())
+    assert names == ["checkpoint.pt", "eval.json", "learning_curve.png", "progress.csv", "tensorboard"]
+    header = (run / "progress.csv").read_text().splitlines()[0].split(",")
+    for tag in ("global_step", "charts/SPS", "losses/policy_loss", "losses/value_loss", "losses/entropy",
+                "eval/lap_rate", "eval/clean_lap_rate"):
+        assert tag in header
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
+    capsys.readouterr()
+    assert main(["eval", str(run / "checkpoint.pt"), "--episodes", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"episodes", "mean_return", "lap_rate", "clean_lap_rate", "median_lap_steps"}
+    assert result["episodes"] == 4 and 0.0 <= result["clean_lap_rate"] <= result["lap_rate"] <= 1.0
+
+
+def test_eval_on_cartpole_reports_the_mean_return(tmp_path, capsys):
+    run = tmp_path / "cp"
+    argv = ["train", "--agent", "reinforce", "--env", "CartPole-v1", "--run-dir", str(run), *TINY]
+    argv[argv.index("1024")] = "8192"  # two updates of REINFORCE's 4096 steps of finished episodes
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run / "checkpoint.pt"), "--episodes", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 2 and result["mean_return"] > 0
+
+
+def _train_command(run: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "sandbox", "train", "--agent", "a2c", "--run-dir", str(run), "--num-envs", "8",
+            "--total-timesteps", "38400", "--checkpoint-every", "10", "--eval-episodes", "2", *extra]
+
+
+def test_resume_after_kill_9_ends_as_the_uninterrupted_run(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dummy"}
+    whole = tmp_path / "whole"
+    subprocess.run(_train_command(whole), cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_command(killed), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stopped_at = load_checkpoint(killed / "checkpoint.pt")["global_step"]
+    assert stopped_at < 38400  # it really was stopped part way
+    subprocess.run([sys.executable, "-m", "sandbox", "train", "--resume", str(killed)], cwd=REPO, env=env,
+                   check=True, capture_output=True, timeout=300)
+    a, b = load_checkpoint(whole / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
+    assert a["global_step"] == b["global_step"] == 38400
+    for name, value in a["model"].items():
+        torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train"], "--agent is required"),
+    (["train", "--resume", "/nonexistent/run"], "no checkpoint at"),
+    (["eval", "/nonexistent/c.pt"], "no checkpoint at"),
+    (["train", "--agent", "reinforce", "--total-timesteps", "100"], "below batch_size"),
+])
+def test_errors_name_the_problem(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_unknown_agent_names_the_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--agent", "dqn"])
+    assert "--agent" in capsys.readouterr().err
