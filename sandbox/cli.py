@@ -129,6 +129,15 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     bb.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats per figure (median)")
     bb.add_argument("--quick", action="store_true", help="fewer sizes (a smoke run)")
+    ag = bench.add_parser(
+        "agents",
+        help="our agents and Stable-Baselines3 learning CartPole and CarDrive, side by side",
+        description="Env steps and wall seconds (evaluations excluded, env construction included) until a greedy "
+        "evaluation solves the task: CartPole-v1 (10-episode mean >= 475) and CarDrive easy rays (>= 95% of "
+        "the held-out tracks lapped). Median over seeds; then A2C's learning throughput at N=128.",
+    )
+    ag.add_argument("--seeds", type=_positive_int, default=3, help="seeds per row (median)")
+    ag.add_argument("--quick", action="store_true", help="one row (a smoke run)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,6 +182,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sandbox.bench.env import run_env_bench
 
         print(run_env_bench(repeats=args.repeats, quick=args.quick))
+    elif args.command == "bench" and args.bench == "agents":
+        from sandbox.bench.agents import run_agents_bench
+
+        print(run_agents_bench(seeds=args.seeds, quick=args.quick))
     elif args.command == "bench" and args.bench == "backbones":
         from sandbox.bench.backbones import run_backbones_bench
 
