@@ -122,7 +122,8 @@ def _median(values: list) -> str:
     done = [v for v in values if v is not None]
     if len(done) < len(values) / 2:
         return f"not solved ({len(done)}/{len(values)})"
-    return f"{statistics.median(done):,.1f}" if isinstance(done[0], float) else f"{statistics.median(done):,}"
+    middle = statistics.median(done)
+    return f"{middle:,.1f}" if isinstance(done[0], float) or middle != int(middle) else f"{int(middle):,}"
 
 
 def run_agents_bench(seeds: int = 3, quick: bool = False) -> str:
