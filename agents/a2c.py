@@ -26,10 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.envs import make_vec_env, obs_to_tensor
-from agents.loop import Hook, loop_state, resume_loop
-from agents.optim import make_optimizer
-from agents.policy import ActorCritic, check_action_space
+from agents.envs import obs_to_tensor
+from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic
+from agents.policy import ActorCritic
 
 
 @dataclass
@@ -106,13 +105,7 @@ def train(config: A2CConfig, log: Hook | None = None,
     `state`, a function returning everything needed to continue the run (a checkpoint's payload).
     `resume` is such a payload: the run continues from it, on CarDrive exactly as if never stopped.
     """
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
-    check_action_space(env.single_action_space, "A2C", "every agent family handles these")
-    model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
-                        config.backbone_options, config.share_backbone)
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
+    env, model, optimizer = setup_actor_critic(config, "A2C")
     n, steps = config.num_envs, config.num_steps
     loop = resume_loop(resume, env, model, optimizer, config.seed)
     obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]

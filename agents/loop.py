@@ -15,9 +15,23 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.envs import make_vec_env
+from agents.optim import make_optimizer
+from agents.policy import ActorCritic, check_action_space
 from sandbox.checkpoints import restore_rng_states, rng_states, to_numpy, to_tensors
 
 Hook = Callable[[dict[str, Any]], None]  # the one hook: called after each update with the loop's numbers
+
+
+def setup_actor_critic(config: Any, agent: str) -> tuple[Any, ActorCritic, torch.optim.Optimizer]:
+    """Seed the run, build the envs, the actor-critic and its optimiser from a policy agent's config."""
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    check_action_space(env.single_action_space, agent, "every agent family handles these")
+    model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
+                        config.backbone_options, config.share_backbone)
+    return env, model, make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
 
 
 def loop_state(agent: str, config: Any, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

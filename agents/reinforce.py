@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.envs import make_vec_env, obs_to_tensor
-from agents.loop import Hook, loop_state, resume_loop
-from agents.optim import make_optimizer
-from agents.policy import ActorCritic, check_action_space
+from agents.envs import obs_to_tensor
+from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic
+from agents.policy import ActorCritic
 
 
 @dataclass
@@ -138,13 +137,7 @@ def train(config: ReinforceConfig, log: Hook | None = None,
           resume: dict[str, Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
     """Train a policy by REINFORCE; return it and the history of per-update metrics. `log` and `resume` as
     for A2C (`agents.a2c.train`): the hook's `state` includes the episodes still running."""
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
-    check_action_space(env.single_action_space, "REINFORCE", "every agent family handles these")
-    model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
-                        config.backbone_options, config.share_backbone)
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
+    env, model, optimizer = setup_actor_critic(config, "REINFORCE")
     loop = resume_loop(resume, env, model, optimizer, config.seed)
     obs, valid, history = loop["obs"], loop["valid"], loop["history"]
     episodes = _Episodes(config.num_envs, config.gamma)

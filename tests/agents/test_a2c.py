@@ -10,14 +10,6 @@ import torch
 from agents.a2c import A2CConfig, config_from_dict, gae, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _col(*values: float) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64)[:, None]  # (T, N=1)
 

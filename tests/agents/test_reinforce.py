@@ -11,14 +11,6 @@ from agents.reinforce import ReinforceConfig, _Episodes, discounted_returns, tra
 from tests.agents.test_a2c import _greedy_mean_return
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_discounted_returns_by_hand():
     np.testing.assert_allclose(discounted_returns(np.array([1.0, 2.0, 3.0]), 0.5), [1 + 1 + 0.75, 2 + 1.5, 3])
     np.testing.assert_allclose(discounted_returns(np.array([1.0, 1.0]), 1.0), [2.0, 1.0])
