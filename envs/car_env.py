@@ -13,6 +13,10 @@ from envs.levels import Level
 from envs.physics import DISCRETE_ACTIONS
 from envs.spaces import ACTION_MEANINGS, action_space, observation_space
 
+# (steer, throttle) of each discrete action as the (1,) arrays the core takes, made once: the kernel only
+# reads them, and building two arrays a step cost as much as the step's physics
+_CONTROLS = [(np.array([steer]), np.array([throttle])) for steer, throttle in DISCRETE_ACTIONS]
+
 
 class CarDriveEnv(gym.Env):
     """A car on a procedurally generated closed track, seen from above.
@@ -105,6 +109,8 @@ class CarDriveEnv(gym.Env):
             if a.shape != (2,) or not (np.abs(a) <= 1.0).all():  # also catches NaN
                 raise ValueError(f"action {action!r} is outside Box(-1, 1, (2,)) = (steer, throttle)")
             return a[:1].copy(), a[1:].copy()
+        if type(action) is int and 0 <= action < 5:  # the common case first
+            return _CONTROLS[action]
         if isinstance(action, np.ndarray) and action.size == 1 and action.dtype.kind in "iu":
             action = action.item()
         if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)) or not (
@@ -112,8 +118,7 @@ class CarDriveEnv(gym.Env):
         ):
             raise ValueError(f"action {action!r} is outside Discrete(5): " + ", ".join(
                 f"{i} {m}" for i, m in enumerate(ACTION_MEANINGS)))
-        steer, throttle = DISCRETE_ACTIONS[action]
-        return np.array([steer]), np.array([throttle])
+        return _CONTROLS[action]
 
     def _observe(self):
         obs = self.core.observe()
