@@ -1,6 +1,6 @@
-"""Learning agents over the shared backbones: the policy family (REINFORCE, A2C) and the value family
-(Q-learning, SARSA), one file each, sharing only what is not the algorithm (env construction, the
-actor-critic network, optimisers, buffers, the loop's state).
+"""Learning agents over the shared backbones: the value family (Q-learning, SARSA; tabular with the
+"table" backbone) and the policy family (REINFORCE, A2C), one file each, sharing only what is not the
+algorithm (env construction, the networks, optimisers, buffers, the loop's state).
 
     from agents.a2c import A2CConfig, train
     model, history = train(A2CConfig(env_id="CartPole-v1", total_timesteps=100_000))
@@ -18,8 +18,9 @@ from typing import Any
 from gymnasium import spaces
 from torch import nn
 
-from agents import a2c, reinforce
+from agents import a2c, q_learning, reinforce, sarsa
 from agents.policy import ActorCritic
+from agents.qnet import QNetwork
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,13 @@ def _actor_critic(config: Any, observation_space: spaces.Space, action_space: sp
                        config.share_backbone)
 
 
+def _q_network(config: Any, observation_space: spaces.Space, action_space: spaces.Space) -> QNetwork:
+    return QNetwork(observation_space, action_space, config.backbone, config.backbone_options)
+
+
 FAMILIES = {
+    "qlearning": Family("qlearning", q_learning.QLearningConfig, q_learning.train, _q_network),
+    "sarsa": Family("sarsa", sarsa.SarsaConfig, sarsa.train, _q_network),
     "a2c": Family("a2c", a2c.A2CConfig, a2c.train, _actor_critic),
     "reinforce": Family("reinforce", reinforce.ReinforceConfig, reinforce.train, _actor_critic),
 }

@@ -2,7 +2,7 @@
 
     sandbox demo                 drive a batch of cars with the built-in controller, write a PNG and a GIF
     sandbox baseline             the expert, the rays controller and full throttle on a level's held-out tracks
-    sandbox train                train an agent (a2c, reinforce) into a run directory; --resume continues one
+    sandbox train                train qlearning, sarsa, reinforce or a2c into a run dir; --resume continues
     sandbox eval CHECKPOINT      a trained agent's held-out evaluation, as JSON with --json
     sandbox bench env            our batched world against gymnasium's CarRacing-v3
     sandbox bench backbones      backbone throughput and the batched population forward
@@ -78,8 +78,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "updates and at the end), RUN_DIR/learning_curve.png and RUN_DIR/eval.json. "
         "`sandbox train --resume RUN_DIR` continues a stopped run (killed with kill -9 too).",
     )
-    p.add_argument("--agent", choices=("a2c", "reinforce"), help="the agent family")
-    p.add_argument("--backbone", default="mlp", help="mlp, cnn, attention, a registered name or module:Class")
+    p.add_argument("--agent", choices=("qlearning", "sarsa", "reinforce", "a2c"),
+                   help="the agent family (qlearning and sarsa need discrete actions)")
+    p.add_argument("--backbone", default="mlp",
+                   help="mlp, cnn, attention, table (tabular), a registered name or module:Class")
     p.add_argument("--env", default="sandbox/CarDrive-v0", help="gymnasium id (default sandbox/CarDrive-v0)")
     p.add_argument("--level", choices=LEVEL_NAMES, help="CarDrive's level (default easy)")
     p.add_argument("--obs", choices=("rays", "pixels", "both"), help="CarDrive's observation (default rays)")
@@ -200,7 +202,7 @@ def _train(args: argparse.Namespace) -> None:
         print_result(resume_training(args.resume), as_json=False)
         return
     if args.agent is None:
-        raise ValueError("--agent is required (a2c or reinforce), unless --resume RUN_DIR is given")
+        raise ValueError("--agent is required (qlearning, sarsa, reinforce or a2c), unless --resume RUN_DIR is given")
     env_kwargs = {key: value for key, value in (("level", args.level), ("obs", args.obs)) if value is not None}
     if args.continuous:
         env_kwargs["continuous"] = True
@@ -220,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"sandbox {args.command}: error: {message}", file=sys.stderr)
         return 2

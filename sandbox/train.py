@@ -49,6 +49,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
            "checkpoint_every": checkpoint_every}
     log = RunLog(run_dir, config.total_timesteps, resume=resume is not None)
     last: dict[str, Any] = {}
+    saved = {"update": int(resume["update"]) if resume is not None else None}
 
     def hook(event: dict[str, Any]) -> None:
         scalars = {tag: float(event[key]) for key, tag in TAGS.items() if key in event}
@@ -58,10 +59,16 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
         log.write(event["global_step"], scalars)
         if event["update"] % checkpoint_every == 0:
             save_checkpoint(run_dir / CHECKPOINT, {**event["state"](), "run": run})
+            saved["update"] = event["update"]
         last.update(event)
 
     try:
         model, _ = family.train(config, log=hook, resume=resume)
+    except FloatingPointError as exc:  # a NaN or inf loss: stop, and say where the last good state is
+        where = (f"the last good checkpoint is {run_dir / CHECKPOINT} (update {saved['update']}); "
+                 f"`sandbox train --resume {run_dir}` continues from it" if saved["update"] is not None else
+                 f"no checkpoint was written yet (the first comes at update {checkpoint_every})")
+        raise FloatingPointError(f"{exc}; {where}") from exc
     finally:
         log.close()
     if last:

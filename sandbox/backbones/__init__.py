@@ -4,7 +4,8 @@
     backbone = make_backbone("mlp", env.observation_space, widths=(64, 64))
     features = backbone(obs)            # (B, *obs_shape) -> (B, backbone.out_dim)
 
-Families: "mlp" (`MLPConfig`), "cnn" (`CNNConfig`), "attention" (`AttentionConfig`). A backbone of your own
+Families: "mlp" (`MLPConfig`), "cnn" (`CNNConfig`), "attention" (`AttentionConfig`), and "table"
+(`TableConfig`, a one-hot code of a discretised observation: tabular learning). A backbone of your own
 plugs in by "package.module:Class", by `register_backbone`, or by the entry-point group `sandbox.backbones`
 (see registry.py). `population.StackedMLP` evaluates P MLPs with different weights in one call (evolution).
 """
@@ -29,10 +30,12 @@ from sandbox.backbones.registry import (
     register_backbone,
     resolve_backbone,
 )
+from sandbox.backbones.table import TableBackbone, TableConfig
 
 register_backbone("mlp", build_mlp, replace=True)
 register_backbone("cnn", build_cnn, replace=True)
 register_backbone("attention", AttentionBackbone, replace=True)
+register_backbone("table", TableBackbone, replace=True)
 
 __all__ = [
     "ACTIVATIONS",
@@ -48,6 +51,8 @@ __all__ = [
     "MLPConfig",
     "SelfAttention",
     "StackedMLP",
+    "TableBackbone",
+    "TableConfig",
     "TransformerEncoder",
     "ZeroGradientWarning",
     "available_backbones",

@@ -93,3 +93,31 @@ def test_unknown_agent_names_the_flag(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--agent", "dqn"])
     assert "--agent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("agent", ["qlearning", "sarsa"])
+def test_value_agents_train_and_evaluate_from_the_command_line(agent, tmp_path, capsys):
+    run = tmp_path / agent
+    assert main(["train", "--agent", agent, "--run-dir", str(run), *TINY]) == 0
+    header = (run / "progress.csv").read_text().splitlines()[0].split(",")
+    assert "losses/td_loss" in header and "charts/epsilon" in header
+    capsys.readouterr()
+    assert main(["eval", str(run / "checkpoint.pt"), "--episodes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 2
+
+
+def test_value_agents_refuse_continuous_actions_naming_the_alternatives(tmp_path, capsys):
+    assert main(["train", "--agent", "qlearning", "--continuous", "--run-dir", str(tmp_path / "q"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "Discrete actions" in err and "reinforce or a2c" in err and "Traceback" not in err
+
+
+def test_a_nan_loss_stops_the_run_and_names_the_last_good_checkpoint(tmp_path, capsys):
+    run = tmp_path / "nan"
+    argv = ["train", "--agent", "a2c", "--learning-rate", "1e30", "--run-dir", str(run), *TINY]
+    argv[argv.index("--checkpoint-every") + 1] = "1"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the loss became" in err and f"last good checkpoint is {run / 'checkpoint.pt'} (update 1)" in err
+    payload = load_checkpoint(run / "checkpoint.pt")
+    assert payload["update"] == 1 and all(torch.isfinite(v).all() for v in payload["model"].values())

@@ -1,0 +1,168 @@
+"""Q-learning with a deep network: DQN (Mnih et al., "Human-level control through deep reinforcement
+learning", Nature 2015), over N envs, on any backbone.
+
+    act epsilon-greedily on Q; store (s, a, r, s', terminated) in a replay buffer         # rollout
+    every train_frequency batch steps, on a sampled batch:
+        y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')                         (td_target)
+        loss = huber(Q(s, a) - y)                                                           # update
+    every target_network_frequency env steps: Q_target <- tau * Q + (1 - tau) * Q_target
+
+Q-learning and SARSA (`agents.sarsa`) differ in one line, the target: Q-learning bootstraps from the best
+next action (off-policy, max), SARSA from the action its policy actually takes next. A truncated episode
+bootstraps; only `terminated` stops it.
+
+    model, history = train(QLearningConfig(env_id="CartPole-v1", total_timesteps=100_000))
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.envs import make_vec_env, obs_to_tensor
+from agents.loop import Hook, loop_state, resume_loop
+from agents.optim import make_optimizer
+from agents.qnet import QNetwork, epsilon_greedy, linear_schedule
+from agents.replay import ReplayBuffer
+from sandbox.checkpoints import to_numpy, to_tensors
+
+
+@dataclass
+class QLearningConfig:
+    """Hyper-parameters, named as CleanRL's dqn.py names them."""
+
+    env_id: str = "sandbox/CarDrive-v0"
+    """a gymnasium id with Discrete actions"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    backbone: str = "mlp"
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    num_envs: int = 8
+    total_timesteps: int = 200_000
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    buffer_size: int = 100_000
+    batch_size: int = 128
+    gamma: float = 0.99
+    tau: float = 1.0
+    """target network update rate (1 = copy)"""
+    target_network_frequency: int = 500
+    """env steps between target updates"""
+    start_e: float = 1.0
+    end_e: float = 0.05
+    exploration_fraction: float = 0.3
+    """fraction of total_timesteps over which epsilon falls from start_e to end_e"""
+    learning_starts: int = 1_000
+    """env steps of random play before learning"""
+    train_frequency: int = 1
+    """batch steps between gradient steps"""
+    gradient_steps: int = 1
+    max_grad_norm: float = 10.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "total_timesteps", "buffer_size", "batch_size", "train_frequency",
+                     "gradient_steps", "target_network_frequency"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not 0.0 <= self.end_e <= self.start_e <= 1.0:
+            raise ValueError(f"need 0 <= end_e <= start_e <= 1, got start_e={self.start_e}, end_e={self.end_e}")
+
+
+def td_target(rewards: torch.Tensor, next_q: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * max_a' Q_target(s', a'); next_q (B, n_actions)."""
+    return rewards + gamma * (1.0 - terminated) * next_q.max(-1).values
+
+
+def train(config: QLearningConfig, log: Hook | None = None,
+          resume: dict[str, Any] | None = None) -> tuple[QNetwork, dict[str, list[float]]]:
+    """Train a Q-network; return it and its history. `log` and `resume` as for A2C (`agents.a2c.train`)."""
+    torch.manual_seed(config.seed)
+    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    q = QNetwork(env.single_observation_space, env.single_action_space, config.backbone, config.backbone_options)
+    target = copy.deepcopy(q)
+    optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)
+    rng = np.random.default_rng(config.seed)
+    buffer = ReplayBuffer(min(config.buffer_size, config.total_timesteps), env.single_observation_space)
+    loop = resume_loop(resume, env, q, optimizer, config.seed)
+    if resume is not None:
+        _restore_extra(resume["extra"], target, rng, buffer)
+    obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]
+    history.setdefault("td_loss", [])
+    history.setdefault("epsilon", [])
+    n, start, global_step, update = config.num_envs, time.perf_counter(), loop["global_step"], loop["update"]
+    finished: list[float] = []
+    losses: list[float] = []
+    while global_step < config.total_timesteps:
+        # rollout
+        epsilon = linear_schedule(config.start_e, config.end_e,
+                                  int(config.exploration_fraction * config.total_timesteps), global_step)
+        with torch.no_grad():
+            action = epsilon_greedy(q(obs_to_tensor(obs)), epsilon, rng)
+        if global_step < config.learning_starts:
+            action = rng.integers(0, q.n_actions, n)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        done = terminated | truncated
+        buffer.add(obs, action, reward, next_obs, terminated, valid)
+        episode_return += np.where(valid, reward, 0.0)
+        finished.extend(episode_return[done & valid].tolist())
+        episode_return[done] = 0.0
+        obs, valid = next_obs, ~done
+        global_step += n
+        # update
+        if global_step > config.learning_starts and (global_step // n) % config.train_frequency == 0:
+            for _ in range(config.gradient_steps):
+                losses.append(_update(q, target, optimizer, buffer.sample(config.batch_size, rng), config))
+        if global_step // config.target_network_frequency > (global_step - n) // config.target_network_frequency:
+            for p_target, p in zip(target.parameters(), q.parameters(), strict=True):
+                p_target.data.mul_(1.0 - config.tau).add_(config.tau * p.data)
+        # log, every 1,000 env steps or so (each batch step would be too often for N = 1)
+        if (global_step // 1000) > ((global_step - n) // 1000):
+            update += 1
+            history["global_step"].append(global_step)
+            history["episodic_return"].append(float(np.mean(finished)) if finished else float("nan"))
+            history["td_loss"].append(float(np.mean(losses)) if losses else float("nan"))  # nan: still exploring
+            history["epsilon"].append(epsilon)
+            history["sps"].append((global_step - loop["global_step"]) / (time.perf_counter() - start))
+            finished, losses = [], []
+            if log is not None:
+                extra = functools.partial(_extra, target, rng, buffer)
+                state = functools.partial(loop_state, "qlearning", config, env, q, optimizer, update, global_step,
+                                          valid, episode_return, history, extra)
+                log({"global_step": global_step, "update": update, "env": env, "model": q, "state": state,
+                     **{key: values[-1] for key, values in history.items() if values}})
+    env.close()
+    return q, history
+
+
+def _update(q: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, batch: dict,
+            config: QLearningConfig) -> float:
+    """One gradient step of the Huber TD loss on a sampled batch; returns the loss."""
+    with torch.no_grad():
+        y = td_target(batch["reward"], target(batch["next_obs"]), batch["terminated"], config.gamma)
+    predicted = q(batch["obs"]).gather(1, batch["action"][:, None]).squeeze(1)
+    loss = torch.nn.functional.smooth_l1_loss(predicted, y)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"Q-learning: the TD loss became {loss.item()}; lower learning_rate "
+                                 f"(now {config.learning_rate})")
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(q.parameters(), config.max_grad_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def _extra(target: QNetwork, rng: np.random.Generator, buffer: ReplayBuffer) -> dict[str, Any]:
+    return {"target": target.state_dict(), "rng": rng.bit_generator.state, "buffer": to_tensors(buffer.state_dict())}
+
+
+def _restore_extra(extra: dict[str, Any], target: QNetwork, rng: np.random.Generator, buffer: ReplayBuffer) -> None:
+    target.load_state_dict(extra["target"])
+    rng.bit_generator.state = extra["rng"]
+    buffer.load_state_dict(to_numpy(extra["buffer"]))

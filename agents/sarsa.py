@@ -1,0 +1,193 @@
+"""SARSA: on-policy temporal-difference control (Rummery & Niranjan 1994; Sutton & Barto, Reinforcement
+Learning, 2nd ed., sec. 6.4), with a network over any backbone, learning from the fresh on-policy
+rollouts of N envs; and Expected SARSA (van Seijen et al., ADPRL 2009) as an option.
+
+    roll the N envs T steps: a_t = epsilon-greedy(Q(s_t)), step, then a_{t+1} at s_{t+1}     # rollout
+    y_t = r_t + gamma * (1 - terminated_t) * Q_target(s_{t+1}, a_{t+1})           (sarsa_target)
+     or   r_t + gamma * (1 - terminated_t) * sum_a pi(a|s_{t+1}) Q_target(s_{t+1}, a)  (expected_sarsa_target)
+    gradient_steps steps of (Q(s_t, a_t) - y_t)^2 over the rollout, then drop it             # update
+
+Q_target is the network as it acted (copied every target_update_interval updates), so the targets hold
+still while the rollout is fitted; the data is never replayed, which keeps the method on-policy. The loss
+is the squared error, not DQN's Huber: on-policy data rarely holds the non-greedy action, and its few
+large errors must move it (a clipped gradient left CartPole's policy stuck on one action).
+
+SARSA and Q-learning (`agents.q_learning`) differ in one line, the target: SARSA bootstraps from the action
+its policy actually takes next (on-policy), Q-learning from the best one (max). With next-step autoreset the
+action drawn at an episode's final observation is the a' of its last transition; the env ignores it.
+
+    model, history = train(SarsaConfig(env_id="CartPole-v1", total_timesteps=100_000))
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.envs import make_vec_env, obs_to_tensor
+from agents.loop import Hook, loop_state, resume_loop
+from agents.optim import make_optimizer
+from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
+
+
+@dataclass
+class SarsaConfig:
+    """Hyper-parameters."""
+
+    env_id: str = "sandbox/CarDrive-v0"
+    """a gymnasium id with Discrete actions"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    backbone: str = "mlp"
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    num_envs: int = 4
+    num_steps: int = 8
+    """steps per env between updates"""
+    total_timesteps: int = 200_000
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    gamma: float = 0.99
+    expected: bool = False
+    """Expected SARSA: bootstrap from the policy's mean next value instead of the sampled next action"""
+    gradient_steps: int = 4
+    """gradient steps on each rollout"""
+    target_update_interval: int = 1
+    """updates between copies of the target network (1: bootstrap from the network that acted)"""
+    start_e: float = 1.0
+    end_e: float = 0.05
+    exploration_fraction: float = 0.3
+    max_grad_norm: float = 10.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "num_steps", "total_timesteps", "gradient_steps", "target_update_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not 0.0 <= self.end_e <= self.start_e <= 1.0:
+            raise ValueError(f"need 0 <= end_e <= start_e <= 1, got start_e={self.start_e}, end_e={self.end_e}")
+
+
+def sarsa_target(rewards: torch.Tensor, next_q_taken: torch.Tensor, terminated: torch.Tensor,
+                 gamma: float) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * Q(s', a'), with a' the action actually taken next; all (B,)."""
+    return rewards + gamma * (1.0 - terminated) * next_q_taken
+
+
+def expected_sarsa_target(rewards: torch.Tensor, next_q: torch.Tensor, next_probs: torch.Tensor,
+                          terminated: torch.Tensor, gamma: float) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * sum_a' pi(a'|s') Q(s', a'); next_q, next_probs (B, n_actions)."""
+    return rewards + gamma * (1.0 - terminated) * (next_probs * next_q).sum(-1)
+
+
+def train(config: SarsaConfig, log: Hook | None = None,
+          resume: dict[str, Any] | None = None) -> tuple[QNetwork, dict[str, list[float]]]:
+    """Train a Q-network on-policy; return it and its history. `log` and `resume` as for A2C."""
+    torch.manual_seed(config.seed)
+    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    q = QNetwork(env.single_observation_space, env.single_action_space, config.backbone, config.backbone_options)
+    target = copy.deepcopy(q)
+    optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)
+    rng = np.random.default_rng(config.seed)
+    loop = resume_loop(resume, env, q, optimizer, config.seed)
+    obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]
+    history.setdefault("td_loss", [])
+    history.setdefault("epsilon", [])
+    n, steps, start, global_step = config.num_envs, config.num_steps, time.perf_counter(), loop["global_step"]
+    decay = int(config.exploration_fraction * config.total_timesteps)
+    if resume is None:
+        with torch.no_grad():
+            action = epsilon_greedy(q(obs_to_tensor(obs)), config.start_e, rng)
+    else:  # SARSA has already chosen the next action a': it is part of the loop's state
+        rng.bit_generator.state = resume["extra"]["rng"]
+        action = resume["extra"]["action"].numpy().copy()
+        target.load_state_dict(resume["extra"]["target"])
+    finished: list[float] = []
+    for update in range(loop["update"] + 1, config.total_timesteps // (n * steps) + 1):
+        # rollout: T steps of the epsilon-greedy policy; a_{t+1} is drawn at s_{t+1} before it is taken
+        epsilon = linear_schedule(config.start_e, config.end_e, decay, global_step)
+        rollout = {key: [] for key in ("obs", "action", "reward", "terminated", "done", "valid")}
+        for _ in range(steps):
+            obs_t = obs_to_tensor(obs)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            done = terminated | truncated
+            for key, value in (("obs", obs_t), ("action", action), ("reward", reward), ("terminated", terminated),
+                               ("done", done), ("valid", valid)):
+                rollout[key].append(value)
+            with torch.no_grad():
+                action = epsilon_greedy(q(obs_to_tensor(obs)), epsilon, rng)
+            episode_return += np.where(valid, reward, 0.0)
+            finished.extend(episode_return[done & valid].tolist())
+            episode_return[done] = 0.0
+            valid = ~done
+            global_step += n
+        rollout["obs"].append(obs_to_tensor(obs))
+        rollout["action"].append(action)
+        # update
+        td_loss = _update(q, target, optimizer, rollout, epsilon, config)
+        if update % config.target_update_interval == 0:
+            target.load_state_dict(q.state_dict())
+        # log
+        history["global_step"].append(global_step)
+        history["episodic_return"].append(float(np.mean(finished)) if finished else float("nan"))
+        history["td_loss"].append(td_loss)
+        history["epsilon"].append(epsilon)
+        history["sps"].append((global_step - loop["global_step"]) / (time.perf_counter() - start))
+        finished = []
+        if log is not None:
+            extra = functools.partial(_extra, target, rng, action)
+            state = functools.partial(loop_state, "sarsa", config, env, q, optimizer, update, global_step, valid,
+                                      episode_return, history, extra)
+            log({"global_step": global_step, "update": update, "env": env, "model": q, "state": state,
+                 **{key: values[-1] for key, values in history.items() if values}})
+    env.close()
+    return q, history
+
+
+def _update(q: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, rollout: dict[str, list],
+            epsilon: float, config: SarsaConfig) -> float:
+    """`gradient_steps` steps of the masked squared TD error on a rollout of T steps of N envs; returns the mean
+    loss. Row t's next state and action are row t + 1's, the autoreset rows masked out."""
+    t_steps, n = len(rollout["reward"]), len(rollout["reward"][0])
+    obs = _stack_obs(rollout["obs"])  # (T + 1) * N observations
+    actions = torch.as_tensor(np.stack(rollout["action"]))  # (T + 1, N)
+    as_tensor = lambda key: torch.as_tensor(np.stack(rollout[key]), dtype=torch.float32)  # noqa: E731
+    rewards, terminated, valid = (as_tensor(k) for k in ("reward", "terminated", "valid"))  # (T, N) each
+    with torch.no_grad():
+        next_q = target(obs).view(t_steps + 1, n, -1)[1:]  # (T, N, n_actions): Q_target(s_{t+1}, .)
+        if config.expected:
+            probs = epsilon_greedy_probs(next_q.flatten(0, 1), epsilon).view_as(next_q)
+            y = expected_sarsa_target(rewards, next_q, probs, terminated, config.gamma)
+        else:
+            taken = next_q.gather(2, actions[1:, :, None]).squeeze(2)  # Q_target(s_{t+1}, a_{t+1})
+            y = sarsa_target(rewards, taken, terminated, config.gamma)
+    count = valid.sum().clamp(min=1.0)
+    losses = []
+    for _ in range(config.gradient_steps):
+        predicted = q(obs).view(t_steps + 1, n, -1)[:-1].gather(2, actions[:-1, :, None]).squeeze(2)  # (T, N)
+        loss = ((predicted - y) ** 2 * valid).sum() / count
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"SARSA: the TD loss became {loss.item()}; lower learning_rate "
+                                     f"(now {config.learning_rate})")
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(q.parameters(), config.max_grad_norm)
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def _stack_obs(batches: list) -> torch.Tensor | dict[str, torch.Tensor]:
+    """[(N, ...)] * (T + 1) -> ((T + 1) * N, ...), for tensors or dicts of them."""
+    if isinstance(batches[0], dict):
+        return {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
+    return torch.cat(batches)
+
+
+def _extra(target: QNetwork, rng: np.random.Generator, action: np.ndarray) -> dict[str, Any]:
+    return {"rng": rng.bit_generator.state, "action": torch.from_numpy(action.copy()), "target": target.state_dict()}
