@@ -6,6 +6,9 @@
     sandbox eval CHECKPOINT      a trained agent's held-out evaluation, as JSON with --json
     sandbox bench env            our batched world against gymnasium's CarRacing-v3
     sandbox bench backbones      backbone throughput and the batched population forward
+    sandbox bench agents         steps and seconds to solve CartPole and CarDrive easy, ours and SB3
+    sandbox bench drive          every family and SB3 PPO, the same minutes on normal and hard: clean laps
+    sandbox bench pixels         our A2C + CNN and SB3 PPO CnnPolicy, the same minutes on easy pixels
 
 Every subcommand has its own `--help`. Errors in flags or inputs are reported in one line, not a traceback.
 """
@@ -24,6 +27,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
 
 
@@ -140,6 +153,28 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     ag.add_argument("--seeds", type=_positive_int, default=3, help="seeds per row (median)")
     ag.add_argument("--quick", action="store_true", help="one row (a smoke run)")
+    dr = bench.add_parser(
+        "drive",
+        help="every agent family and SB3 PPO, the same minutes each on normal and hard: held-out clean laps",
+        description="Each learner trains for --minutes of wall-clock (env construction included, evaluations "
+        "excluded) on a level's rays, then drives the 100 held-out tracks greedily; a table per level with "
+        "laps, clean laps (final and best of five evaluations) and median lap steps, and the expert's rates.",
+    )
+    dr.add_argument("--minutes", type=_positive_float, default=10.0, help="training minutes per learner (10)")
+    dr.add_argument("--levels", nargs="+", choices=LEVEL_NAMES, default=["normal", "hard"], help="levels to race")
+    dr.add_argument("--agents", nargs="+", choices=("a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"),
+                    default=["a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"],
+                    help="our families to race (a2c-attention: A2C over the attention backbone)")
+    dr.add_argument("--seed", type=int, default=0, help="seed of every learner (default 0)")
+    px = bench.add_parser(
+        "pixels",
+        help="our A2C with a CNN and SB3 PPO's CnnPolicy, the same minutes each on easy pixels",
+        description="As `bench drive`, on easy's 64x64 pixel observations: our A2C (CNN, 32 envs) against SB3 "
+        "PPO CnnPolicy (8 envs).",
+    )
+    px.add_argument("--minutes", type=_positive_float, default=5.0, help="training minutes per learner (5)")
+    px.add_argument("--no-sb3", action="store_true", help="race ours alone")
+    px.add_argument("--seed", type=int, default=0, help="seed of every learner (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,6 +223,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sandbox.bench.agents import run_agents_bench
 
         print(run_agents_bench(seeds=args.seeds, quick=args.quick))
+    elif args.command == "bench" and args.bench == "drive":
+        from sandbox.bench.race import run_drive_bench
+
+        print(run_drive_bench(args.minutes, tuple(args.levels), args.seed, tuple(args.agents)))
+    elif args.command == "bench" and args.bench == "pixels":
+        from sandbox.bench.race import run_pixels_bench
+
+        print(run_pixels_bench(args.minutes, args.seed, with_sb3=not args.no_sb3))
     elif args.command == "bench" and args.bench == "backbones":
         from sandbox.bench.backbones import run_backbones_bench
 

@@ -9,6 +9,7 @@ uses rl-baselines3-zoo's settings (CartPole) or its defaults (CarDrive), as a us
 
 from __future__ import annotations
 
+import functools
 import statistics
 import sys
 import time
@@ -37,8 +38,24 @@ class Task:
 
 
 CARTPOLE = Task("CartPole-v1", "CartPole-v1", {}, 5_000, 200_000, lambda r: r["mean_return"] >= 475, 10)
-CARDRIVE = Task("CarDrive easy, rays", "sandbox/CarDrive-v0", {}, 50_000, 2_000_000,
+CARDRIVE = Task("CarDrive easy, rays", "sandbox/CarDrive-v0", {}, 20_000, 2_000_000,
                 lambda r: r["lap_rate"] >= 0.95, 100)
+
+
+# (task, agent, row name, settings): each family's settings for the task; `total_timesteps` in settings sets
+# the schedules' length (epsilon's decay), the task's budget otherwise
+OURS = [
+    (CARTPOLE, "a2c", "ours A2C", {"num_envs": 16, "num_steps": 8, "learning_rate": 1e-3,
+                                   "normalize_advantage": True}),
+    (CARTPOLE, "reinforce", "ours REINFORCE", {"num_envs": 8, "batch_size": 2000, "learning_rate": 3e-3}),
+    (CARTPOLE, "qlearning", "ours Q-learning (DQN)", {"num_envs": 4, "target_network_frequency": 1000,
+                                                      "total_timesteps": 100_000, "exploration_fraction": 0.2}),
+    (CARTPOLE, "sarsa", "ours SARSA", {"total_timesteps": 100_000, "exploration_fraction": 0.3}),
+    (CARDRIVE, "a2c", "ours A2C", {}),
+    (CARDRIVE, "reinforce", "ours REINFORCE", {}),
+    (CARDRIVE, "qlearning", "ours Q-learning (DQN)", {"total_timesteps": 300_000, "exploration_fraction": 0.2}),
+    (CARDRIVE, "sarsa", "ours SARSA", {"total_timesteps": 300_000, "exploration_fraction": 0.2}),
+]
 
 
 def ours(agent: str, task: Task, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
@@ -49,8 +66,8 @@ def ours(agent: str, task: Task, seed: int, settings: dict[str, Any]) -> dict[st
 
     start, eval_time, next_eval = time.perf_counter(), 0.0, task.eval_every
     family = FAMILIES[agent]
-    config = family.config(env_id=task.env_id, env_kwargs=task.env_kwargs, total_timesteps=task.budget, seed=seed,
-                           **settings)
+    config = family.config(env_id=task.env_id, env_kwargs=task.env_kwargs, seed=seed,
+                           **{"total_timesteps": task.budget, **settings})
     found: dict[str, Any] = {}
 
     def hook(event: dict[str, Any]) -> None:
@@ -74,18 +91,31 @@ def ours(agent: str, task: Task, seed: int, settings: dict[str, Any]) -> dict[st
     return found or {"steps": None, "wall": time.perf_counter() - start - eval_time}
 
 
-def sb3(algo: str, task: Task, seed: int) -> dict[str, Any]:
-    """The same with Stable-Baselines3 (zoo settings on CartPole, defaults on CarDrive), 8 envs."""
-    from stable_baselines3 import A2C, PPO
-    from stable_baselines3.common.callbacks import BaseCallback
+def _sb3_model(algo: str, task: Task, seed: int):
+    """SB3 as a user would run it: rl-baselines3-zoo's CartPole-v1 settings, the defaults elsewhere; A2C and
+    PPO on 8 envs, DQN on 1 (as the zoo and SB3's own examples do)."""
+    from stable_baselines3 import A2C, DQN, PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     import envs  # noqa: F401  (registers CarDrive)
+
+    env = make_vec_env(task.env_id, n_envs=1 if algo == "dqn" else 8, seed=seed, env_kwargs=task.env_kwargs)
+    if algo == "dqn" and task.env_id == "CartPole-v1":  # zoo hyperparams/dqn.yml
+        return DQN("MlpPolicy", env, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000,
+                   gamma=0.99, target_update_interval=10, train_freq=256, gradient_steps=128,
+                   exploration_fraction=0.16 * 5e4 / task.budget, exploration_final_eps=0.04,
+                   policy_kwargs={"net_arch": [256, 256]}, seed=seed, device="cpu", verbose=0)
+    return {"a2c": A2C, "ppo": PPO, "dqn": DQN}[algo]("MlpPolicy", env, seed=seed, device="cpu", verbose=0)
+
+
+def sb3(algo: str, task: Task, seed: int) -> dict[str, Any]:
+    """The same with Stable-Baselines3 (`_sb3_model`)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
     from sandbox.evaluate import evaluate
 
     start = time.perf_counter()
-    env = make_vec_env(task.env_id, n_envs=8, seed=seed, env_kwargs=task.env_kwargs)
-    model = {"a2c": A2C, "ppo": PPO}[algo]("MlpPolicy", env, seed=seed, device="cpu", verbose=0)
+    model = _sb3_model(algo, task, seed)
     found: dict[str, Any] = {}
 
     class Check(BaseCallback):
@@ -130,23 +160,20 @@ def run_agents_bench(seeds: int = 3, quick: bool = False) -> str:
     """Every row, median over `seeds` seeds; progress on stderr; returns the Markdown table."""
     single_thread()
     rows = []
-    cases = [
-        (CARTPOLE, "ours A2C", lambda s: ours("a2c", CARTPOLE, s, {"num_envs": 16, "num_steps": 8,
-                                                                  "learning_rate": 1e-3,
-                                                                  "normalize_advantage": True})),
-        (CARTPOLE, "ours REINFORCE", lambda s: ours("reinforce", CARTPOLE, s, {"num_envs": 8, "batch_size": 2000,
-                                                                              "learning_rate": 3e-3})),
-        (CARTPOLE, "SB3 A2C (zoo)", lambda s: sb3("a2c", CARTPOLE, s)),
-        (CARDRIVE, "ours A2C", lambda s: ours("a2c", CARDRIVE, s, {})),
-        (CARDRIVE, "SB3 A2C (defaults)", lambda s: sb3("a2c", CARDRIVE, s)),
-    ]
+    cases = [(task, name, functools.partial(ours, agent, task, settings=settings))
+             for task, agent, name, settings in OURS] + [
+        (task, f"SB3 {algo.upper()} ({how})", functools.partial(sb3, algo, task))
+        for task, algo, how in (
+            (CARTPOLE, "a2c", "zoo"), (CARTPOLE, "dqn", "zoo"), (CARDRIVE, "a2c", "defaults"),
+            (CARDRIVE, "dqn", "defaults"))]
+    cases.sort(key=lambda case: case[0].name != CARTPOLE.name)  # CartPole's rows first
     if quick:
         cases = cases[:1]
     for task, name, run in cases:
         results = []
         for seed in range(seeds):
             print(f"{task.name}: {name}, seed {seed} ...", file=sys.stderr, flush=True)
-            results.append(run(seed))
+            results.append(run(seed=seed))
         rows.append([task.name, name, _median([r["steps"] for r in results]),
                      _median([r["wall"] if r["steps"] is not None else None for r in results])])
     header = ["task", "learner", "env steps to solve (median)", "wall s to solve (median)"]

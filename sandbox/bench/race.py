@@ -1,0 +1,168 @@
+"""`sandbox bench drive` and `sandbox bench pixels`: learners given the same minutes of training on one
+level, then driven greedily on its 100 held-out tracks.
+
+Every learner gets `minutes` of training wall-clock, one thread, env construction included; a held-out
+evaluation runs every fifth of the budget and its time is not counted. A row reports the final
+evaluation and the best one seen: lap rate, clean-lap rate (a lap with no crash and no contact), median
+lap steps. `drive` races every one of our families (A2C also over the attention backbone) and SB3's PPO
+(default settings, 8 envs: what a user picks first) on rays, and prints the privileged expert's rate as
+the ceiling. `pixels` races our A2C with a CNN against SB3 PPO's CnnPolicy on easy.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sandbox.bench.timing import format_table, machine_line, single_thread
+
+# each family's settings on the rays levels; the schedules (epsilon) assume about this many steps
+RAYS_SETTINGS: dict[str, dict[str, Any]] = {
+    "a2c": {"total_timesteps": 10**9},
+    "a2c-attention": {"total_timesteps": 10**9, "backbone": "attention", "num_envs": 32},
+    "reinforce": {"total_timesteps": 10**9},
+    "qlearning": {"total_timesteps": 2_000_000, "exploration_fraction": 0.05},
+    "sarsa": {"total_timesteps": 2_000_000, "exploration_fraction": 0.05},
+}
+PIXELS_SETTINGS = {"num_envs": 32, "num_steps": 16, "total_timesteps": 10**9, "share_backbone": True,
+                   "backbone_options": {"channels": (16, 32), "stem_stride": 4, "pool": "none"}}
+
+
+class _TimeUpError(Exception):
+    """Raised from a training hook when the learner's minutes are spent."""
+
+
+class Clock:
+    """Training time (evaluations excluded) and the evaluations made along the way."""
+
+    def __init__(self, minutes: float, evaluate: Callable[[], dict[str, float]]):
+        self.budget, self.evaluate = minutes * 60.0, evaluate
+        self.every = self.budget / 5
+        self.next_eval, self.start, self.paused = self.every, time.perf_counter(), 0.0
+        self.results: list[dict[str, float]] = []
+
+    def trained(self) -> float:
+        return time.perf_counter() - self.start - self.paused
+
+    def tick(self) -> bool:
+        """Evaluate when due; False once the budget is spent (after its final evaluation)."""
+        if self.trained() < self.next_eval:
+            return True
+        t = time.perf_counter()
+        self.results.append(self.evaluate())
+        self.paused += time.perf_counter() - t
+        self.next_eval += self.every
+        return self.trained() < self.budget
+
+    def row(self, name: str) -> list[str]:
+        if not self.results:
+            return [name, "-", "-", "-", "-"]
+        final, best = self.results[-1], max(self.results, key=lambda r: r["clean_lap_rate"])
+        steps = final["median_lap_steps"]
+        return [name, f"{final['lap_rate']:.0%}", f"{final['clean_lap_rate']:.0%}",
+                f"{best['clean_lap_rate']:.0%}", "-" if steps is None else f"{steps:.0f}"]
+
+
+def _held_out(act: Callable[[Any], np.ndarray], env_kwargs: dict[str, Any]) -> Callable[[], dict[str, float]]:
+    from sandbox.evaluate import evaluate
+
+    return lambda: evaluate(act, "sandbox/CarDrive-v0", env_kwargs, 100)
+
+
+def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int, settings: dict[str, Any]) -> Clock:
+    """Train one of our families for `minutes`; its Clock holds the evaluations."""
+    from agents import FAMILIES
+    from agents.envs import obs_to_tensor
+
+    family, model = FAMILIES[agent], {}
+    clock = Clock(minutes, _held_out(lambda obs: model["m"].act(obs_to_tensor(obs), deterministic=True), env_kwargs))
+    config = family.config(env_kwargs=env_kwargs, seed=seed, **settings)
+
+    def hook(event: dict[str, Any]) -> None:
+        model["m"] = event["model"]
+        if not clock.tick():
+            raise _TimeUpError
+
+    try:
+        family.train(config, log=hook)
+    except _TimeUpError:
+        pass
+    return clock
+
+
+def race_sb3_ppo(env_kwargs: dict[str, Any], minutes: float, seed: int, policy: str = "MlpPolicy") -> Clock:
+    """SB3 PPO, default settings, 8 envs, for `minutes`."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    import envs  # noqa: F401  (registers CarDrive)
+
+    start = time.perf_counter()
+    env = make_vec_env("sandbox/CarDrive-v0", n_envs=8, seed=seed, env_kwargs=env_kwargs)
+    model = PPO(policy, env, seed=seed, device="cpu", verbose=0)
+    clock = Clock(minutes, _held_out(lambda obs: model.predict(obs, deterministic=True)[0], env_kwargs))
+    clock.start = start  # env construction counts
+
+    class Tick(BaseCallback):
+        def _on_step(self) -> bool:
+            return clock.tick()
+
+    model.learn(10**9, callback=Tick())
+    return clock
+
+
+def _expert_row(level: str) -> list[str]:
+    from envs import track_seeds
+    from sandbox.baseline import drivers, evaluate_on_tracks
+
+    seeds = [int(s) for s in track_seeds("heldout", level)[:100]]
+    r = evaluate_on_tracks(drivers()["expert (envs.drive_expert)"], seeds, 1000, level)
+    laps = r["lap_steps"][r["lap_completed"]]
+    rate = f"{r['clean_lap'].mean():.0%}"
+    return ["expert (privileged, not learned)", f"{r['lap_completed'].mean():.0%}", rate, rate,
+            f"{np.median(laps):.0f}" if len(laps) else "-"]
+
+
+HEADER = ["learner", "laps (final)", "clean laps (final)", "clean laps (best)", "lap steps (median)"]
+
+
+def run_drive_bench(minutes: float = 10.0, levels: tuple[str, ...] = ("normal", "hard"), seed: int = 0,
+                    agents: tuple[str, ...] = ("a2c", "a2c-attention", "reinforce", "qlearning", "sarsa")) -> str:
+    """Every family and SB3 PPO, `minutes` each, on each level's rays; the Markdown tables."""
+    single_thread()
+    out = [f"{machine_line()}, seed {seed}, {minutes:g} min of training per learner"]
+    for level in levels:
+        rows = []
+        for agent in agents:
+            print(f"{level}: ours {agent}, {minutes:g} min ...", file=sys.stderr, flush=True)
+            family = agent.split("-")[0]  # "a2c-attention": A2C over the attention backbone
+            clock = race_ours(family, {"level": level}, minutes, seed, RAYS_SETTINGS[agent])
+            rows.append(clock.row(f"ours {agent}"))
+        print(f"{level}: SB3 PPO, {minutes:g} min ...", file=sys.stderr, flush=True)
+        rows.append(race_sb3_ppo({"level": level}, minutes, seed).row("SB3 PPO (defaults, 8 envs)"))
+        rows.append(_expert_row(level))
+        best = max(float(r[3].rstrip("%")) for r in rows[:len(agents)])
+        ppo = float(rows[len(agents)][3].rstrip("%")) if rows[len(agents)][3] != "-" else 0.0
+        out += ["", f"**{level}**, rays, 100 held-out tracks", format_table(HEADER, rows),
+                f"best of ours - SB3 PPO (best clean laps): {best - ppo:+.0f} points (goal >= +10)"]
+    return "\n".join(out)
+
+
+def run_pixels_bench(minutes: float = 5.0, seed: int = 0, with_sb3: bool = True) -> str:
+    """Our A2C with a CNN against SB3 PPO's CnnPolicy on easy pixels, `minutes` each."""
+    single_thread()
+    env_kwargs = {"obs": "pixels"}
+    print(f"pixels: ours A2C + CNN, {minutes:g} min ...", file=sys.stderr, flush=True)
+    rows = [race_ours("a2c", env_kwargs, minutes, seed, {"backbone": "cnn", **PIXELS_SETTINGS}).row(
+        "ours A2C, CNN, 32 envs")]
+    if with_sb3:
+        print(f"pixels: SB3 PPO CnnPolicy, {minutes:g} min ...", file=sys.stderr, flush=True)
+        rows.append(race_sb3_ppo(env_kwargs, minutes, seed, "CnnPolicy").row("SB3 PPO CnnPolicy (8 envs)"))
+    return "\n".join([f"{machine_line()}, seed {seed}, {minutes:g} min of training per learner",
+                      "**easy**, pixels, 100 held-out tracks", format_table(HEADER, rows),
+                      "goal: ours >= 90% laps within 5 minutes"])
