@@ -47,6 +47,7 @@ def test_gae_with_lambda_one_is_the_n_step_return_minus_the_value():
     ("sandbox/CarDrive-v0", {"obs": "both", "image_size": 36}, "cnn"),
     ("CartPole-v1", {}, "mlp"),
     ("CartPole-v1", {}, "attention"),
+    ("CartPole-v1", {}, "tests.agents.plugin:TinyBackbone"),  # a plug-in by "module:Class"
 ])
 def test_a2c_smoke(env_id, env_kwargs, backbone):
     seen = []

@@ -34,6 +34,7 @@ def test_episodes_wait_for_their_end_and_skip_autoreset_steps():
     ("sandbox/CarDrive-v0", {"continuous": True, "max_episode_steps": 20}, "attention"),
     ("sandbox/CarDrive-v0", {"obs": "pixels", "image_size": 36, "max_episode_steps": 10}, "cnn"),
     ("CartPole-v1", {}, "mlp"),
+    ("CartPole-v1", {}, "tests.agents.plugin:TinyBackbone"),  # a plug-in by "module:Class"
 ])
 def test_reinforce_smoke(env_id, env_kwargs, backbone):
     config = ReinforceConfig(env_id=env_id, env_kwargs=env_kwargs, backbone=backbone, num_envs=4,

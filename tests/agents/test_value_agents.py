@@ -66,6 +66,8 @@ def test_replay_buffer_skips_autoreset_rows_and_wraps():
     ("sandbox/CarDrive-v0", {"level": "hard"}, "attention"),
     ("sandbox/CarDrive-v0", {"obs": "pixels", "image_size": 36}, "cnn"),
     ("CartPole-v1", {}, "mlp"),
+    ("CartPole-v1", {}, "attention"),
+    ("Acrobot-v1", {}, "tests.agents.plugin:TinyBackbone"),  # a plug-in by "module:Class"
 ])
 def test_smoke(train, env_id, env_kwargs, backbone):
     config_class = QLearningConfig if train is train_q else SarsaConfig
