@@ -48,8 +48,10 @@ OURS = [
     (CARTPOLE, "a2c", "ours A2C", {"num_envs": 16, "num_steps": 8, "learning_rate": 1e-3,
                                    "normalize_advantage": True}),
     (CARTPOLE, "reinforce", "ours REINFORCE", {"num_envs": 8, "batch_size": 2000, "learning_rate": 3e-3}),
-    (CARTPOLE, "qlearning", "ours Q-learning (DQN)", {"num_envs": 4, "target_network_frequency": 1000,
-                                                      "total_timesteps": 100_000, "exploration_fraction": 0.2}),
+    (CARTPOLE, "qlearning", "ours Q-learning (DQN)", {
+        "num_envs": 4, "train_frequency": 16, "gradient_steps": 8, "batch_size": 64, "learning_rate": 2.3e-3,
+        "backbone_options": {"widths": (256, 256)}, "target_network_frequency": 256, "exploration_fraction": 0.04,
+        "end_e": 0.04}),
     (CARTPOLE, "sarsa", "ours SARSA", {"total_timesteps": 100_000, "exploration_fraction": 0.3}),
     (CARDRIVE, "a2c", "ours A2C", {}),
     (CARDRIVE, "reinforce", "ours REINFORCE", {}),
