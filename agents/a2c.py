@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.envs import obs_to_tensor
+from agents.envs import obs_to_tensor, stack_obs
 from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic
 from agents.policy import ActorCritic
 
@@ -150,7 +150,7 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[
             config: A2CConfig, update: int) -> dict[str, float]:
     """One gradient step on a rollout of T steps of N envs; returns the losses."""
     t_steps, n = len(rollout["reward"]), len(rollout["reward"][0])
-    batch = _stack_obs(rollout["obs"] + [last_obs])  # (T + 1) * N observations, one forward
+    batch = stack_obs(rollout["obs"] + [last_obs])  # (T + 1) * N observations, one forward
     dist, values = model(batch)
     values = values.view(t_steps + 1, n)  # (T + 1, N)
     as_tensor = lambda key: torch.as_tensor(np.stack(rollout[key]), dtype=torch.float32)  # noqa: E731
@@ -178,13 +178,6 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
     optimizer.step()
     return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_mean.item()}
-
-
-def _stack_obs(batches: list) -> torch.Tensor | dict[str, torch.Tensor]:
-    """[(N, ...)] * (T + 1) -> ((T + 1) * N, ...), for tensors or dicts of them."""
-    if isinstance(batches[0], dict):
-        return {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
-    return torch.cat(batches)
 
 
 def _rows(dist, rows: slice):

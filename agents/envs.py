@@ -37,3 +37,10 @@ def obs_to_tensor(obs: np.ndarray | dict[str, np.ndarray]) -> torch.Tensor | dic
     if isinstance(obs, dict):
         return {key: torch.as_tensor(value) for key, value in obs.items()}
     return torch.as_tensor(obs)
+
+
+def stack_obs(batches: list) -> torch.Tensor | dict[str, torch.Tensor]:
+    """A rollout's observations, [(N, ...)] * (T + 1) -> ((T + 1) * N, ...), for tensors or dicts of them."""
+    if isinstance(batches[0], dict):
+        return {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
+    return torch.cat(batches)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.envs import make_vec_env, obs_to_tensor
+from agents.envs import make_vec_env, obs_to_tensor, stack_obs
 from agents.loop import Hook, loop_state, resume_loop
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
@@ -154,7 +154,7 @@ def _update(q: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, rol
     """`gradient_steps` steps of the masked squared TD error on a rollout of T steps of N envs; returns the mean
     loss. Row t's next state and action are row t + 1's, the autoreset rows masked out."""
     t_steps, n = len(rollout["reward"]), len(rollout["reward"][0])
-    obs = _stack_obs(rollout["obs"])  # (T + 1) * N observations
+    obs = stack_obs(rollout["obs"])  # (T + 1) * N observations
     actions = torch.as_tensor(np.stack(rollout["action"]))  # (T + 1, N)
     as_tensor = lambda key: torch.as_tensor(np.stack(rollout[key]), dtype=torch.float32)  # noqa: E731
     rewards, terminated, valid = (as_tensor(k) for k in ("reward", "terminated", "valid"))  # (T, N) each
@@ -180,13 +180,6 @@ def _update(q: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, rol
         optimizer.step()
         losses.append(loss.item())
     return float(np.mean(losses))
-
-
-def _stack_obs(batches: list) -> torch.Tensor | dict[str, torch.Tensor]:
-    """[(N, ...)] * (T + 1) -> ((T + 1) * N, ...), for tensors or dicts of them."""
-    if isinstance(batches[0], dict):
-        return {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
-    return torch.cat(batches)
 
 
 def _extra(target: QNetwork, rng: np.random.Generator, action: np.ndarray) -> dict[str, Any]:
