@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from agents.envs import obs_to_tensor, stack_obs
-from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic
+from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic, step_event
 from agents.policy import ActorCritic
 
 
@@ -118,8 +118,10 @@ def train(config: A2CConfig, log: Hook | None = None,
             obs_t = obs_to_tensor(obs)
             with torch.no_grad():
                 action = model(obs_t)[0].sample()
-            obs, reward, terminated, truncated, _ = env.step(model.to_env(action))
+            obs, reward, terminated, truncated, info = env.step(model.to_env(action))
             done = terminated | truncated
+            if log is not None:
+                log(step_event(global_step + n, env, reward, terminated, truncated, info))
             episode_return += np.where(valid, reward, 0.0)
             finished.extend(episode_return[done & valid].tolist())
             episode_return[done] = 0.0
@@ -140,8 +142,8 @@ def train(config: A2CConfig, log: Hook | None = None,
         if log is not None:
             state = functools.partial(loop_state, "a2c", config, env, model, optimizer, update, global_step, valid,
                                       episode_return, history)
-            log({"global_step": global_step, "update": update, "env": env, "model": model, "state": state,
-                 **{key: values[-1] for key, values in history.items()}})
+            log({"kind": "update", "global_step": global_step, "update": update, "env": env, "model": model,
+                 "state": state, **{key: values[-1] for key, values in history.items()}})
     env.close()
     return model, history
 

@@ -20,7 +20,21 @@ from agents.optim import make_optimizer
 from agents.policy import ActorCritic, check_action_space
 from sandbox.checkpoints import restore_rng_states, rng_states, to_numpy, to_tensors
 
-Hook = Callable[[dict[str, Any]], None]  # the one hook: called after each update with the loop's numbers
+Hook = Callable[[dict[str, Any]], None]
+"""The one hook through which a loop is observed (a logger, the live viewer). It receives two kinds of event:
+
+- `{"kind": "step", ...}` after every batch step of the envs (`step_event`): a viewer draws from it, on its own
+  timer; a logger ignores it. Cheap: one small dict per batch step, and nothing at all when no hook is given.
+- `{"kind": "update", "global_step", "update", "env", "model", "state", <this update's metrics>}` after each
+  update; `state()` returns the checkpoint payload of the run as it stands right after that update.
+"""
+
+
+def step_event(global_step: int, env: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+               info: dict[str, Any]) -> dict[str, Any]:
+    """The hook's per-step event: the env (to draw) and what its last step returned."""
+    return {"kind": "step", "global_step": global_step, "env": env, "reward": reward, "terminated": terminated,
+            "truncated": truncated, "info": info}
 
 
 def setup_actor_critic(config: Any, agent: str) -> tuple[Any, ActorCritic, torch.optim.Optimizer]:

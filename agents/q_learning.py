@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from agents.envs import make_vec_env, obs_to_tensor
-from agents.loop import Hook, loop_state, resume_loop
+from agents.loop import Hook, loop_state, resume_loop, step_event
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, linear_schedule
 from agents.replay import ReplayBuffer
@@ -107,8 +107,10 @@ def train(config: QLearningConfig, log: Hook | None = None,
             action = epsilon_greedy(q(obs_to_tensor(obs)), epsilon, rng)
         if global_step < config.learning_starts:
             action = rng.integers(0, q.n_actions, n)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
+        next_obs, reward, terminated, truncated, info = env.step(action)
         done = terminated | truncated
+        if log is not None:
+            log(step_event(global_step + n, env, reward, terminated, truncated, info))
         buffer.add(obs, action, reward, next_obs, terminated, valid)
         episode_return += np.where(valid, reward, 0.0)
         finished.extend(episode_return[done & valid].tolist())
@@ -135,8 +137,8 @@ def train(config: QLearningConfig, log: Hook | None = None,
                 extra = functools.partial(_extra, target, rng, buffer)
                 state = functools.partial(loop_state, "qlearning", config, env, q, optimizer, update, global_step,
                                           valid, episode_return, history, extra)
-                log({"global_step": global_step, "update": update, "env": env, "model": q, "state": state,
-                     **{key: values[-1] for key, values in history.items() if values}})
+                log({"kind": "update", "global_step": global_step, "update": update, "env": env, "model": q,
+                     "state": state, **{key: values[-1] for key, values in history.items() if values}})
     env.close()
     return q, history
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from agents.envs import obs_to_tensor
-from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic
+from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic, step_event
 from agents.policy import ActorCritic
 
 
@@ -149,8 +149,10 @@ def train(config: ReinforceConfig, log: Hook | None = None,
         obs_t = obs_to_tensor(obs)
         with torch.no_grad():
             action = model(obs_t)[0].sample()
-        obs, reward, terminated, truncated, _ = env.step(model.to_env(action))
+        obs, reward, terminated, truncated, info = env.step(model.to_env(action))
         done = terminated | truncated
+        if log is not None:
+            log(step_event(global_step + config.num_envs, env, reward, terminated, truncated, info))
         episodes.add(obs_t, action, reward, done, valid)
         valid = ~done
         global_step += config.num_envs
@@ -170,8 +172,8 @@ def train(config: ReinforceConfig, log: Hook | None = None,
             state = functools.partial(loop_state, "reinforce", config, env, model, optimizer, update, global_step,
                                       valid, np.zeros(config.num_envs), history,
                                       lambda: {"episodes": episodes.state_dict()})
-            log({"global_step": global_step, "update": update, "env": env, "model": model, "state": state,
-                 **{key: values[-1] for key, values in history.items()}})
+            log({"kind": "update", "global_step": global_step, "update": update, "env": env, "model": model,
+                 "state": state, **{key: values[-1] for key, values in history.items()}})
     env.close()
     return model, history
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from agents.envs import make_vec_env, obs_to_tensor, stack_obs
-from agents.loop import Hook, loop_state, resume_loop
+from agents.loop import Hook, loop_state, resume_loop, step_event
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
 
@@ -114,8 +114,10 @@ def train(config: SarsaConfig, log: Hook | None = None,
         rollout = {key: [] for key in ("obs", "action", "reward", "terminated", "done", "valid")}
         for _ in range(steps):
             obs_t = obs_to_tensor(obs)
-            obs, reward, terminated, truncated, _ = env.step(action)
+            obs, reward, terminated, truncated, info = env.step(action)
             done = terminated | truncated
+            if log is not None:
+                log(step_event(global_step + n, env, reward, terminated, truncated, info))
             for key, value in (("obs", obs_t), ("action", action), ("reward", reward), ("terminated", terminated),
                                ("done", done), ("valid", valid)):
                 rollout[key].append(value)
@@ -143,8 +145,8 @@ def train(config: SarsaConfig, log: Hook | None = None,
             extra = functools.partial(_extra, target, rng, action)
             state = functools.partial(loop_state, "sarsa", config, env, q, optimizer, update, global_step, valid,
                                       episode_return, history, extra)
-            log({"global_step": global_step, "update": update, "env": env, "model": q, "state": state,
-                 **{key: values[-1] for key, values in history.items() if values}})
+            log({"kind": "update", "global_step": global_step, "update": update, "env": env, "model": q,
+                 "state": state, **{key: values[-1] for key, values in history.items() if values}})
     env.close()
     return q, history
 

@@ -16,6 +16,7 @@ Every subcommand has its own `--help`. Errors in flags or inputs are reported in
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -125,7 +126,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _add_bench(sub: argparse._SubParsersAction) -> None:
+def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     p = sub.add_parser("bench", help="benchmarks, side by side with what a user would pick instead")
     bench = p.add_subparsers(dest="bench", metavar="WHAT", required=True)
     env = bench.add_parser(
@@ -175,6 +176,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     px.add_argument("--minutes", type=_positive_float, default=5.0, help="training minutes per learner (5)")
     px.add_argument("--no-sb3", action="store_true", help="race ours alone")
     px.add_argument("--seed", type=int, default=0, help="seed of every learner (default 0)")
+    return bench
+
+
+# Commands of the other front doors, one module each (argparse only at import, so `--help` stays light):
+# `add_parsers(sub, bench)` adds its subcommands (and its `bench` entries), `run(args)` returns an exit code,
+# or None when `args` is not one of its commands.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,11 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_baseline(sub)
     _add_train(sub)
     _add_eval(sub)
-    _add_bench(sub)
+    bench = _add_bench(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parsers(sub, bench)
     return parser
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    for name in COMMAND_MODULES:
+        code = importlib.import_module(name).run(args)
+        if code is not None:
+            return code
     if args.command == "demo":
         from sandbox.demo import run_demo
 

@@ -52,6 +52,8 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     saved = {"update": int(resume["update"]) if resume is not None else None}
 
     def hook(event: dict[str, Any]) -> None:
+        if event["kind"] != "update":  # per-step events are for viewers
+            return
         scalars = {tag: float(event[key]) for key, tag in TAGS.items() if key in event}
         if eval_every and event["update"] % eval_every == 0:
             result = _evaluate_model(event["model"], config, eval_episodes)

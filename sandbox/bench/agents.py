@@ -74,7 +74,7 @@ def ours(agent: str, task: Task, seed: int, settings: dict[str, Any]) -> dict[st
 
     def hook(event: dict[str, Any]) -> None:
         nonlocal eval_time, next_eval
-        if event["global_step"] < next_eval:
+        if event["kind"] != "update" or event["global_step"] < next_eval:
             return
         next_eval += task.eval_every
         t = time.perf_counter()

@@ -83,6 +83,8 @@ def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int,
     config = family.config(env_kwargs=env_kwargs, seed=seed, **settings)
 
     def hook(event: dict[str, Any]) -> None:
+        if event["kind"] != "update":
+            return
         model["m"] = event["model"]
         if not clock.tick():
             raise _TimeUpError

@@ -54,8 +54,13 @@ def test_a2c_smoke(env_id, env_kwargs, backbone):
     config = A2CConfig(env_id=env_id, env_kwargs=env_kwargs, backbone=backbone, num_envs=4, num_steps=4,
                        total_timesteps=64)
     model, history = train(config, log=seen.append)
+    steps = [event for event in seen if event["kind"] == "step"]
+    seen = [event for event in seen if event["kind"] == "update"]
     assert len(history["global_step"]) == 4 == len(seen)
     assert history["global_step"][-1] == 64
+    # the hook also sees every batch step of the envs (what a viewer draws from)
+    assert [event["global_step"] for event in steps] == list(range(4, 65, 4))
+    assert steps[-1]["reward"].shape == (4,) and steps[-1]["env"] is seen[-1]["env"]
     assert all(np.isfinite(history[key]).all() for key in ("policy_loss", "value_loss", "entropy"))
     assert seen[-1]["model"] is model and seen[-1]["global_step"] == 64
 
@@ -112,7 +117,7 @@ def test_resume_equals_uninterrupted(tmp_path):
                        env_kwargs={"level": "normal", "max_episode_steps": 20})
 
     def checkpoint_at_3(event):
-        if event["update"] == 3:
+        if event["kind"] == "update" and event["update"] == 3:
             save_checkpoint(tmp_path / "c.pt", event["state"]())
 
     full_model, full = train(config, log=checkpoint_at_3)

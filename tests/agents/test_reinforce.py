@@ -61,7 +61,7 @@ def test_resume_equals_uninterrupted(tmp_path):
                              env_kwargs={"level": "hard", "max_episode_steps": 15})
 
     def checkpoint_at_2(event):
-        if event["update"] == 2:
+        if event["kind"] == "update" and event["update"] == 2:
             save_checkpoint(tmp_path / "c.pt", event["state"]())
 
     full_model, full = train(config, log=checkpoint_at_2)

@@ -76,6 +76,9 @@ def test_smoke(train, env_id, env_kwargs, backbone):
     config = config_class(env_id=env_id, env_kwargs=env_kwargs, backbone=backbone, num_envs=4,
                           total_timesteps=1_200, **extra)
     _, history = train(config, log=seen.append)
+    steps_taken = 1_200 if train is train_q else 1_200 // 32 * 32  # SARSA stops after its last whole rollout
+    assert sum(event["kind"] == "step" for event in seen) == steps_taken // 4
+    seen = [event for event in seen if event["kind"] == "update"]
     # Q-learning logs every 1,000 env steps; SARSA after each rollout of 4 envs x 8 steps
     assert history["global_step"] == ([1000] if train is train_q else list(range(32, 1_200, 32)))
     assert len(seen) == len(history["global_step"])
@@ -100,7 +103,7 @@ def test_resume_equals_uninterrupted(train, tmp_path):
                           **extra)
 
     def checkpoint_at_1(event):
-        if event["update"] == (1 if train is train_q else 40):
+        if event["kind"] == "update" and event["update"] == (1 if train is train_q else 40):
             save_checkpoint(tmp_path / "c.pt", event["state"]())
 
     full_model, full = train(config, log=checkpoint_at_1)
