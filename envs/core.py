@@ -159,6 +159,13 @@ class CarDriveCore:
         base = np.random.SeedSequence(seed).entropy if seed is None else seed
         self.rngs = [np.random.default_rng(base + i) for i in range(self.num_cars)]
 
+    def seed_cars(self, seeds: Sequence[int]) -> None:
+        """Give car i a generator seeded seeds[i]: its draws then depend on that seed alone, not on where
+        the car sits in the batch (a population evaluated in shards draws what it would in one batch)."""
+        if len(seeds) != self.num_cars:
+            raise ValueError(f"car_seeds needs {self.num_cars} seeds, one per car; got {len(seeds)}")
+        self.rngs = [np.random.default_rng(int(s)) for s in seeds]
+
     # -- episodes -----------------------------------------------------------------------------------
     def reset_cars(self, which: np.ndarray, track_index: np.ndarray | None = None) -> None:
         """Start a new episode for the cars in `which` (indices), at the start line of a track of the pool:

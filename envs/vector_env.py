@@ -57,7 +57,11 @@ class CarDriveVectorEnv(VectorEnv):
         self._renderer = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start every car's episode. A seed fixes the track pool, each car's track and its pedestrians."""
+        """Start every car's episode. A seed fixes the track pool, each car's track and its pedestrians.
+
+        Options: `track_index` (num_envs ints) puts car i on pool track track_index[i]; `car_seeds` (num_envs
+        ints) seeds car i's own generator (its pedestrians, traffic and later tracks) with car_seeds[i].
+        """
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise ValueError(f"seed must be an int or None, got {seed!r}")
         super().reset(seed=seed)
@@ -65,6 +69,8 @@ class CarDriveVectorEnv(VectorEnv):
             pool_seed = seed if seed is not None else int(self.np_random.integers(2**62))
             self.core.load_tracks(draw_pool(self.config, np.random.default_rng([pool_seed, 1])))
             self.core.seed(pool_seed)
+        if options and "car_seeds" in options:
+            self.core.seed_cars(options["car_seeds"])
         self.core.reset_cars(np.arange(self.num_envs), self._track_index(options))
         self._running, self._ended = np.ones(self.num_envs, bool), 0
         return self.core.observe(), self.core.reset_info()

@@ -141,3 +141,19 @@ def test_track_index_option_puts_car_i_on_pool_track_i():
     venv = envs.CarDriveVectorEnv(3, tracks=TRACKS)
     _, info = venv.reset(seed=0, options={"track_index": np.array([2, 0, 1])})
     assert info["track_seed"].tolist() == [TRACKS[2], TRACKS[0], TRACKS[1]]
+
+
+def test_car_seeds_option_makes_a_car_independent_of_its_place_in_the_batch():
+    """A car seeded s on track k drives the same episode whether it is car 0 of 1 or car 2 of 3."""
+    actions = np.random.default_rng(0).integers(0, 5, 60)
+    alone = envs.CarDriveVectorEnv(1, tracks=TRACKS, level="normal")
+    batch = envs.CarDriveVectorEnv(3, tracks=TRACKS, level="normal")
+    alone.reset(seed=0, options={"track_index": np.array([1]), "car_seeds": [77]})
+    batch.reset(seed=5, options={"track_index": np.array([0, 2, 1]), "car_seeds": [3, 4, 77]})
+    for a in actions:
+        obs_alone, r_alone, *_ = alone.step(np.array([a]))
+        obs_batch, r_batch, *_ = batch.step(np.array([0, 1, a]))
+        np.testing.assert_array_equal(obs_alone[0], obs_batch[2])
+        assert r_alone[0] == r_batch[2]
+    with pytest.raises(ValueError, match="car_seeds needs 3 seeds"):
+        batch.reset(options={"car_seeds": [1]})
