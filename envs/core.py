@@ -143,6 +143,12 @@ class CarDriveCore:
         return {"arrays": {name: getattr(self, name).copy() for name in self.STATE},
                 "pool_seeds": self.tracks.seeds.copy(), "rngs": [rng.bit_generator.state for rng in self.rngs]}
 
+    def subset_state(self, cars: np.ndarray) -> dict:
+        """The `state_dict` of the given cars alone (indices), for a core of len(cars) cars."""
+        return {"arrays": {name: getattr(self, name)[cars].copy() for name in self.STATE},
+                "pool_seeds": self.tracks.seeds.copy(),
+                "rngs": [self.rngs[i].bit_generator.state for i in cars]}
+
     def load_state_dict(self, state: dict) -> None:
         """Continue from a `state_dict` (the tracks in use are built again, or fetched from the cache)."""
         if len(state["rngs"]) != self.num_cars:

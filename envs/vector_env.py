@@ -53,6 +53,9 @@ class CarDriveVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.core = CarDriveCore(self.num_envs, self.config)
+        self._arguments = {"obs": obs, "continuous": continuous, "level": level, "tracks": tracks,
+                           "num_tracks": num_tracks, "n_rays": n_rays, "image_size": image_size,
+                           "pedestrians": pedestrians, "max_episode_steps": max_episode_steps}
         self._running, self._ended = np.ones(self.num_envs, bool), 0  # per car; how many episodes just ended
         self._renderer = None
 
@@ -111,6 +114,20 @@ class CarDriveVectorEnv(VectorEnv):
         self.core.load_state_dict(state["core"])
         self._running, self._ended = np.asarray(state["running"], bool).copy(), int(state["ended"])
         self.np_random.bit_generator.state = state["np_random"]
+
+    def subset(self, cars: Sequence[int] | np.ndarray) -> CarDriveVectorEnv:
+        """A new batch of the given cars of this one, each as it is now: their episodes go on exactly as they
+        would have here (each car keeps its own generator). Evolution drops cars whose evaluation is over this
+        way, so that finished cars stop costing steps."""
+        cars = np.asarray(cars, dtype=np.int64)
+        if cars.ndim != 1 or len(cars) == 0 or not ((cars >= 0) & (cars < self.num_envs)).all():
+            raise ValueError(f"subset needs a non-empty list of car indices in [0, {self.num_envs}), got {cars!r}")
+        sub = CarDriveVectorEnv(len(cars), **self._arguments)
+        sub.core.load_state_dict(self.core.subset_state(cars))
+        sub._running = self._running[cars].copy()
+        sub._ended = int((~sub._running).sum())
+        sub.np_random.bit_generator.state = self.np_random.bit_generator.state
+        return sub
 
     def observe(self):
         """The current observation of every car (fresh arrays), e.g. after `load_state_dict`."""

@@ -1,1 +1,17 @@
-"""Evolution: DEAP populations over the shared backbones, evaluated as one batch (later issues)."""
+"""Evolution: DEAP populations of drivers over the shared backbones, a whole population evaluated as one batch.
+
+    from evolve import run_evolution
+    run_evolution({"strategy": "ga", "population": 256, "generations": 30}, "runs/ga-0")
+
+- `genome`: a driver (backbone + policy head) as a flat vector; architecture genes for `arch`.
+- `evaluate`: every individual's cars in one `CarDriveVectorEnv`, every network in one batched forward.
+- `distributed`: DEAP's `toolbox.map` seam, batched: here, in local processes, or on a Ray cluster.
+- `strategies`: GA (eaSimple / eaMuPlusLambda), CMA-ES, architecture evolution, as DEAP toolboxes.
+- `run`: the generation loop with its run directory, checkpoints and `--resume`.
+"""
+
+from evolve.checkpoint import load_driver
+from evolve.config import EvolveConfig, make_config
+from evolve.run import resume_evolution, run_evolution
+
+__all__ = ["EvolveConfig", "load_driver", "make_config", "resume_evolution", "run_evolution"]

@@ -157,3 +157,24 @@ def test_car_seeds_option_makes_a_car_independent_of_its_place_in_the_batch():
         assert r_alone[0] == r_batch[2]
     with pytest.raises(ValueError, match="car_seeds needs 3 seeds"):
         batch.reset(options={"car_seeds": [1]})
+
+
+def test_subset_continues_the_chosen_cars_exactly():
+    """A subset of a batch drives on as those cars would have in the whole batch, autoresets included."""
+    rng = np.random.default_rng(1)
+    whole = envs.CarDriveVectorEnv(5, tracks=TRACKS, level="hard", max_episode_steps=30)
+    whole.reset(seed=3)
+    for _ in range(10):
+        whole.step(rng.integers(0, 5, 5))
+    cars = np.array([4, 1])
+    part = whole.subset(cars)
+    np.testing.assert_array_equal(part.observe(), whole.observe()[cars])
+    for _ in range(40):  # past the step limit: both autoreset, from each car's own generator
+        actions = rng.integers(0, 5, 5)
+        obs_w, r_w, term_w, trunc_w, _ = whole.step(actions)
+        obs_p, r_p, term_p, trunc_p, _ = part.step(actions[cars])
+        np.testing.assert_array_equal(obs_p, obs_w[cars])
+        np.testing.assert_array_equal(r_p, r_w[cars])
+        np.testing.assert_array_equal(term_p | trunc_p, (term_w | trunc_w)[cars])
+    with pytest.raises(ValueError, match="subset needs"):
+        whole.subset([7])

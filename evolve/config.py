@@ -1,0 +1,103 @@
+"""The settings of an evolution run, checked field by field."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from evolve.evaluate import EvalSpec
+from evolve.genome import ARCH_FAMILIES
+from evolve.strategies import STRATEGIES
+
+
+@dataclass
+class EvolveConfig:
+    """Hyper-parameters, named as DEAP's algorithms name them."""
+
+    strategy: str = "ga"
+    """ga (genetic algorithm), cma (CMA-ES) or arch (architecture evolution)"""
+    population: int = 256
+    """individuals per generation (CMA-ES: lambda)"""
+    generations: int = 30
+    level: str = "easy"
+    obs: str = "rays"
+    continuous: bool = False
+    backbone: str = "mlp"
+    """any `make_backbone` spec (arch evolves its own)"""
+    backbone_options: dict[str, Any] = field(default_factory=lambda: {"widths": (16,)})
+    episodes: int = 4
+    """training tracks each individual drives (one episode each); fitness is the mean return"""
+    max_steps: int = 1000
+    patience: int = 100
+    algorithm: str = "simple"
+    """ga: simple (eaSimple + elites from the hall of fame) or mu+lambda (eaMuPlusLambda)"""
+    cxpb: float = 0.2
+    mutpb: float = 0.8
+    sigma: float = 0.2
+    """standard deviation of the Gaussian mutation"""
+    indpb: float = 0.1
+    """probability that a gene is mutated"""
+    tournsize: int = 3
+    elites: int = 4
+    hof_size: int = 5
+    cma_sigma: float = 0.5
+    arch_mutpb: float = 0.2
+    """arch: probability that a mutation changes the architecture instead of the weights"""
+    arch_families: tuple[str, ...] = ("mlp",)
+    """arch: backbone families to choose among (mlp, attention)"""
+    heldout_episodes: int = 100
+    seed: int = 0
+    workers: int = 0
+    """local processes evaluating shards of the population (0: this process)"""
+    ray: str | None = None
+    """a Ray cluster's address ("auto" for the local one): shards evaluated there"""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.algorithm not in ("simple", "mu+lambda"):
+            raise ValueError(f"algorithm must be simple or mu+lambda, got {self.algorithm!r}")
+        for name in ("population", "generations", "episodes", "max_steps", "patience", "tournsize", "hof_size",
+                     "heldout_episodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.population < 2:
+            raise ValueError(f"population must be at least 2, got {self.population}")
+        for name in ("cxpb", "mutpb", "indpb", "arch_mutpb"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        mu_plus_lambda = self.strategy == "arch" or self.algorithm == "mu+lambda"
+        if mu_plus_lambda and self.cxpb + self.mutpb > 1.0 + 1e-9:  # eaMuPlusLambda's varOr draws one of the two
+            raise ValueError(f"cxpb + mutpb must be <= 1 for eaMuPlusLambda, got {self.cxpb + self.mutpb}")
+        for name in ("sigma", "cma_sigma"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.elites <= self.population:
+            raise ValueError(f"elites must be in [0, population], got {self.elites}")
+        bad = [f for f in self.arch_families if f not in ARCH_FAMILIES]
+        if bad or not self.arch_families:
+            raise ValueError(f"arch_families must be among {', '.join(ARCH_FAMILIES)}, got {self.arch_families!r}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+        self.backbone_options = {k: tuple(v) if isinstance(v, list) else v for k, v in self.backbone_options.items()}
+        self.arch_families = tuple(self.arch_families)
+        self.eval_spec()  # the level, obs and episode fields are checked there
+
+    def eval_spec(self) -> EvalSpec:
+        """What each individual is and where it drives."""
+        from envs import get_level
+
+        get_level(self.level)
+        return EvalSpec(self.level, self.obs, self.continuous, self.backbone, dict(self.backbone_options),
+                        self.episodes, self.max_steps, self.patience)
+
+
+def make_config(settings: dict[str, Any]) -> EvolveConfig:
+    """An `EvolveConfig` from settings; an unknown setting is an error that names it."""
+    known = {f.name for f in dataclasses.fields(EvolveConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown evolve setting(s) {unknown}; known: {sorted(known)}")
+    return EvolveConfig(**settings)
