@@ -1,0 +1,63 @@
+"""`sandbox bench evolve --minutes M`: each evolution strategy (and a population of step-activation networks)
+gets M minutes on normal and on hard, beside our A2C, as `sandbox bench drive` races the agents: held-out
+evaluations every fifth of the budget (not counted), final and best clean-lap rates of the champion.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sandbox.bench.race import HEADER, RAYS_SETTINGS, Clock, _TimeUpError, race_ours
+from sandbox.bench.timing import format_table
+
+LEARNERS: dict[str, dict[str, Any]] = {
+    "GA (eaSimple + elites)": {"strategy": "ga"},
+    "CMA-ES": {"strategy": "cma", "population": 64},
+    "architecture evolution": {"strategy": "arch", "cxpb": 0.2, "mutpb": 0.8},
+    "GA, step activation": {"strategy": "ga", "backbone_options": {"widths": (16,), "activation": "step"}},
+}
+
+
+def race_evolution(settings: dict[str, Any], level: str, minutes: float, seed: int) -> Clock:
+    """Evolve for `minutes` of wall-clock on `level`; the Clock holds the champion's evaluations."""
+    from evolve import run_evolution
+    from sandbox.evaluate import evaluate
+    from sandbox.policies import load_policy
+
+    with tempfile.TemporaryDirectory() as tmp:
+        champion = Path(tmp) / "hall_of_fame" / "rank0.pt"
+
+        def held_out() -> dict[str, float]:
+            policy = load_policy(champion)
+            return evaluate(policy.act, policy.env_id, policy.env_kwargs, 100)
+
+        clock = Clock(minutes, held_out)
+
+        def hook(event: dict[str, Any]) -> None:
+            if event["kind"] == "generation" and not clock.tick():
+                raise _TimeUpError
+
+        try:
+            run_evolution({"level": level, "generations": 10**6, "seed": seed, "heldout_episodes": 20, **settings},
+                          tmp, on_event=hook, progress=False)
+        except _TimeUpError:
+            pass
+    return clock
+
+
+def race_table(minutes: float, levels: tuple[str, ...] = ("normal", "hard"), seed: int = 0) -> str:
+    """The Markdown tables: every strategy and A2C, `minutes` each, per level."""
+    out = []
+    for level in levels:
+        rows = []
+        for name, settings in LEARNERS.items():
+            print(f"{level}: {name}, {minutes:g} min ...", file=sys.stderr, flush=True)
+            rows.append(race_evolution(settings, level, minutes, seed).row(name))
+        print(f"{level}: ours A2C, {minutes:g} min ...", file=sys.stderr, flush=True)
+        rows.append(race_ours("a2c", {"level": level}, minutes, seed, RAYS_SETTINGS["a2c"]).row("A2C (agents)"))
+        out += [f"**{level}**, rays, champion on 100 held-out tracks, {minutes:g} min each",
+                format_table(HEADER, rows), ""]
+    return "\n".join(out)

@@ -1,0 +1,110 @@
+"""`sandbox evolve` and `sandbox bench evolve`: headless evolution, on one machine or a Ray cluster."""
+
+from __future__ import annotations
+
+import argparse
+
+from sandbox.cli import LEVEL_NAMES, _positive_float, _positive_int
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths like 16,16, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"widths must be positive, got {text!r}")
+    return widths
+
+
+def add_evolve_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of an evolution run (shared with `sandbox watch --evolve`)."""
+    p.add_argument("--population", type=_positive_int, default=256, help="individuals per generation (256)")
+    p.add_argument("--generations", type=_positive_int, default=30, help="generations to run (30)")
+    p.add_argument("--backbone", default="mlp", help="mlp, attention, a registered name or module:Class (mlp)")
+    p.add_argument("--widths", type=_widths, help="MLP hidden widths, e.g. 16 or 16,16 (default 16)")
+    p.add_argument("--activation", choices=("step", "sigmoid", "tanh", "relu", "abs", "gelu"),
+                   help="MLP activation (default tanh); step is the perceptron's, which only evolution trains")
+    p.add_argument("--episodes", type=_positive_int, default=4,
+                   help="training tracks each individual drives; fitness is the mean return (4)")
+    p.add_argument("--algorithm", choices=("simple", "mu+lambda"), default="simple",
+                   help="ga: DEAP's eaSimple (with elites) or eaMuPlusLambda")
+    p.add_argument("--sigma", type=_positive_float, help="Gaussian mutation's standard deviation (0.2)")
+    p.add_argument("--obs", choices=("rays", "pixels", "both"), default="rays", help="observation (rays)")
+    p.add_argument("--seed", type=int, default=0, help="seed of Python's random, numpy and torch (0)")
+    p.add_argument("--workers", type=int, default=0, help="local processes evaluating shards (0: this process)")
+    p.add_argument("--ray", metavar="ADDRESS", help="evaluate shards on the Ray cluster at ADDRESS (or auto)")
+    p.add_argument("--run-dir", help="where the run's files go (default runs/evolve-STRATEGY-SEED)")
+    p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="world level (easy)")
+
+
+def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evolve",
+        help="evolve drivers with DEAP (GA, CMA-ES, architecture evolution), headless; --resume continues",
+        description="Evolve a population of drivers (backbone + policy head, one flat genome each). The whole "
+        "population drives at once, one car per individual per track, every network in one batched forward. "
+        "Writes RUN_DIR/logbook.csv (DEAP's logbook), RUN_DIR/checkpoint.pt (after every generation), "
+        "RUN_DIR/hall_of_fame/rank*.pt (drivers for `sandbox eval` and `sandbox replay`) and "
+        "RUN_DIR/fitness.png. `sandbox evolve --resume RUN_DIR` continues a stopped run (kill -9 too).",
+    )
+    p.add_argument("--strategy", choices=("ga", "cma", "arch"), default="ga",
+                   help="ga: genetic algorithm; cma: CMA-ES; arch: architecture evolution (default ga)")
+    add_evolve_flags(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    b = bench.add_parser(
+        "evolve",
+        help="population evaluation: ours batched vs DEAP the ordinary way; GA to held-out laps",
+        description="Evaluations/s at P=256 and P=1024, ours (one vector env, one batched forward a step) "
+        "against DEAP used the ordinary way (toolbox.map = map, one individual at a time through the one-car "
+        "env, one torch forward a step), the same networks and tracks; then the wall-clock a GA of MLPs needs "
+        "until its champion laps 95% of easy's held-out tracks.",
+    )
+    b.add_argument("--repeats", type=_positive_int, default=3, help="timed repeats per figure (median)")
+    b.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    b.add_argument("--minutes", type=_positive_float, default=0.0,
+                   help="also race GA, CMA-ES, arch and a step-activation population this many minutes each "
+                   "on normal and hard (0: skip)")
+
+
+def settings_from_args(args: argparse.Namespace, strategy: str) -> dict:
+    """An evolution run's settings from the flags."""
+    options = {}
+    if args.widths is not None:
+        options["widths"] = args.widths
+    if args.activation is not None:
+        options["activation"] = args.activation
+    settings = {"strategy": strategy, "population": args.population, "generations": args.generations,
+                "level": args.level, "obs": args.obs, "backbone": args.backbone, "episodes": args.episodes,
+                "algorithm": args.algorithm, "seed": args.seed, "workers": args.workers, "ray": args.ray}
+    if args.backbone == "mlp":
+        settings["backbone_options"] = {"widths": (16,), **options}
+    elif options:
+        settings["backbone_options"] = options
+    if args.sigma is not None:
+        settings["sigma"] = args.sigma
+    return settings
+
+
+def run(args: argparse.Namespace) -> int | None:
+    if args.command == "evolve":
+        from evolve import resume_evolution, run_evolution
+
+        if args.resume:
+            result = resume_evolution(args.resume)
+            run_dir = args.resume
+        else:
+            run_dir = args.run_dir or f"runs/evolve-{args.strategy}-{args.seed}"
+            result = run_evolution(settings_from_args(args, args.strategy), run_dir)
+        print(f"wrote {run_dir}/ (logbook.csv, checkpoint.pt, hall_of_fame/rank*.pt, fitness.png)")
+        nan = float("nan")
+        print(f"champion: fitness {result.get('champion_fitness', nan):.2f}, held-out laps "
+              f"{result.get('heldout_lap_rate', nan):.0%} (clean {result.get('heldout_clean_lap_rate', nan):.0%}); "
+              f"`sandbox eval {run_dir}/hall_of_fame/rank0.pt` drives it")
+        return 0
+    if args.command == "bench" and args.bench == "evolve":
+        from sandbox.bench.evolve import run_evolve_bench
+
+        print(run_evolve_bench(repeats=args.repeats, quick=args.quick, minutes=args.minutes))
+        return 0
+    return None
