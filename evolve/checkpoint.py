@@ -92,8 +92,9 @@ def restore_random_states(state: dict[str, Any]) -> None:
 def cma_state(strategy: cma.Strategy | None) -> dict[str, Any] | None:
     if strategy is None:
         return None
-    return to_tensors({name: np.asarray(getattr(strategy, name)) if isinstance(getattr(strategy, name), np.ndarray)
-                       else getattr(strategy, name) for name in _CMA_FIELDS})
+    values = {name: getattr(strategy, name) for name in _CMA_FIELDS}
+    return to_tensors({name: value.item() if isinstance(value, np.generic) else value  # weights_only: no numpy
+                       for name, value in values.items()})
 
 
 def restore_cma(strategy: cma.Strategy, state: dict[str, Any]) -> None:

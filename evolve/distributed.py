@@ -91,16 +91,24 @@ class BatchMap:
         genomes = [payload(item) for item in items]
         if not genomes:
             return []
+        self._connect()
         shards = [genomes[s.start:s.stop] for s in _slices(len(genomes), self._n_shards())]
         results = [r for shard in self._run(func, shards) for r in shard]
         self.laps = [lap for _, lap in results]
         return [fitness for fitness, _ in results]
 
+    def _connect(self) -> None:
+        if self.ray_address is not None:
+            import ray
+
+            if not ray.is_initialized():
+                ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False)
+
     def _n_shards(self) -> int:
         if self.ray_address is not None:
             import ray
 
-            return max(1, int(ray.cluster_resources().get("CPU", 1))) if ray.is_initialized() else 1
+            return max(1, int(ray.cluster_resources().get("CPU", 1)))  # one shard per CPU of the cluster
         return max(1, self.workers)
 
     def _run(self, func: BatchFitness, shards: list[list[Genome]]) -> list[list[Any]]:
@@ -115,10 +123,6 @@ class BatchMap:
     def _run_ray(self, func: BatchFitness, shards: list[list[Genome]]) -> list[list[Any]]:
         import ray
 
-        if not ray.is_initialized():
-            ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False)
-            shards = [genomes[s.start:s.stop] for genomes in [[g for shard in shards for g in shard]]
-                      for s in _slices(len(genomes), self._n_shards())]
         if self._ray_task is None:
             self._ray_task = ray.remote(_evaluate_shard)
         fitness_ref = ray.put(func)

@@ -53,6 +53,7 @@ class Driver(nn.Module):
         self.backbone = make_backbone(backbone, observation_space, **(backbone_options or {}))
         n_out = int(action_space.n) if self.discrete else int(action_space.shape[0])
         self.head = nn.Linear(self.backbone.out_dim, n_out)
+        self.requires_grad_(False).eval()  # evolution sets the weights; no gradient is ever taken
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """(B, *obs_shape) -> (B, n_out) head outputs."""

@@ -104,7 +104,9 @@ class _Run:
             self.strategy = make_cma(self.config, self.spaces)
             ckpt.restore_cma(self.strategy, payload["cma"])
         self.population = ckpt.restore_individuals(payload["population"], Individual)
-        self.hof.update(ckpt.restore_individuals(payload["hof"], Individual))
+        # the hall of fame exactly as it was (its order among equal fitnesses too): items best first, keys ascending
+        self.hof.items = ckpt.restore_individuals(payload["hof"], Individual)
+        self.hof.keys = [ind.fitness for ind in reversed(self.hof.items)]
         self.records = [dict(r) for r in to_numpy(payload["records"])]
         self.generation, self.elapsed = int(payload["generation"]), float(payload["elapsed"])
         self.heldout = {**payload["heldout"], "vector": payload["heldout"]["vector"]}

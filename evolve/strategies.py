@@ -111,24 +111,13 @@ def one_generation(config: Any, toolbox: base.Toolbox, population: list[Individu
     if config.strategy == "cma":
         toolbox.register("generate", strategy.generate, Individual)
         toolbox.register("update", strategy.update)
-        population, logbook = _generate_update(toolbox, hof, stats)
-        return population, logbook
+        return algorithms.eaGenerateUpdate(toolbox, ngen=1, halloffame=hof, stats=stats, verbose=False)
     if config.strategy == "ga" and config.algorithm == "simple":
         offspring, logbook = algorithms.eaSimple(population, toolbox, config.cxpb, config.mutpb, ngen=1, stats=stats,
                                                  halloffame=hof, verbose=False)
         return _with_elites(offspring, hof, config.elites), logbook
     return algorithms.eaMuPlusLambda(population, toolbox, config.population, config.population, config.cxpb,
                                      config.mutpb, ngen=1, stats=stats, halloffame=hof, verbose=False)
-
-
-def _generate_update(toolbox: base.Toolbox, hof: tools.HallOfFame, stats: tools.Statistics) -> tuple[list, Any]:
-    """`eaGenerateUpdate` for one generation, keeping the population it generated (DEAP's returns only the
-    logbook)."""
-    kept: list[Individual] = []
-    generate = toolbox.generate
-    toolbox.register("generate", lambda: kept.extend(generate()) or kept)
-    logbook = algorithms.eaGenerateUpdate(toolbox, ngen=1, halloffame=hof, stats=stats, verbose=False)
-    return kept, logbook
 
 
 def _with_elites(offspring: list[Individual], hof: tools.HallOfFame, elites: int) -> list[Individual]:
