@@ -99,26 +99,31 @@ class PopulationEvaluator:
         env = CarDriveVectorEnv(P * K, tracks=self.tracks, max_episode_steps=spec.max_steps, **spec.env_kwargs())
         obs, _ = env.reset(seed=self.seed, options={"track_index": np.tile(np.arange(K), P),
                                                     "car_seeds": self.car_seeds * P})
-        total, best = np.zeros(P * K), np.zeros(P * K)
-        laps, idle = np.zeros(P * K, bool), np.zeros(P * K, np.int64)
-        cars, going, step = np.arange(P * K), np.ones(P * K, bool), 0  # cars: which of the P * K each env row is
+        # per env row (compacted with the env): return, best progress, steps since it improved, lapped, still scored
+        total, best, idle = np.zeros(P * K), np.zeros(P * K), np.zeros(P * K, np.int64)
+        laps, going = np.zeros(P * K, bool), np.ones(P * K, bool)
+        cars, step = np.arange(P * K), 0  # which of the P * K cars each env row is
+        fitness, lapped = np.zeros(P * K), np.zeros(P * K, bool)  # per car, written when its row is dropped
+        discrete = self.template().discrete
         while going.any():
-            outputs = nets(torch.as_tensor(obs).float().unsqueeze(1))[:, 0]  # (rows, 1, *obs) -> (rows, n_out)
-            obs, reward, terminated, truncated, info = env.step(outputs_to_actions(outputs, self.template().discrete))
-            mine = cars[going]  # the cars still being evaluated; ended rows drive on, unscored, until dropped
-            total[mine] += reward[going]
-            laps[mine] |= info["lap_completed"][going]
-            improved = info["progress"][going] > best[mine] + 1e-9
-            best[mine] = np.where(improved, info["progress"][going], best[mine])
-            idle[mine] = np.where(improved, 0, idle[mine] + 1)
-            going &= ~(terminated | truncated)
-            going[going] &= idle[cars[going]] < spec.patience
+            outputs = nets(torch.from_numpy(obs).float().unsqueeze(1))[:, 0]  # (rows, 1, *obs) -> (rows, n_out)
+            obs, reward, terminated, truncated, info = env.step(outputs_to_actions(outputs, discrete))
+            total += reward * going  # ended rows drive on, unscored, until dropped
+            laps |= info["lap_completed"] & going
+            improved = info["progress"] > best + 1e-9
+            np.maximum(best, info["progress"], out=best)
+            idle += 1
+            idle[improved] = 0
+            going &= ~(terminated | truncated) & (idle < spec.patience)
             step += 1
             if hook is not None:
                 hook({"kind": "step", "global_step": step, "env": env, "reward": reward, "terminated": terminated,
-                      "truncated": truncated, "info": info, "car_fitness": total[cars], "going": going,
+                      "truncated": truncated, "info": info, "car_fitness": total, "going": going,
                       **(context or {})})
             if 0 < going.sum() <= COMPACT_BELOW * len(cars):  # drop ended rows: they cost every later step
-                keep = np.flatnonzero(going)
-                env, nets, obs, cars, going = env.subset(keep), nets.select(keep), obs[keep], cars[keep], going[keep]
-        return total.reshape(P, K).mean(1), laps.reshape(P, K).mean(1)  # (P,), (P,)
+                ended, keep = np.flatnonzero(~going), np.flatnonzero(going)
+                fitness[cars[ended]], lapped[cars[ended]] = total[ended], laps[ended]
+                env, nets, obs, cars = env.subset(keep), nets.select(keep), obs[keep], cars[keep]
+                total, best, idle, laps, going = total[keep], best[keep], idle[keep], laps[keep], going[keep]
+        fitness[cars], lapped[cars] = total, laps
+        return fitness.reshape(P, K).mean(1), lapped.reshape(P, K).mean(1)  # (P,), (P,)

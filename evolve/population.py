@@ -12,12 +12,15 @@ on its own parameters and observations alone, whichever others share the batch.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
 from sandbox.backbones import StackedMLP, stack_flat
+from sandbox.backbones.population import ELEMENTWISE
 
 
 class PopulationNet:
@@ -25,6 +28,7 @@ class PopulationNet:
 
     def __init__(self, template: nn.Module, stacked: StackedMLP | None, params: dict[str, torch.Tensor] | None):
         self.template, self.stacked, self.params = template, stacked, params
+        self.layers = _folded(stacked) if stacked is not None else None
 
     @classmethod
     def build(cls, template: nn.Module, vectors: np.ndarray) -> PopulationNet:
@@ -49,9 +53,27 @@ class PopulationNet:
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
         """(P, B, *obs_shape) -> (P, B, n_out)."""
+        if self.layers is not None:  # the hot loop of evolution: plain tensor calls, nothing else
+            x = obs.reshape(obs.shape[0], obs.shape[1], -1)  # (P, B, in)
+            for w, b, fn in self.layers:
+                x = torch.baddbmm(b, x, w)  # (P, B, out) = b + x @ w, per network
+                if fn is not None:
+                    x = fn(x)
+            return x
         with torch.no_grad():
-            if self.stacked is not None:
-                return self.stacked(obs)
             buffers = dict(self.template.named_buffers())
             one = lambda p, x: functional_call(self.template, (p, buffers), (x,))  # noqa: E731
             return vmap(one)(self.params, obs)
+
+
+def _folded(stacked: StackedMLP) -> list[tuple[torch.Tensor, torch.Tensor, Any]]:
+    """(weight, bias, activation) per layer, the input scaling folded into the first layer:
+    (shift + x * scale) @ W + b = x @ (scale * W) + (shift @ W + b)."""
+    layers = [[w, b, ELEMENTWISE[a] if a is not None else None]
+              for (w, b), a in zip(stacked.layers(), stacked.activations, strict=True)]
+    if stacked.scaler is not None:
+        w, b = layers[0][0], layers[0][1]
+        scale, shift = stacked.scaler.scale, stacked.scaler.shift  # (in,), (in,)
+        layers[0][0] = w * scale[None, :, None]  # (P, in, out)
+        layers[0][1] = b + (shift @ w).unsqueeze(1)  # (P, 1, out)
+    return [tuple(layer) for layer in layers]

@@ -29,7 +29,7 @@ from sandbox.backbones.activations import ACTIVATIONS, activation_name
 from sandbox.backbones.inputs import BoxScaler
 
 # elementwise activations on stacked tensors; the step needs no warning here: populations are evolved
-_FUNCTIONS = {
+ELEMENTWISE = {
     "step": lambda x: (x > 0).to(x.dtype),
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
@@ -124,7 +124,7 @@ class StackedMLP(nn.Module):
         for (w, b), act in zip(self.layers(), self.activations, strict=True):
             x = torch.baddbmm(b, x, w)  # (P, B, out) = b + x @ w, per network
             if act is not None:
-                x = _FUNCTIONS[act](x)
+                x = ELEMENTWISE[act](x)
         return x.squeeze(1) if single else x
 
     def to_flat(self) -> torch.Tensor:
