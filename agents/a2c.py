@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,16 +97,17 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
 
 
 
-def train(config: A2CConfig, log: Hook | None = None,
-          resume: dict[str, Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
+def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | None = None,
+          env_wrapper: Callable[[Any], Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
     """Train an actor-critic; return it and the history of per-update metrics.
 
     `log`, if given, is called after every update with a dict: `global_step`, `update`, the metrics of
     `history` for this update, `env` and `model` (a viewer draws the env, a logger writes the numbers) and
     `state`, a function returning everything needed to continue the run (a checkpoint's payload).
     `resume` is such a payload: the run continues from it, on CarDrive exactly as if never stopped.
+    `env_wrapper`, if given, wraps the vector env (e.g. GAIL's, which replaces the reward by a discriminator's).
     """
-    env, model, optimizer = setup_actor_critic(config, "A2C")
+    env, model, optimizer = setup_actor_critic(config, "A2C", env_wrapper)
     n, steps = config.num_envs, config.num_steps
     loop = resume_loop(resume, env, model, optimizer, config.seed)
     obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]

@@ -37,11 +37,15 @@ def step_event(global_step: int, env: Any, reward: np.ndarray, terminated: np.nd
             "truncated": truncated, "info": info}
 
 
-def setup_actor_critic(config: Any, agent: str) -> tuple[Any, ActorCritic, torch.optim.Optimizer]:
-    """Seed the run, build the envs, the actor-critic and its optimiser from a policy agent's config."""
+def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any] | None = None
+                       ) -> tuple[Any, ActorCritic, torch.optim.Optimizer]:
+    """Seed the run, build the envs (wrapped by `env_wrapper` if given), the actor-critic and its optimiser
+    from a policy agent's config."""
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    if env_wrapper is not None:
+        env = env_wrapper(env)
     check_action_space(env.single_action_space, agent, "every agent family handles these")
     model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
                         config.backbone_options, config.share_backbone)

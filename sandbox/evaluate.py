@@ -9,15 +9,17 @@ from typing import Any
 import numpy as np
 
 Act = Callable[[Any], np.ndarray]  # a batch of observations -> env actions (greedy)
+Observe = Callable[[np.ndarray, np.ndarray, np.ndarray], None]  # (reward, terminated, truncated) of a step
 
 
 def evaluate(act: Act, env_id: str, env_kwargs: dict[str, Any], episodes: int, tracks: str = "heldout",
-             seed: int = 0, max_steps: int = 1000) -> dict[str, float]:
-    """Mean return over `episodes` episodes; on CarDrive also lap_rate, clean_lap_rate, median_lap_steps."""
+             seed: int = 0, max_steps: int = 1000, observe: Observe | None = None) -> dict[str, float]:
+    """Mean return over `episodes` episodes; on CarDrive also lap_rate, clean_lap_rate, median_lap_steps.
+    `observe`, if given, is told each step's (reward, terminated, truncated) (a policy with a context)."""
     import envs
 
     if env_id == envs.ENV_ID:
-        return _cardrive(act, env_kwargs, episodes, tracks, seed, max_steps)
+        return _cardrive(act, env_kwargs, episodes, tracks, seed, max_steps, observe)
     import gymnasium
 
     env = gymnasium.make_vec(env_id, num_envs=1, vectorization_mode="sync", **env_kwargs)
@@ -35,7 +37,7 @@ def evaluate(act: Act, env_id: str, env_kwargs: dict[str, Any], episodes: int, t
 
 
 def _cardrive(act: Act, env_kwargs: dict[str, Any], episodes: int, tracks: str, seed: int,
-              max_steps: int) -> dict[str, float]:
+              max_steps: int, observe: Observe | None = None) -> dict[str, float]:
     from envs import CarDriveVectorEnv, track_seeds
 
     kwargs = {k: v for k, v in env_kwargs.items() if k not in ("tracks", "num_tracks", "max_episode_steps")}
@@ -46,6 +48,8 @@ def _cardrive(act: Act, env_kwargs: dict[str, Any], episodes: int, tracks: str, 
     lap, clean, lap_steps = (np.zeros(len(seeds), bool), np.zeros(len(seeds), bool), np.zeros(len(seeds)))
     while not done.all():
         obs, reward, terminated, truncated, info = env.step(act(obs))
+        if observe is not None:
+            observe(reward, terminated, truncated)
         total += np.where(done, 0.0, reward)
         ended = (terminated | truncated) & ~done
         lap[ended], clean[ended], lap_steps[ended] = (info["lap_completed"][ended], info["clean_lap"][ended],

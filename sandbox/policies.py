@@ -2,10 +2,12 @@
 
 - a trained agent (`sandbox train`'s checkpoint.pt: Q-learning, SARSA, REINFORCE, A2C);
 - an evolved driver (`sandbox evolve`'s hall_of_fame/rank*.pt);
-- a trainable component used as a policy (`sandbox fit transformer`'s checkpoint: the Decision Transformer).
+- an evolution run's checkpoint.pt (its champion, hall_of_fame/rank0.pt beside it);
+- a trainable component that drives (`sandbox fit bc|gail|transformer`'s checkpoint).
 
     policy = load_policy("runs/a2c-0/checkpoint.pt")
     actions = policy.act(obs)          # a batch of observations -> env actions (greedy)
+    policy.observe(reward, terminated, truncated)   # after each step (the Decision Transformer keeps a context)
 """
 
 from __future__ import annotations
@@ -30,25 +32,39 @@ class Policy:
     env_id: str
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    observe: Callable[[np.ndarray, np.ndarray, np.ndarray], None] = lambda reward, terminated, truncated: None
+    """told what each step returned: a policy with a context (the Decision Transformer) follows its episodes"""
 
 
 def load_policy(path: str | os.PathLike, level: str | None = None) -> Policy:
     """The policy a checkpoint holds; `level` drives it on another level than its own (if it can)."""
     payload = load_checkpoint(path)
+    if payload.get("kind") == "evolution":  # a run's state: its champion is the hall of fame's first
+        champion = Path(path).parent / "hall_of_fame" / "rank0.pt"
+        if not champion.is_file():
+            raise FileNotFoundError(f"{path} is an evolution run's checkpoint, and its champion {champion} is missing")
+        return load_policy(champion, level)
     if payload.get("kind") == "evolved-driver":
         return _evolved(payload, level, path)
-    if payload.get("policy") == "transformer":
-        from sandbox.components.policy import load_policy as load_component_policy
-
-        component = load_component_policy(path)
-        kwargs = dict(component.env_kwargs)
-        if level is not None:
-            kwargs["level"] = level
-        return Policy("decision transformer", component.act, "sandbox/CarDrive-v0", kwargs)
+    if payload.get("component") in ("bc", "gail", "transformer"):
+        return _component(path, level)
     if "run" in payload:
         return _agent(payload, level, path)
-    raise ValueError(f"{path} holds no driver: it is neither a `sandbox train` checkpoint, an evolved driver "
-                     "(hall_of_fame/rank*.pt) nor a transformer policy")
+    raise ValueError(f"{path} holds no driver: it is neither a `sandbox train` checkpoint, an evolution run or an "
+                     "evolved driver (hall_of_fame/rank*.pt), nor a bc, gail or transformer component")
+
+
+def _component(path: str | os.PathLike, level: str | None) -> Policy:
+    from sandbox.components.policy import load_policy as load_component_policy
+
+    component = load_component_policy(path)
+    kwargs = dict(component.env_kwargs)
+    if level is not None and level != kwargs.get("level"):
+        _check_levels(kwargs, level, path)
+        kwargs["level"] = level
+    name = type(component).__name__.replace("Policy", "").lower() or "component"
+    return Policy(name, lambda obs: component.act(obs, deterministic=True), "sandbox/CarDrive-v0", kwargs,
+                  observe=component.observe)
 
 
 def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) -> Policy:
@@ -80,16 +96,22 @@ def _evolved(payload: dict[str, Any], level: str | None, path: str | os.PathLike
     import torch
 
     from evolve import load_driver
-    from evolve.evaluate import EvalSpec, spaces_of
 
     net, env_kwargs = load_driver(payload)
-    if level is not None:
-        wanted = {**env_kwargs, "level": level}
-        _check_spaces(spaces_of(EvalSpec(**env_kwargs)), spaces_of(EvalSpec(**wanted)), level, path)
-        env_kwargs = wanted
+    if level is not None and level != env_kwargs.get("level"):
+        _check_levels(env_kwargs, level, path)
+        env_kwargs = {**env_kwargs, "level": level}
     name = f"evolved ({payload.get('strategy', 'ga')}, generation {payload.get('generation', '?')})"
     return Policy(name, lambda obs: net.act(torch.as_tensor(np.asarray(obs)).float()), "sandbox/CarDrive-v0",
                   env_kwargs)
+
+
+def _check_levels(env_kwargs: dict[str, Any], level: str, path: str | os.PathLike) -> None:
+    """A driver of one level drives another only where the observation and action spaces agree."""
+    from evolve.evaluate import EvalSpec, spaces_of
+
+    kwargs = {k: v for k, v in env_kwargs.items() if k in ("level", "obs", "continuous")}
+    _check_spaces(spaces_of(EvalSpec(**kwargs)), spaces_of(EvalSpec(**{**kwargs, "level": level})), level, path)
 
 
 def _check_spaces(trained: tuple, wanted: tuple, level: str | None, path: str | os.PathLike) -> None:

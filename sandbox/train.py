@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,14 @@ def make_config(agent: str, settings: dict[str, Any]):
 
 
 def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLike, eval_every: int = 0,
-                 eval_episodes: int = 20, checkpoint_every: int = 20, resume: dict[str, Any] | None = None) -> dict:
-    """Train `agent` with `settings` into `run_dir`; return the final evaluation (also written to eval.json)."""
+                 eval_episodes: int = 20, checkpoint_every: int = 20, resume: dict[str, Any] | None = None,
+                 on_event: Callable[[dict[str, Any]], None] | None = None) -> dict:
+    """Train `agent` with `settings` into `run_dir`; return the final evaluation (also written to eval.json).
+
+    `on_event` (the live viewer) is called after the run's own hook with every event of the loop; its update
+    events carry `save_checkpoint()`, which writes this run's checkpoint.pt as of that update and returns its
+    path (the loop's state is whole only there). An exception it raises stops the run, logs closed.
+    """
     family, run_dir = _family(agent), Path(run_dir)
     config = make_config(agent, settings)
     run = {"agent": agent, "settings": settings, "eval_every": eval_every, "eval_episodes": eval_episodes,
@@ -53,6 +60,8 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
 
     def hook(event: dict[str, Any]) -> None:
         if event["kind"] != "update":  # per-step events are for viewers
+            if on_event is not None:
+                on_event(event)
             return
         scalars = {tag: float(event[key]) for key, tag in TAGS.items() if key in event}
         if eval_every and event["update"] % eval_every == 0:
@@ -63,6 +72,9 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
             save_checkpoint(run_dir / CHECKPOINT, {**event["state"](), "run": run})
             saved["update"] = event["update"]
         last.update(event)
+        if on_event is not None:
+            on_event({**event, "save_checkpoint": lambda: save_checkpoint(run_dir / CHECKPOINT,
+                                                                          {**event["state"](), "run": run})})
 
     try:
         model, _ = family.train(config, log=hook, resume=resume)
@@ -80,38 +92,28 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     return result
 
 
-def resume_training(run_dir: str | os.PathLike) -> dict:
-    """Continue the run in `run_dir` from its checkpoint."""
+def resume_training(run_dir: str | os.PathLike, on_event: Callable[[dict[str, Any]], None] | None = None) -> dict:
+    """Continue the run in `run_dir` from its checkpoint (`on_event` as in `run_training`)."""
     payload = load_checkpoint(Path(run_dir) / CHECKPOINT)
     run = payload["run"]
     return run_training(run["agent"], run["settings"], run_dir, run["eval_every"], run["eval_episodes"],
-                        run["checkpoint_every"], resume=payload)
+                        run["checkpoint_every"], resume=payload, on_event=on_event)
 
 
 def evaluate_checkpoint(path: str | os.PathLike, episodes: int, tracks: str = "heldout",
                         level: str | None = None) -> dict:
-    """Greedy evaluation of a checkpoint's policy; `level` overrides the level it was trained on."""
-    payload = load_checkpoint(path)
-    if "run" not in payload:
-        raise ValueError(f"{path} holds no trained agent (no run settings)")
-    run = payload["run"]
-    settings = dict(run["settings"])
-    if level is not None:
-        settings["env_kwargs"] = {**settings.get("env_kwargs", {}), "level": level}
-    config = make_config(run["agent"], settings)
-    trained, wanted = _spaces(make_config(run["agent"], run["settings"])), _spaces(config)
-    if trained != wanted:
-        shape = lambda space: getattr(space, "shape", None) or space  # noqa: E731
-        raise ValueError(f"{path}: its policy reads observations of shape {shape(trained[0])} and acts in "
-                         f"{trained[1]}; level {level!r} gives {shape(wanted[0])} and {wanted[1]}, which it "
-                         "cannot drive")
-    model = _family(run["agent"]).make_model(config, *wanted)
-    model.load_state_dict(payload["model"])
-    return _evaluate_model(model, config, episodes, tracks)
+    """Greedy evaluation of a checkpoint's driver (a trained agent, an evolved driver, a transformer policy);
+    `level` overrides the level it was trained on."""
+    from sandbox.evaluate import evaluate
+    from sandbox.policies import load_policy
+
+    policy = load_policy(path, level)
+    return evaluate(policy.act, policy.env_id, policy.env_kwargs, episodes, tracks, seed=policy.seed,
+                    observe=policy.observe)
 
 
-def _spaces(config: Any) -> tuple:
-    """(observation space, action space) of one env of the config."""
+def spaces_of_config(config: Any) -> tuple:
+    """(observation space, action space) of one env of an agent's config."""
     from agents.envs import make_vec_env
 
     env = make_vec_env(config.env_id, 1, **config.env_kwargs)

@@ -1,0 +1,163 @@
+"""`sandbox bench components`: the trainable components, each against what a user would compare it with.
+
+    VAE                 reconstruction error (MSE per pixel value in [0, 1]) on held-out frames, against the
+                        mean training frame
+    World Models        VAE latent + a CMA-ES controller: lap and clean-lap rate on held-out easy and normal
+                        tracks, driving from pixels; the rays controller and the expert beside it
+    GAIL vs BC          from 10 expert episodes on normal: agreement with the expert's actions on held-out states,
+                        clean-lap rate on held-out normal tracks
+    Decision Transformer  return on held-out easy tracks against the best and the mean trajectory of its (noisy
+                        expert) data, conditioned on the best return and on 1.5x it
+
+Budgets are small (the whole bench takes minutes on one core); every row is one seed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sandbox.bench.timing import format_table, machine_line, single_thread
+
+BUDGETS = {  # full, quick
+    "frames": (4000, 400), "vae_epochs": (3, 1), "wm_generations": (12, 2), "wm_population": (12, 6),
+    "demo_episodes": (10, 2), "bc_epochs": (40, 2), "gail_steps": (60_000, 4096), "gail_epochs": (5, 1),
+    "dt_episodes": (32, 4), "dt_epochs": (3, 1), "tracks": (30, 4),
+}
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_components_bench(quick: bool = False, seed: int = 0, out: str = "runs/bench-components") -> str:
+    """Run every row; return the Markdown tables with the machine line."""
+    single_thread()
+    b = {key: value[1 if quick else 0] for key, value in BUDGETS.items()}
+    out_dir = Path(out)
+    start = time.perf_counter()
+    sections = [machine_line()]
+    vae, vae_rows = _vae(b, seed, out_dir)
+    sections.append(format_table(["VAE (latent 32)", "held-out MSE", "mean-frame MSE", "ratio"], vae_rows))
+    sections.append(format_table(["World Models (pixels)", "level", "lap rate", "clean-lap rate", "mean return"],
+                                 _world_models(vae, b, seed)))
+    sections.append(format_table(["imitation, normal", "demos", "agreement", "lap rate", "clean-lap rate"],
+                                 _imitation(b, seed, out_dir)))
+    sections.append(format_table(["Decision Transformer, easy", "return", "lap rate"], _transformer(b, seed, out_dir)))
+    sections.append(f"total {time.perf_counter() - start:.0f} s")
+    return "\n\n".join(sections)
+
+
+def _vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
+    from sandbox.collect import collect
+    from sandbox.components.autoencoder import Autoencoder, AutoencoderConfig
+    from sandbox.components.latent import LatentBackbone
+    from sandbox.trajectories import load_trajectories
+
+    frames = []
+    for level in ("easy", "normal"):
+        for tracks, steps in (("train", b["frames"] // 2), ("heldout", b["frames"] // 8)):
+            path = out_dir / f"frames-{level}-{tracks}.npz"
+            collect("expert", level, steps, path, obs="pixels", tracks=tracks, seed=seed, noise=0.2, progress=False)
+            frames.append((tracks, load_trajectories(path)[0]["pixels"]))
+    train = torch.as_tensor(np.concatenate([f for t, f in frames if t == "train"]))
+    heldout = torch.as_tensor(np.concatenate([f for t, f in frames if t == "heldout"]))
+    config = AutoencoderConfig(variational=True, channels=(16, 32, 64), latent_dim=32, seed=seed)
+    vae = Autoencoder({"pixels": tuple(train.shape[1:])}, config)
+    t = time.perf_counter()
+    vae.fit({"pixels": train}, epochs=b["vae_epochs"])
+    _say(f"VAE: {b['vae_epochs']} epochs on {len(train)} frames in {time.perf_counter() - t:.0f} s")
+    vae.save(out_dir / "vae.pt")
+    mse = vae.reconstruction_error(heldout)
+    mean_frame = train.float().mean(0) / 255.0
+    baseline = float((heldout.float() / 255.0 - mean_frame).pow(2).mean())
+    rows = [["VAE", f"{mse:.5f}", f"{baseline:.5f}", f"{baseline / mse:.1f}x better"]]
+    import gymnasium
+
+    space = gymnasium.spaces.Box(0, 255, tuple(train.shape[1:]), dtype=np.uint8)
+    return LatentBackbone(space, checkpoint=out_dir / "vae.pt"), rows
+
+
+def _world_models(encoder: Any, b: dict, seed: int) -> list:
+    from envs import drive_controller
+    from sandbox.components.policy import ModulePolicy, drive
+    from sandbox.components.world_models import WorldModelsConfig, evolve_controller
+
+    config = WorldModelsConfig(population=b["wm_population"], generations=b["wm_generations"], seed=seed)
+    t = time.perf_counter()
+    controller, history = evolve_controller(encoder, config, log=lambda e: _say(f"CMA-ES {e}"))
+    _say(f"World Models: {config.generations} generations in {time.perf_counter() - t:.0f} s")
+    rows = []
+    for level in ("easy", "normal"):
+        result = drive(controller, {**controller.env_kwargs, "level": level}, b["tracks"], seed=seed)
+        rows.append(["VAE + CMA-ES controller", level, f"{result['lap_rate']:.2f}", f"{result['clean_lap_rate']:.2f}",
+                     f"{result['mean_return']:.1f}"])
+        rays = ModulePolicy(lambda obs, d: drive_controller(obs, continuous=True), {})
+        result = drive(rays, {"level": level, "obs": "rays", "continuous": True}, b["tracks"], seed=seed)
+        rows.append(["rays controller (reads rays)", level, f"{result['lap_rate']:.2f}",
+                     f"{result['clean_lap_rate']:.2f}", f"{result['mean_return']:.1f}"])
+    return rows
+
+
+def _imitation(b: dict, seed: int, out_dir: Path) -> list:
+    from sandbox.collect import collect
+    from sandbox.components.bc import BCConfig, BehaviourCloning
+    from sandbox.components.gail import GAIL, GAILConfig
+    from sandbox.components.policy import ModulePolicy, drive
+    from sandbox.trajectories import load_trajectories
+
+    demos_path, probe_path = out_dir / "demos-normal.npz", out_dir / "probe-normal.npz"
+    collect("expert", "normal", 0, demos_path, obs="rays", episodes=b["demo_episodes"], seed=seed, progress=False)
+    collect("expert", "normal", 2000, probe_path, obs="rays", tracks="heldout", seed=seed + 1, progress=False)
+    arrays, meta = load_trajectories(demos_path)
+    probe, _ = load_trajectories(probe_path)
+    demos = BehaviourCloning.dataset(arrays, meta)
+    env_kwargs = {"level": "normal", "obs": "rays", "continuous": False}
+    bc = BehaviourCloning(BehaviourCloning.shapes_of(demos), BCConfig(seed=seed, batch_size=128))
+    bc.fit(demos, epochs=b["bc_epochs"])
+    gail = GAIL(GAIL.shapes_of(demos), GAILConfig(level="normal", steps_per_epoch=b["gail_steps"], seed=seed))
+    t = time.perf_counter()
+    gail.fit(demos, epochs=b["gail_epochs"], hook=lambda e: _say(f"GAIL {e}"))
+    _say(f"GAIL: {b['gail_steps'] * b['gail_epochs']} env steps in {time.perf_counter() - t:.0f} s")
+    rows = []
+    for name, act in (("behaviour cloning", bc.act), ("GAIL (A2C on D's reward)", gail.act)):
+        agreement = float((act(probe["rays"]) == probe["action"]).mean())
+        result = drive(ModulePolicy(act, env_kwargs), env_kwargs, b["tracks"], seed=seed)
+        rows.append([name, f"{b['demo_episodes']} episodes, {len(demos['obs'])} steps", f"{agreement:.2f}",
+                     f"{result['lap_rate']:.2f}", f"{result['clean_lap_rate']:.2f}"])
+    return rows
+
+
+def _transformer(b: dict, seed: int, out_dir: Path) -> list:
+    from sandbox.collect import collect
+    from sandbox.components.policy import TransformerPolicy, drive
+    from sandbox.components.transformer import DecisionTransformer, DTConfig, returns_to_go
+    from sandbox.trajectories import load_trajectories
+
+    path = out_dir / "noisy-expert-easy.npz"
+    collect("expert", "easy", 0, path, obs="rays", noise=0.3, seed=seed, episodes=b["dt_episodes"],
+            max_episode_steps=600, progress=False)
+    arrays, meta = load_trajectories(path)
+    rtg = returns_to_go(arrays["reward"], arrays["episode"])
+    starts = np.flatnonzero(np.r_[True, np.diff(arrays["episode"]) > 0])
+    returns = rtg[starts]
+    dataset = DecisionTransformer.dataset(arrays, meta, context=20)
+    model = DecisionTransformer(DecisionTransformer.shapes_of(dataset), DTConfig(seed=seed))
+    t = time.perf_counter()
+    model.fit(dataset, epochs=b["dt_epochs"])
+    _say(f"Decision Transformer: {b['dt_epochs']} epochs on {len(dataset['rtg'])} windows in "
+         f"{time.perf_counter() - t:.0f} s")
+    env_kwargs = {"level": "easy", "obs": "rays", "continuous": False}
+    rows = [["data: best trajectory", f"{returns.max():.1f}", "-"],
+            ["data: mean trajectory", f"{returns.mean():.1f}", f"({len(returns)} episodes)"]]
+    best = float(model.best_return)
+    for name, target in (("DT, R_1 = best of data", best), ("DT, R_1 = 1.5 x best", 1.5 * best)):
+        result = drive(TransformerPolicy(model, env_kwargs, target), env_kwargs, b["tracks"], seed=seed,
+                       max_steps=600)
+        rows.append([name, f"{result['mean_return']:.1f}", f"{result['lap_rate']:.2f}"])
+    return rows

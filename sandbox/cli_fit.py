@@ -1,0 +1,125 @@
+"""`sandbox collect`, `sandbox fit` and `sandbox bench components`: the trainable components' front door.
+
+    sandbox collect --driver expert --level normal --steps 20000 --out data/expert.npz
+    sandbox fit vae --data data/expert.npz --epochs 10 --run-dir runs/vae
+    sandbox bench components
+
+argparse only at import (`--help` stays fast); the work is imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sandbox.cli import LEVEL_NAMES, _positive_float, _positive_int
+
+KINDS = ("autoencoder", "vae", "gan", "gail", "bc", "transformer")
+# CLI flag -> config field, for the flags a component's config has
+OPTIONS = ("backbone", "latent_dim", "learning_rate", "batch_size", "steps_per_epoch", "context", "seed")
+
+
+def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    """Add `collect` and `fit` to `sub`, `components` to `bench`."""
+    _add_collect(sub)
+    _add_fit(sub)
+    p = bench.add_parser(
+        "components",
+        help="VAE reconstruction, World Models, GAIL against behaviour cloning, the Decision Transformer",
+        description="Collects the expert's demonstrations, then: the VAE's reconstruction error on held-out "
+        "frames; a World-Models controller (VAE latent + CMA-ES) on held-out easy and normal tracks from pixels; "
+        "GAIL and behaviour cloning from 10 demonstration episodes on normal (agreement with the expert's "
+        "actions, clean laps); the Decision Transformer's return against the best trajectory of its data.",
+    )
+    p.add_argument("--quick", action="store_true", help="tiny budgets (a smoke run)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every learner (default 0)")
+    p.add_argument("--out", default="runs/bench-components", help="where data and checkpoints go")
+
+
+def _add_collect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "collect",
+        help="drive CarDrive (expert, controller or a checkpoint) and write frames and trajectories (.npz)",
+        description="Drive --num-envs cars with a driver and write every step (observation, action, reward, "
+        "episode ends) to a trajectory file, the format `sandbox play --record` writes and `sandbox fit` reads.",
+    )
+    p.add_argument("--driver", default="expert",
+                   help="expert (privileged, the demonstrator), controller (rays), or a checkpoint path")
+    p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="world level (default easy)")
+    p.add_argument("--steps", type=_positive_int, default=10_000, help="steps to record, at least (default 10000)")
+    p.add_argument("--episodes", type=_positive_int, help="record this many whole episodes instead of --steps")
+    p.add_argument("--out", required=True, help="the .npz file to write")
+    p.add_argument("--obs", choices=("rays", "pixels", "both"), default="both", help="what to record (default both)")
+    p.add_argument("--num-envs", type=_positive_int, default=16, help="cars driven at once (default 16)")
+    p.add_argument("--noise", type=float, default=0.0, help="share of random actions, 0..1 (default 0)")
+    p.add_argument("--continuous", action="store_true", help="continuous (steer, throttle) actions")
+    p.add_argument("--tracks", default="train", help="track set: train or heldout (default train)")
+    p.add_argument("--max-episode-steps", type=_positive_int, default=1000, help="episode step limit (1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+
+
+def _add_fit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="train a component (autoencoder, vae, gan, gail, bc, transformer) on a trajectory file",
+        description="Train a component on --data into --run-dir: checkpoint.pt after every epoch (atomic; "
+        "--resume continues), history.csv, loss.png, reconstructions.png / samples.png. autoencoder is "
+        "convolutional (--backbone mlp: plain); gail trains A2C on the discriminator's reward "
+        "(--steps-per-epoch env steps per epoch).",
+    )
+    p.add_argument("kind", choices=KINDS, help="the component")
+    p.add_argument("--data", required=True, help="a trajectory file (sandbox collect, sandbox play --record)")
+    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs in all (default 10)")
+    p.add_argument("--run-dir", help="where the run's files go (default runs/fit-KIND)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir up to --epochs")
+    p.add_argument("--backbone", choices=("mlp", "cnn"), help="autoencoder/vae: the encoder family")
+    p.add_argument("--latent-dim", type=_positive_int, help="autoencoder/vae/gan: the code's width")
+    p.add_argument("--learning-rate", type=_positive_float, help="the optimiser's step size")
+    p.add_argument("--batch-size", type=_positive_int, help="examples per gradient step")
+    p.add_argument("--steps-per-epoch", type=_positive_int, help="gail: A2C env steps per epoch")
+    p.add_argument("--context", type=_positive_int, help="transformer: timesteps per window (K)")
+    p.add_argument("--seed", type=int, help="seed of the component")
+
+
+def run(args: argparse.Namespace) -> int | None:
+    """Run `collect`, `fit` or `bench components`; None for another module's command."""
+    if args.command == "collect":
+        from sandbox.collect import collect
+
+        summary = collect(args.driver, args.level, args.steps, args.out, args.obs, args.num_envs, args.continuous,
+                          args.tracks, args.seed, args.noise, args.episodes, args.max_episode_steps)
+        print(_line(summary))
+        return 0
+    if args.command == "fit":
+        from sandbox.components.fit import run_fit
+
+        options = _options(args)
+        summary = run_fit(args.kind, args.data, args.epochs, args.run_dir or f"runs/fit-{args.kind}", options,
+                          resume=args.resume)
+        print(_line(summary))
+        return 0
+    if args.command == "bench" and args.bench == "components":
+        from sandbox.bench.components import run_components_bench
+
+        print(run_components_bench(quick=args.quick, seed=args.seed, out=args.out))
+        return 0
+    return None
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given, as config fields; one a component's config lacks is an error naming it."""
+    import dataclasses
+
+    from sandbox.components.fit import _class
+
+    fields = {f.name for f in dataclasses.fields(_class(args.kind).config_class)}
+    given = {name: getattr(args, name) for name in OPTIONS if getattr(args, name) is not None}
+    wrong = [name for name in given if name not in fields]
+    if wrong:
+        flags = ", ".join("--" + name.replace("_", "-") for name in wrong)
+        raise ValueError(f"{flags} does not apply to {args.kind}")
+    return given
+
+
+def _line(summary: dict[str, Any]) -> str:
+    return "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())

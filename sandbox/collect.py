@@ -1,0 +1,130 @@
+"""`sandbox collect`: drive CarDrive with a driver and write what it saw and did as a trajectory file.
+
+    collect("expert", level="normal", steps=20_000, out="data/expert.npz")            # the demonstrator
+    collect("controller", level="easy", steps=5_000, out="data/ctrl.npz", obs="pixels")
+    collect("runs/a2c-0/checkpoint.pt", level="easy", steps=5_000, out="data/a2c.npz")
+
+Drivers: `expert` (the privileged expert, which reads the true world state: the demonstrator of the imitation
+learners), `controller` (the rays controller), or a checkpoint (a `sandbox train` agent, or a policy of
+`sandbox fit`: behaviour cloning, GAIL, the Decision Transformer). `noise` replaces that share of the actions
+with random ones, which spreads the returns a Decision Transformer learns to tell apart.
+
+N cars drive at once; each car's episodes are written whole, one after another (the format of
+`sandbox.trajectories`, the one `sandbox play --record` writes). The env's next-step autoreset step (no
+transition) is left out. The file holds at least `steps` steps; with `episodes`, that many whole episodes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sandbox.trajectories import save_trajectories, split_obs
+
+Driver = Callable[[Any, Any], np.ndarray]  # (env, observation batch) -> actions
+
+
+def make_driver(driver: str, continuous: bool) -> tuple[Driver, str | None]:
+    """The driver's function and the observation it reads ("rays", "pixels", "both"; None: the world state).
+
+    Raises:
+        ValueError: not expert, controller, or an existing checkpoint.
+    """
+    import envs
+
+    if driver == "expert":
+        return (lambda env, obs: envs.drive_expert(env.core, continuous=continuous)), None
+    if driver == "controller":
+        return (lambda env, obs: envs.drive_controller(obs["rays"], env.config.n_rays, continuous)), "rays"
+    if not Path(driver).is_file():
+        raise ValueError(f"--driver must be expert, controller or a checkpoint file; no file at {driver!r}")
+    from sandbox.components.policy import load_policy
+
+    policy = load_policy(driver)
+    if bool(policy.env_kwargs.get("continuous", False)) != continuous:
+        raise ValueError(f"{driver} drives with continuous={policy.env_kwargs.get('continuous', False)}; "
+                         f"collect was asked for continuous={continuous}")
+    reads = policy.env_kwargs.get("obs", "rays")
+    return (lambda env, obs: policy.act(obs if reads == "both" else obs[reads], deterministic=True)), reads
+
+
+def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os.PathLike = "data/expert.npz",
+            obs: str = "both", num_envs: int = 16, continuous: bool = False, tracks: str = "train",
+            seed: int = 0, noise: float = 0.0, episodes: int | None = None, max_episode_steps: int = 1000,
+            progress: bool = True) -> dict[str, Any]:
+    """Drive and write a trajectory file; return a summary (steps, episodes, laps, mean episode return)."""
+    from envs import CarDriveVectorEnv
+
+    if obs not in ("rays", "pixels", "both"):
+        raise ValueError(f"--obs must be rays, pixels or both, got {obs!r}")
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"--noise must be in [0, 1], got {noise}")
+    act, _ = make_driver(driver, continuous)
+    if episodes is not None:  # no more cars than episodes: the first to end are the short ones (crashes)
+        num_envs = min(num_envs, episodes)
+    env = CarDriveVectorEnv(num_envs, level=level, obs="both", continuous=continuous, tracks=tracks,
+                            max_episode_steps=max_episode_steps)
+    rng = np.random.default_rng(seed)
+    observation, _ = env.reset(seed=seed)
+    keep = ("rays", "pixels") if obs == "both" else (obs,)
+    buffers: list[list[dict]] = [[] for _ in range(num_envs)]  # each car's steps of its running episode
+    done_episodes: list[list[dict]] = []
+    valid = np.ones(num_envs, bool)
+    recorded, last_print = 0, 0.0
+    while (recorded < steps) if episodes is None else (len(done_episodes) < episodes):
+        actions = act(env, observation)
+        random_actions = np.stack([env.single_action_space.sample() for _ in range(num_envs)])
+        actions = np.where(_broadcast(rng.random(num_envs) < noise, actions), random_actions, actions)
+        now = {key: value for key, value in split_obs(observation).items() if key in keep}
+        observation, reward, terminated, truncated, info = env.step(actions)
+        for i in np.flatnonzero(valid):  # the autoreset step after an episode's end is no transition
+            buffers[i].append({**{k: v[i] for k, v in now.items()}, "action": actions[i], "reward": reward[i],
+                               "terminated": terminated[i], "truncated": truncated[i],
+                               "lap": bool(info["lap_completed"][i])})
+            recorded += 1
+            if terminated[i] or truncated[i]:
+                done_episodes.append(buffers[i])
+                buffers[i] = []
+        valid = ~(terminated | truncated)
+        if progress and time.perf_counter() - last_print > 0.5:
+            last_print = time.perf_counter()
+            print(f"\rcollect: {recorded:,} steps, {len(done_episodes)} episodes", end="", file=sys.stderr)
+    if progress:
+        print(file=sys.stderr)
+    env.close()
+    if episodes is None:  # the running episodes too, cut where collection stopped (marked truncated)
+        for buffer in (b for b in buffers if b):
+            buffer[-1]["truncated"] = True
+            done_episodes.append(buffer)
+    arrays = _arrays(done_episodes, keep, continuous)
+    meta = {"level": level, "obs": obs, "continuous": continuous, "driver": str(driver), "noise": noise,
+            "tracks": tracks, "n_rays": env.config.n_rays}
+    save_trajectories(out, arrays, meta)
+    returns = [sum(float(s["reward"]) for s in ep) for ep in done_episodes]
+    return {"out": str(out), "steps": len(arrays["reward"]), "episodes": len(done_episodes),
+            "laps": int(sum(any(s["lap"] for s in ep) for ep in done_episodes)),
+            "mean_return": float(np.mean(returns)) if returns else float("nan")}
+
+
+def _broadcast(mask: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    return mask if actions.ndim == 1 else mask[:, None]  # (N,) or (N, 1) against (N, 2)
+
+
+def _arrays(episodes: list[list[dict]], keep: tuple[str, ...], continuous: bool) -> dict[str, np.ndarray]:
+    """Episodes of step dicts -> the trajectory file's arrays, episodes one after another."""
+    steps = [step for episode in episodes for step in episode]
+    arrays = {key: np.stack([s[key] for s in steps]) for key in keep}
+    arrays["action"] = np.asarray([s["action"] for s in steps], np.float32 if continuous else np.int64)
+    arrays["reward"] = np.asarray([s["reward"] for s in steps], np.float32)
+    arrays["terminated"] = np.asarray([s["terminated"] for s in steps], bool)
+    arrays["truncated"] = np.asarray([s["truncated"] for s in steps], bool)
+    arrays["episode"] = np.repeat(np.arange(len(episodes)), [len(ep) for ep in episodes]).astype(np.int64)
+    if "rays" in arrays:
+        arrays["rays"] = arrays["rays"].astype(np.float32)
+    return arrays

@@ -1,0 +1,49 @@
+"""`sandbox collect`: the trajectory file it writes (format, episodes whole, no autoreset steps) and its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sandbox.cli import main
+from sandbox.collect import collect
+from sandbox.trajectories import load_trajectories
+
+
+def test_expert_file_has_every_key_and_whole_episodes(tmp_path):
+    summary = collect("expert", level="easy", steps=200, out=tmp_path / "e.npz", num_envs=4, max_episode_steps=40,
+                      progress=False)
+    arrays, meta = load_trajectories(tmp_path / "e.npz")
+    assert summary["steps"] == len(arrays["reward"]) >= 200
+    assert arrays["rays"].shape[1] == 11 and arrays["pixels"].shape[1:] == (64, 64, 3)
+    assert meta["driver"] == "expert" and meta["level"] == "easy" and meta["obs"] == "both"
+    episode = arrays["episode"]
+    assert (np.diff(episode) >= 0).all() and (np.diff(episode) <= 1).all()  # one after another
+    ends = np.flatnonzero(arrays["terminated"] | arrays["truncated"])
+    assert set(ends) == set(np.flatnonzero(np.append(np.diff(episode), 1)))  # each episode ends on its last step
+    assert (arrays["reward"] != 0).mean() > 0.5  # no autoreset steps (reward 0, action ignored) in the file
+
+
+def test_episodes_mode_controller_and_rays_only(tmp_path):
+    summary = collect("controller", level="normal", out=tmp_path / "c.npz", obs="rays", episodes=3, num_envs=8,
+                      max_episode_steps=30, progress=False)
+    arrays, _ = load_trajectories(tmp_path / "c.npz")
+    assert summary["episodes"] == 3 and set(np.unique(arrays["episode"])) == {0, 1, 2}
+    assert "pixels" not in arrays and arrays["rays"].shape[1] == 29
+
+
+def test_continuous_actions_and_noise(tmp_path):
+    collect("expert", steps=50, out=tmp_path / "n.npz", obs="rays", num_envs=2, continuous=True, noise=0.5,
+            progress=False)
+    arrays, meta = load_trajectories(tmp_path / "n.npz")
+    assert arrays["action"].shape[1] == 2 and arrays["action"].dtype == np.float32 and meta["continuous"]
+
+
+def test_cli_collect_and_bad_driver(tmp_path, capsys):
+    assert main(["collect", "--steps", "20", "--num-envs", "2", "--obs", "rays", "--out",
+                 str(tmp_path / "x.npz")]) == 0
+    assert (tmp_path / "x.npz").is_file()
+    assert main(["collect", "--driver", "nobody.pt", "--out", str(tmp_path / "y.npz")]) == 2
+    assert "nobody.pt" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="noise"):
+        collect("expert", steps=5, out=tmp_path / "z.npz", noise=2.0, progress=False)
