@@ -25,7 +25,8 @@ class EvolveConfig:
     continuous: bool = False
     backbone: str = "mlp"
     """any `make_backbone` spec (arch evolves its own)"""
-    backbone_options: dict[str, Any] = field(default_factory=lambda: {"widths": (16,)})
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    """the backbone's options; an MLP with none gets one hidden layer of 16 (small genomes evolve fast)"""
     episodes: int = 4
     """training tracks each individual drives (one episode each); fitness is the mean return"""
     max_steps: int = 1000
@@ -82,6 +83,8 @@ class EvolveConfig:
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         self.backbone_options = {k: tuple(v) if isinstance(v, list) else v for k, v in self.backbone_options.items()}
+        if self.backbone == "mlp" and "widths" not in self.backbone_options:
+            self.backbone_options["widths"] = (16,)
         self.arch_families = tuple(self.arch_families)
         self.eval_spec()  # the level, obs and episode fields are checked there
 

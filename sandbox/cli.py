@@ -182,7 +182,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
 # Commands of the other front doors, one module each (argparse only at import, so `--help` stays light):
 # `add_parsers(sub, bench)` adds its subcommands (and its `bench` entries), `run(args)` returns an exit code,
 # or None when `args` is not one of its commands.
-COMMAND_MODULES: tuple[str, ...] = ("sandbox.cli_evolve", "sandbox.cli_fit")
+COMMAND_MODULES: tuple[str, ...] = ("sandbox.cli_evolve", "sandbox.cli_fit", "sandbox.cli_watch")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,195 @@
+"""The viewer's commands: `sandbox watch`, `sandbox play`, `sandbox replay` and `sandbox bench watch`.
+
+    sandbox watch --agent a2c             watch an agent learn CarDrive live (a window, or a video headless)
+    sandbox watch --evolve ga             watch a population evolve, generation after generation
+    sandbox play [--record demo.npz]      drive a car yourself with the arrow keys; record a demonstration
+    sandbox replay CHECKPOINT             a trained agent or an evolved champion on held-out tracks
+    sandbox bench watch                   A2C's throughput watched vs headless, and the frame rate
+
+Only argparse is imported here (so `sandbox --help` stays light); each command imports its module on use.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+SPEED_CHOICES = ("1", "2", "4", "8", "16", "32", "64", "max")
+LEVEL_NAMES = ("easy", "normal", "hard")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _speed(text: str) -> int:
+    if text not in SPEED_CHOICES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(SPEED_CHOICES)}, got {text!r}")
+    return 0 if text == "max" else int(text)
+
+
+def _add_view_flags(p: argparse.ArgumentParser, speed_help: str) -> None:
+    p.add_argument("--headless", action="store_true",
+                   help="no window: write the frames to a video and PNGs (also what happens with no display)")
+    p.add_argument("--speed", type=_speed, help=speed_help)
+    p.add_argument("--fps", type=_positive_int, default=30, help="frames per second drawn (default 30)")
+    p.add_argument("--record", metavar="FILE", help="also write the frames to this .mp4 or .gif")
+    p.add_argument("--png-every", type=float, default=10.0, help="headless: seconds between PNG frames (10)")
+
+
+def _add_watch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="watch agents learn (or a population evolve) live in a window; headless, write a video",
+        description="Train an agent (--agent, as `sandbox train`) or evolve a population (--evolve, as `sandbox "
+        "evolve`) on CarDrive while a window shows every car, the HUD and a live learning curve. Keys: space "
+        "pause, + / - speed, R rays, F follow the leading car, S save a checkpoint, Esc save and quit. With no "
+        "display or --headless the frames go to RUN_DIR/watch.mp4 and RUN_DIR/frames/. Ends when the steps or "
+        "generations are spent.",
+    )
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--agent", choices=("qlearning", "sarsa", "reinforce", "a2c"), help="an agent family to train")
+    who.add_argument("--evolve", choices=("ga", "cma", "arch"), help="an evolution strategy to run")
+    p.add_argument("--backbone", default="mlp", help="mlp, cnn, attention, table, a registered name or module:Class")
+    p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="CarDrive's level (default easy)")
+    p.add_argument("--obs", choices=("rays", "pixels", "both"), help="agents: CarDrive's observation (default rays)")
+    p.add_argument("--continuous", action="store_true", help="CarDrive's continuous (steer, throttle) actions")
+    p.add_argument("--total-timesteps", type=_positive_int, help="agents: env steps (default: the agent's own)")
+    p.add_argument("--num-envs", type=_positive_int, help="agents: envs stepped together (the agent's default)")
+    p.add_argument("--learning-rate", type=float, help="agents: the optimiser's learning rate")
+    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help="agents: the optimiser")
+    p.add_argument("--population", type=_positive_int, help="evolution: individuals per generation")
+    p.add_argument("--generations", type=_positive_int, help="evolution: generations to run")
+    p.add_argument("--seed", type=int, default=0, help="seed of the whole run (default 0)")
+    p.add_argument("--run-dir", help="where the run's files go (default runs/watch-AGENT-SEED)")
+    p.add_argument("--eval-every", type=int, default=0, help="agents: evaluate on held-out tracks every N updates")
+    p.add_argument("--eval-episodes", type=_positive_int, default=20, help="agents: held-out episodes per evaluation")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=20, help="agents: updates between checkpoints")
+    p.add_argument("--resume", metavar="RUN_DIR", help="agents: continue the run in RUN_DIR, watching it")
+    _add_view_flags(p, "batch steps between frames: 1 (smooth) ... 64 or max (default 2; evolution 8)")
+
+
+def _add_play(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "play",
+        help="drive a car yourself with the arrow keys; --record saves a demonstration",
+        description="Up accelerates, down brakes and reverses, left / right steer; Esc or closing the window ends. "
+        "--record FILE.npz saves observations, actions and rewards in the trajectory format that `sandbox "
+        "collect` writes and the trainable components read. Needs a display.",
+    )
+    p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="world level (default easy)")
+    p.add_argument("--tracks", default="heldout", help="track set: train or heldout (default heldout)")
+    p.add_argument("--obs", choices=("rays", "pixels", "both"), default="rays", help="observation recorded (rays)")
+    p.add_argument("--discrete", action="store_true",
+                   help="record Discrete(5) actions (one key at a time) instead of (steer, throttle)")
+    p.add_argument("--record", metavar="FILE.npz", help="save the drive as a demonstration")
+    p.add_argument("--episodes", type=_positive_int, default=3, help="episodes to drive (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tracks and pedestrians (default 0)")
+
+
+def _add_replay(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="show a trained agent or an evolved champion driving held-out tracks; --record out.mp4",
+        description="Load CHECKPOINT (a `sandbox train` run's checkpoint.pt, an evolved driver such as "
+        "hall_of_fame/rank0.pt, or an evolution run's checkpoint.pt: its champion) and drive it greedily, one "
+        "car per held-out track, in a window (or headless into --record).",
+    )
+    p.add_argument("checkpoint", help="path to a checkpoint")
+    p.add_argument("--cars", type=_positive_int, default=8, help="cars, one per held-out track (default 8)")
+    p.add_argument("--episodes", type=_positive_int, default=1, help="episodes each car drives (default 1)")
+    p.add_argument("--tracks", default="heldout", help="track set: heldout or train (default heldout)")
+    p.add_argument("--level", choices=LEVEL_NAMES, help="drive another level than the one trained on")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pedestrians and traffic (default 0)")
+    _add_view_flags(p, "batch steps between frames (default 1: real time)")
+
+
+def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    """Add watch, play, replay and `bench watch`."""
+    _add_watch(sub)
+    _add_play(sub)
+    _add_replay(sub)
+    b = bench.add_parser(
+        "watch",
+        help="A2C's training throughput watched (30 fps window) vs headless, and the frame rate",
+        description="The same A2C run on CarDrive easy rays, headless and with the viewer drawing at 30 fps "
+        "(speed max; a window through the display, or SDL's dummy driver without one); medians of repeats.",
+    )
+    b.add_argument("--timesteps", type=_positive_int, default=200_000, help="env steps per timed run (200000)")
+    b.add_argument("--repeats", type=_positive_int, default=3, help="timed repeats (median; default 3)")
+    b.add_argument("--quick", action="store_true", help="a short smoke run")
+
+
+def run(args: argparse.Namespace) -> int | None:
+    """Run `args` if it is one of this module's commands; else None."""
+    if args.command == "watch":
+        _watch(args)
+    elif args.command == "play":
+        from sandbox.play import run_play
+
+        run_play(level=args.level, tracks=args.tracks, obs=args.obs, discrete=args.discrete, record=args.record,
+                 episodes=args.episodes, seed=args.seed)
+    elif args.command == "replay":
+        from sandbox.replay import run_replay
+
+        run_replay(args.checkpoint, cars=args.cars, episodes=args.episodes, tracks=args.tracks, level=args.level,
+                   seed=args.seed, headless=args.headless, speed=1 if args.speed is None else args.speed,
+                   fps=args.fps, record=args.record, png_every=args.png_every)
+    elif args.command == "bench" and args.bench == "watch":
+        from sandbox.bench.watch import run_watch_bench
+
+        print(run_watch_bench(timesteps=args.timesteps, repeats=args.repeats, quick=args.quick))
+    else:
+        return None
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> None:
+    from sandbox.watch import watch_agent, watch_evolution
+
+    view = {"headless": args.headless, "fps": args.fps, "record": args.record, "png_every": args.png_every}
+    if args.evolve is not None:
+        settings = {"strategy": args.evolve, "level": args.level, "backbone": args.backbone, "seed": args.seed,
+                    "continuous": args.continuous}
+        settings.update({k: getattr(args, k) for k in ("population", "generations") if getattr(args, k)})
+        run_dir = args.run_dir or f"runs/watch-{args.evolve}-{args.seed}"
+        watch_evolution(settings, run_dir, speed=8 if args.speed is None else args.speed, **view)
+        return
+    speed = 2 if args.speed is None else args.speed
+    if args.resume:
+        if _is_evolution(args.resume):
+            watch_evolution({}, args.resume, speed=8 if args.speed is None else args.speed, resume=True, **view)
+        else:
+            watch_agent("", {}, args.resume, train_options={}, resume=True, speed=speed, **view)
+        return
+    if args.agent is None:
+        raise ValueError("--agent or --evolve is required (e.g. `sandbox watch --agent a2c`), unless --resume")
+    env_kwargs = {"level": args.level, **({"obs": args.obs} if args.obs else {})}
+    if args.continuous:
+        env_kwargs["continuous"] = True
+    settings = {"env_kwargs": env_kwargs, "backbone": args.backbone, "seed": args.seed}
+    for key in ("total_timesteps", "num_envs", "learning_rate", "optimizer"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    train_options = {"eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
+                     "checkpoint_every": args.checkpoint_every}
+    result = watch_agent(args.agent, settings, args.run_dir or f"runs/watch-{args.agent}-{args.seed}",
+                         train_options=train_options, speed=speed, **view)
+    if result is not None:
+        from sandbox.train import print_result
+
+        print_result(result, as_json=False)
+
+
+def _is_evolution(run_dir: str) -> bool:
+    """Whether RUN_DIR holds an evolution run (else a training run) to resume."""
+    from pathlib import Path
+
+    from sandbox.checkpoints import load_checkpoint
+
+    return load_checkpoint(Path(run_dir) / "checkpoint.pt").get("kind") == "evolution"
