@@ -13,18 +13,9 @@ from __future__ import annotations
 
 import argparse
 
+from sandbox.cli import LEVEL_NAMES, _positive_int
+
 SPEED_CHOICES = ("1", "2", "4", "8", "16", "32", "64", "max")
-LEVEL_NAMES = ("easy", "normal", "hard")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _speed(text: str) -> int:
