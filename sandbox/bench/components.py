@@ -2,10 +2,11 @@
 
     VAE                 reconstruction error (MSE per pixel value in [0, 1]) on held-out frames, against the
                         mean training frame
-    World Models        VAE latent + a CMA-ES controller: lap and clean-lap rate on held-out easy and normal
-                        tracks, driving from pixels; the rays controller and the expert beside it
-    GAIL vs BC          from 10 expert episodes on normal: agreement with the expert's actions on held-out states,
-                        clean-lap rate on held-out normal tracks
+    World Models        VAE latent + a CMA-ES controller (evolved on easy): lap and clean-lap rate on held-out easy
+                        and normal tracks, driving from pixels; the rays controller beside it
+    GAIL vs BC          from 10 (and 40) expert episodes on normal: agreement with the expert's actions on held-out
+                        states, lap and clean-lap rate on 100 held-out normal tracks; BC's epochs chosen on held-out
+                        demonstrations, GAIL warm-started from that BC
     Decision Transformer  return on held-out easy tracks against the best and the mean trajectory of its (noisy
                         expert) data, conditioned on the best return and on 1.5x it
 
@@ -25,9 +26,9 @@ import torch
 from sandbox.bench.timing import format_table, machine_line, single_thread
 
 BUDGETS = {  # full, quick
-    "frames": (4000, 400), "vae_epochs": (3, 1), "wm_generations": (12, 2), "wm_population": (12, 6),
-    "demo_episodes": (10, 2), "bc_epochs": (40, 2), "gail_steps": (60_000, 4096), "gail_epochs": (5, 1),
-    "dt_episodes": (32, 4), "dt_epochs": (3, 1), "tracks": (30, 4),
+    "frames": (8000, 400), "vae_epochs": (15, 1), "wm_generations": (25, 2), "wm_population": (24, 6),
+    "demo_episodes": ((10, 40), (2,)), "gail_steps": (500_000, 4096), "gail_epochs": (4, 1),
+    "dt_episodes": (32, 4), "dt_epochs": (3, 1), "tracks": (30, 4), "imitation_tracks": (100, 4),
 }
 
 
@@ -67,7 +68,7 @@ def _vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
             frames.append((tracks, load_trajectories(path)[0]["pixels"]))
     train = torch.as_tensor(np.concatenate([f for t, f in frames if t == "train"]))
     heldout = torch.as_tensor(np.concatenate([f for t, f in frames if t == "heldout"]))
-    config = AutoencoderConfig(variational=True, channels=(16, 32, 64), latent_dim=32, seed=seed)
+    config = AutoencoderConfig(variational=True, channels=(16, 32, 64), latent_dim=32, learning_rate=2e-3, seed=seed)
     vae = Autoencoder({"pixels": tuple(train.shape[1:])}, config)
     t = time.perf_counter()
     vae.fit({"pixels": train}, epochs=b["vae_epochs"])
@@ -88,7 +89,8 @@ def _world_models(encoder: Any, b: dict, seed: int) -> list:
     from sandbox.components.policy import ModulePolicy, drive
     from sandbox.components.world_models import WorldModelsConfig, evolve_controller
 
-    config = WorldModelsConfig(population=b["wm_population"], generations=b["wm_generations"], seed=seed)
+    config = WorldModelsConfig(population=b["wm_population"], generations=b["wm_generations"], seed=seed,
+                               select_tracks=16 if b["wm_generations"] > 2 else 2)
     t = time.perf_counter()
     controller, history = evolve_controller(encoder, config, log=lambda e: _say(f"CMA-ES {e}"))
     _say(f"World Models: {config.generations} generations in {time.perf_counter() - t:.0f} s")
@@ -106,29 +108,42 @@ def _world_models(encoder: Any, b: dict, seed: int) -> list:
 
 def _imitation(b: dict, seed: int, out_dir: Path) -> list:
     from sandbox.collect import collect
+    from sandbox.trajectories import load_trajectories
+
+    probe_path = out_dir / "probe-normal.npz"
+    collect("expert", "normal", 2000, probe_path, obs="rays", tracks="heldout", seed=seed + 1, progress=False)
+    probe, _ = load_trajectories(probe_path)
+    rows = []
+    for episodes in b["demo_episodes"]:
+        demos_path = out_dir / f"demos-normal-{episodes}.npz"
+        collect("expert", "normal", 0, demos_path, obs="rays", episodes=episodes, seed=seed, progress=False)
+        rows += _imitation_rows(load_trajectories(demos_path), probe, b, seed)
+    return rows
+
+
+def _imitation_rows(data: tuple[dict, dict], probe: dict, b: dict, seed: int) -> list:
+    """BC (epochs chosen on held-out demonstrations) and GAIL warm-started from it, on the same demonstrations."""
     from sandbox.components.bc import BCConfig, BehaviourCloning
     from sandbox.components.gail import GAIL, GAILConfig
     from sandbox.components.policy import ModulePolicy, drive
-    from sandbox.trajectories import load_trajectories
 
-    demos_path, probe_path = out_dir / "demos-normal.npz", out_dir / "probe-normal.npz"
-    collect("expert", "normal", 0, demos_path, obs="rays", episodes=b["demo_episodes"], seed=seed, progress=False)
-    collect("expert", "normal", 2000, probe_path, obs="rays", tracks="heldout", seed=seed + 1, progress=False)
-    arrays, meta = load_trajectories(demos_path)
-    probe, _ = load_trajectories(probe_path)
+    arrays, meta = data
     demos = BehaviourCloning.dataset(arrays, meta)
     env_kwargs = {"level": "normal", "obs": "rays", "continuous": False}
-    bc = BehaviourCloning(BehaviourCloning.shapes_of(demos), BCConfig(seed=seed, batch_size=128))
-    bc.fit(demos, epochs=b["bc_epochs"])
-    gail = GAIL(GAIL.shapes_of(demos), GAILConfig(level="normal", steps_per_epoch=b["gail_steps"], seed=seed))
+    bc = BehaviourCloning(BehaviourCloning.shapes_of(demos), BCConfig(seed=seed))
+    chosen = bc.fit_early_stopping(demos)
+    config = GAILConfig(level="normal", steps_per_epoch=b["gail_steps"], num_envs=64, a2c_learning_rate=1e-4,
+                        ent_coef=0.0, disc_steps=1, seed=seed)
+    gail = GAIL(GAIL.shapes_of(demos), config)
     t = time.perf_counter()
     gail.fit(demos, epochs=b["gail_epochs"], hook=lambda e: _say(f"GAIL {e}"))
     _say(f"GAIL: {b['gail_steps'] * b['gail_epochs']} env steps in {time.perf_counter() - t:.0f} s")
-    rows = []
-    for name, act in (("behaviour cloning", bc.act), ("GAIL (A2C on D's reward)", gail.act)):
+    episodes, rows = int(arrays["episode"].max()) + 1, []
+    for name, act in ((f"behaviour cloning ({chosen['epochs']} epochs)", bc.act),
+                      ("GAIL (BC warm start, A2C on D's reward)", gail.act)):
         agreement = float((act(probe["rays"]) == probe["action"]).mean())
-        result = drive(ModulePolicy(act, env_kwargs), env_kwargs, b["tracks"], seed=seed)
-        rows.append([name, f"{b['demo_episodes']} episodes, {len(demos['obs'])} steps", f"{agreement:.2f}",
+        result = drive(ModulePolicy(act, env_kwargs), env_kwargs, b["imitation_tracks"], seed=seed)
+        rows.append([name, f"{episodes} episodes, {len(demos['obs'])} steps", f"{agreement:.2f}",
                      f"{result['lap_rate']:.2f}", f"{result['clean_lap_rate']:.2f}"])
     return rows
 

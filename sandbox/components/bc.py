@@ -6,9 +6,12 @@ Autonomous Land Vehicle in a Neural Network", NIPS 1988). The baseline every imi
     1/2 ||mu_theta(s) - a||^2 up to a constant.
 
 The policy is a backbone (any family) and a linear head, as the agents' actor. It drives with `act` (and
-through `sandbox.components.policy.load_policy`); `sandbox fit bc --data FILE` trains it.
+through `sandbox.components.policy.load_policy`); `sandbox fit bc --data FILE` trains it. `fit_early_stopping`
+is the fair baseline: the number of epochs is chosen on held-out demonstrations (the file's last episodes),
+then the policy is refitted on all of them for that many epochs.
 
     model = BehaviourCloning({"obs": (11,), "action": 5}, BCConfig()); model.fit(dataset, epochs=20)
+    model.fit_early_stopping(dataset)              # epochs chosen on held-out demonstrations
 """
 
 from __future__ import annotations
@@ -102,6 +105,36 @@ class BehaviourCloning(nn.Module):
         loss.backward()
         self.optimizers["policy"].step()
         return {"loss": loss.item()}
+
+    def fit_early_stopping(self, dataset: Dataset, max_epochs: int = 300, patience: int = 20,
+                           val_fraction: float = 0.2) -> dict[str, Any]:
+        """Fit with the epoch count chosen on held-out demonstrations, then refit on all of them.
+
+        The last `val_fraction` of the rows (a trajectory file's last episodes: whole episodes, so no
+        neighbouring frames leak) is held out; a copy trains until its held-out loss has not improved for
+        `patience` epochs; this model (untouched until then) then trains on every row for the best count.
+        Returns {"epochs": the count, "val_loss": its held-out loss, "history": the final fit's history}.
+        """
+        n = len(dataset["obs"])
+        cut = int(round(n * (1.0 - val_fraction)))
+        if not 2 <= cut <= n - 1:
+            raise ValueError(f"fit_early_stopping: {n} rows leave no training or held-out rows at {val_fraction}")
+        train = {key: value[:cut] for key, value in dataset.items()}
+        held = {key: value[cut:] for key, value in dataset.items()}
+        probe = type(self)(self.shapes, self.config)
+        best, best_loss, seen = 0, float("inf"), 0
+        while seen < max_epochs and seen - best < patience:
+            probe.fit(train, epochs=1, seed=self.config.seed + seen)
+            seen += 1
+            with torch.no_grad():
+                loss = probe.loss(held["obs"], held["action"]).item()
+            if loss < best_loss:
+                best, best_loss = seen, loss
+        history: dict[str, list[float]] = {}
+        for epoch in range(best):  # the same seeds as the probe's epochs: the same order of batches
+            for key, values in self.fit(dataset, epochs=1, seed=self.config.seed + epoch).items():
+                history.setdefault(key, []).extend(values)
+        return {"epochs": best, "val_loss": best_loss, "history": history}
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """Env-ready actions for a batch of observations: the most likely (or a sampled) action."""

@@ -8,6 +8,13 @@ the reward A2C learns from. The env's own reward is never seen: the agent imitat
     for each A2C update: roll the envs with r in place of the env's reward, update the policy (A2C), then
         disc_steps Adam steps of the discriminator on the rollout's pairs against as many demonstration pairs
 
+Two standard additions make it work from few demonstrations:
+- the policy starts as behaviour cloning on the same demonstrations (`warm_start`; BC's network is A2C's actor,
+  epochs chosen on held-out demonstrations), so GAIL corrects BC's compounding errors instead of starting blind;
+- a lap's end is an episode boundary of the env, not of the task: the wrapper hands it to A2C as a truncation,
+  which bootstraps (Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018). With r > 0 a step,
+  a termination forfeits the future's reward: right for a crash, wrong for the lap the demonstrator drove.
+
 The seam into the agents is a vector-env wrapper (`DiscriminatorReward`) given to `agents.a2c.train`. An epoch
 of `fit` is `steps_per_epoch` env steps of A2C; the A2C state rides in the checkpoint, so fitting resumes.
 
@@ -56,6 +63,10 @@ class GAILConfig:
     ent_coef: float = 0.01
     gamma: float = 0.99
     max_episode_steps: int = 1000
+    warm_start: bool = True
+    """start A2C's actor from behaviour cloning on the demonstrations (the first `fit` trains it)"""
+    lap_bootstraps: bool = True
+    """a completed lap reaches A2C as a truncation (bootstrapped), a crash as a termination"""
     seed: int = 0
 
 
@@ -78,6 +89,9 @@ class DiscriminatorReward(VectorWrapper):
 
     def step(self, actions: np.ndarray):
         obs, env_reward, terminated, truncated, info = self.env.step(actions)
+        if self.gail.config.lap_bootstraps:  # the lap's end is no end of driving: bootstrap it
+            lap = terminated & np.asarray(info["lap_completed"], bool)
+            terminated, truncated = terminated & ~lap, truncated | lap
         reward = self.gail.reward(self._obs, actions)
         self.pairs.append((self._obs[self._valid], np.asarray(actions)[self._valid]))
         done = terminated | truncated
@@ -170,6 +184,8 @@ class GAIL(nn.Module):
         from agents.a2c import train
 
         self.demos, history = dataset, {}
+        if self.a2c_state is None and self.config.warm_start:
+            self.a2c_state = self.warm_start_state(dataset)
         generator = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
         for epoch in range(epochs):
             wrapper, metrics, last = [], [], {}
@@ -190,6 +206,29 @@ class GAIL(nn.Module):
                 hook({"epoch": epoch + 1, **row})
         self.eval()
         return history
+
+    def warm_start_state(self, dataset: Dataset) -> dict[str, Any]:
+        """A2C's starting payload (update 0) whose actor is behaviour cloning fitted on `dataset`."""
+        from agents import FAMILIES
+        from agents.envs import make_vec_env
+        from agents.loop import loop_state
+        from agents.optim import make_optimizer
+        from sandbox.components.bc import BCConfig
+
+        c = self.config
+        bc = BehaviourCloning(self.shapes, BCConfig(obs=c.obs, backbone=c.backbone,
+                                                    backbone_options=dict(c.backbone_options), seed=c.seed))
+        bc.fit_early_stopping(dataset)
+        config = self.a2c_config(1)
+        env = make_vec_env(config.env_id, 1, **config.env_kwargs)
+        model = FAMILIES["a2c"].make_model(config, env.single_observation_space, env.single_action_space)
+        env.close()
+        actor_from_bc(bc, model)
+        optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
+        history = {key: [] for key in ("global_step", "episodic_return", "policy_loss", "value_loss", "entropy",
+                                       "sps")}
+        n = c.num_envs  # env None: A2C resets the envs with its seed, as a fresh run does
+        return loop_state("a2c", config, None, model, optimizer, 0, 0, np.ones(n, bool), np.zeros(n), history)
 
     def _wrap(self, wrapper: list, env: Any) -> DiscriminatorReward:
         """A2C's env wrapped, and kept in `wrapper` for the hook to read its pairs."""
@@ -241,3 +280,24 @@ class GAIL(nn.Module):
 
     load = staticmethod(load_component)
 
+
+
+def actor_from_bc(bc: BehaviourCloning, actor: nn.Module) -> None:
+    """Copy behaviour cloning's MLP and head into an actor-critic's actor (`backbone`, `pi`).
+
+    The two networks scale their input differently (BC: the file's [-1, 1] box, the identity; the actor: the
+    env's own bounds), so the first layer absorbs the difference: W'(s x + t) + b' = W(s0 x + t0) + b for
+    W' = W s0 / s and b' = b + W t0 - W' t. The critic is left as it is.
+    """
+    if bc.config.backbone != "mlp" or not bc.discrete:
+        raise ValueError("GAIL's warm start copies an mlp behaviour-cloning policy over Discrete(5) actions; "
+                         "set warm_start=False for other backbones or continuous actions")
+    actor.backbone.trunk.load_state_dict(bc.backbone.trunk.state_dict())
+    actor.pi.load_state_dict(bc.head.state_dict())
+    first = actor.backbone.trunk[0]  # nn.Linear, (width, n_obs)
+    s0, t0 = bc.backbone.scale.scale, bc.backbone.scale.shift
+    s, t = actor.backbone.scale.scale, actor.backbone.scale.shift
+    with torch.no_grad():
+        weight, bias = first.weight.clone(), first.bias.clone()
+        first.weight.copy_(weight * (s0 / s))
+        first.bias.copy_(bias + weight @ t0 - first.weight @ t)

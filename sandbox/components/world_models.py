@@ -7,6 +7,9 @@ reproduced here).
     C:  a_t = tanh(W [z_t, 1]),  W in R^{(latent + 1) x 2}   (steer, throttle)
     for each generation: P controllers ~ CMA-ES; each drives `tracks` training tracks from pixels;
         fitness = mean return; the strategy updates its mean and covariance from the ranking
+    the controller kept: of each generation's best and the final mean, the one with the best mean return
+        on `select_tracks` fresh training tracks (the paper, too, re-ran its best agents over many rollouts;
+        one generation's best on a few tracks is the luckiest draw as often as the best driver)
 
 The whole population drives at once: one car per (controller, track) in one `CarDriveVectorEnv`, one encoder
 forward for every frame and one `torch.bmm` for every controller.
@@ -16,6 +19,7 @@ forward for every frame and one `torch.bmm` for every controller.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +40,8 @@ class WorldModelsConfig:
     """CMA-ES's initial step size"""
     tracks: int = 4
     """training tracks each controller drives per generation"""
+    select_tracks: int = 16
+    """fresh training tracks on which the candidates (each generation's best, the final mean) are compared"""
     max_steps: int = 300
     """episode step limit while evolving"""
     level: str = "easy"
@@ -102,22 +108,26 @@ def population_returns(encoder: torch.nn.Module, population: np.ndarray, config:
 
 def evolve_controller(encoder: torch.nn.Module, config: WorldModelsConfig,
                       log: Callable[[dict[str, Any]], None] | None = None) -> tuple[Controller, dict[str, list]]:
-    """CMA-ES over C's weights, V frozen; the best controller seen, and the per-generation best and mean."""
+    """CMA-ES over C's weights, V frozen; the controller selected (see the module docstring), and the
+    per-generation best and mean and the candidates' selection returns."""
     n_params = (encoder.out_dim + 1) * 2
     np.random.seed(config.seed)  # deap.cma samples from numpy's global generator
     strategy = cma.Strategy(centroid=[0.0] * n_params, sigma=config.sigma, lambda_=config.population)
-    best, best_fitness, history = None, -np.inf, {"best": [], "mean": []}
+    candidates, history = [], {"best": [], "mean": []}
     for generation in range(config.generations):
         population = strategy.generate(_Individual)
         returns = population_returns(encoder, np.asarray(population), config, config.seed * 1000 + generation)
         for individual, value in zip(population, returns, strict=True):
             individual.fitness.values = (float(value),)
         strategy.update(population)
-        top = int(np.argmax(returns))
-        if returns[top] > best_fitness:
-            best, best_fitness = np.asarray(population[top]), float(returns[top])
+        candidates.append(np.asarray(population[int(np.argmax(returns))]))
         history["best"].append(float(returns.max()))
         history["mean"].append(float(returns.mean()))
         if log is not None:
             log({"generation": generation + 1, "best": history["best"][-1], "mean": history["mean"][-1]})
+    candidates.append(np.asarray(strategy.centroid))
+    selection = dataclasses.replace(config, tracks=config.select_tracks)
+    history["selection"] = population_returns(encoder, np.stack(candidates), selection,
+                                              config.seed * 1000 + config.generations).tolist()
+    best = candidates[int(np.argmax(history["selection"]))]
     return Controller(encoder, best, config.level), history

@@ -69,7 +69,8 @@ def test_wrapper_replaces_the_reward_and_keeps_real_transitions(demos):
 
 
 def test_gail_reward_prefers_demonstrations_after_a_short_fit(demos, tmp_path):
-    config = GAILConfig(steps_per_epoch=2048, num_envs=16, num_steps=16, max_episode_steps=64, batch_size=256)
+    config = GAILConfig(steps_per_epoch=2048, num_envs=16, num_steps=16, max_episode_steps=64, batch_size=256,
+                        warm_start=False)  # a random policy: its actions are what D learns to tell apart
     gail = GAIL(GAIL.shapes_of(demos), config)
     history = gail.fit(demos, epochs=1)
     assert history["global_step"] == [2048.0]
@@ -80,3 +81,50 @@ def test_gail_reward_prefers_demonstrations_after_a_short_fit(demos, tmp_path):
     assert (other.act(demos["obs"][:9]) == gail.act(demos["obs"][:9])).all()
     assert other.fit(demos, epochs=1)["global_step"] == [4096.0]  # resumes A2C where it stood
     assert load_policy(tmp_path / "gail.pt").act(demos["obs"][:4].numpy()).shape == (4,)
+
+
+def test_bc_early_stopping_chooses_epochs_on_held_out_demonstrations(demos):
+    model = BehaviourCloning(BehaviourCloning.shapes_of(demos), BCConfig(batch_size=64))
+    untrained = model.loss(demos["obs"], demos["action"]).item()
+    result = model.fit_early_stopping(demos, max_epochs=30, patience=3)
+    assert 1 <= result["epochs"] <= 30 and len(result["history"]["loss"]) == result["epochs"]
+    assert model.loss(demos["obs"], demos["action"]).item() < untrained
+    with pytest.raises(ValueError, match="no training or held-out rows"):
+        model.fit_early_stopping({key: value[:2] for key, value in demos.items()}, val_fraction=0.01)
+
+
+def test_the_warm_started_actor_acts_as_behaviour_cloning(demos):
+    from agents.loop import loop_state  # noqa: F401  (the payload's builder: the agents must be importable)
+    from agents.policy import ActorCritic
+    from envs import CarDriveVectorEnv
+    from sandbox.components.gail import actor_from_bc
+
+    bc = BehaviourCloning(BehaviourCloning.shapes_of(demos))
+    bc.fit(demos, epochs=2)
+    env = CarDriveVectorEnv(1)  # its rays Box is [0, 1] for distances: a scaling other than BC's
+    actor = ActorCritic(env.single_observation_space, env.single_action_space, "mlp", {"widths": (64, 64)})
+    actor_from_bc(bc, actor)
+    with torch.no_grad():
+        assert torch.allclose(actor(demos["obs"])[0].logits, torch.log_softmax(bc(demos["obs"]), 1), atol=1e-5)
+    gail = GAIL(GAIL.shapes_of(demos), GAILConfig(num_envs=4))
+    state = gail.warm_start_state(demos)
+    assert state["global_step"] == 0 and state["env"] is None and "pi.weight" in state["model"]
+
+
+def test_a_completed_lap_reaches_a2c_as_a_truncation(demos):
+    from envs import CarDriveVectorEnv
+
+    env = CarDriveVectorEnv(2, max_episode_steps=50)
+    step = env.step
+
+    def lap_for_car_0(actions):  # the env as it is when car 0 completes its lap
+        obs, reward, terminated, truncated, info = step(actions)
+        info = {**info, "lap_completed": np.array([True, False])}
+        return obs, reward, np.array([True, terminated[1]]), truncated, info
+
+    env.step = lap_for_car_0
+    for lap_bootstraps, expected in ((True, (False, True)), (False, (True, False))):
+        wrapper = DiscriminatorReward(env, GAIL(GAIL.shapes_of(demos), GAILConfig(lap_bootstraps=lap_bootstraps)))
+        wrapper.reset(seed=0)
+        _, _, terminated, truncated, _ = wrapper.step(np.full(2, 3))
+        assert (terminated[0], truncated[0]) == expected
