@@ -19,7 +19,6 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from sandbox.backbones import register_backbone
 from sandbox.backbones.inputs import BoxScaler, check_obs_shape, is_image_space, is_vector_space, refuse
 from sandbox.components.base import load_component
 
@@ -90,5 +89,3 @@ def _split(space: spaces.Space, trained: spaces.Box) -> tuple[str | None, dict[s
                          f"the observations are {subspaces[images[0]].shape}")
     return images[0], others
 
-
-register_backbone("latent", LatentBackbone, replace=True)

@@ -16,17 +16,6 @@ SMALL = {"channels": (8, 16, 16), "latent_dim": 8, "batch_size": 8, "widths": (3
 CASES = {"conv": {}, "plain": {"backbone": "mlp", "learning_rate": 1e-4}, "vae": {"variational": True}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def latent_registered():
-    """The "latent" name for this module's tests only: the registry tests list the built-in names."""
-    from sandbox.backbones import register_backbone, registry
-    from sandbox.components.latent import LatentBackbone
-
-    register_backbone("latent", LatentBackbone, replace=True)
-    yield
-    registry._REGISTRY.pop("latent", None)
-
-
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory):
     arrays, _ = tiny_arrays(tmp_path_factory.mktemp("data"))

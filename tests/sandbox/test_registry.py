@@ -130,7 +130,7 @@ def test_unknown_spec_lists_the_known_names():
         make_backbone("resnet9000", cardrive_space("rays"))
     message = str(info.value)
     assert "unknown backbone 'resnet9000'" in message
-    assert "attention, cnn, mlp" in message and "module:attr" in message
+    assert all(name in message for name in ("attention", "cnn", "mlp", "table", "latent")) and "module:attr" in message
 
 
 @pytest.mark.parametrize(
