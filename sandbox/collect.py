@@ -5,9 +5,10 @@
     collect("runs/a2c-0/checkpoint.pt", level="easy", steps=5_000, out="data/a2c.npz")
 
 Drivers: `expert` (the privileged expert, which reads the true world state: the demonstrator of the imitation
-learners), `controller` (the rays controller), or a checkpoint (a `sandbox train` agent, or a policy of
-`sandbox fit`: behaviour cloning, GAIL, the Decision Transformer). `noise` replaces that share of the actions
-with random ones, which spreads the returns a Decision Transformer learns to tell apart.
+learners), `controller` (the rays controller), or any driver checkpoint (`sandbox.policies`: a `sandbox train`
+agent, an evolved driver, or a policy of `sandbox fit`: behaviour cloning, GAIL, the Decision Transformer).
+`noise` replaces that share of the actions with random ones, which spreads the returns a Decision Transformer
+learns to tell apart.
 
 N cars drive at once; each car's episodes are written whole, one after another (the format of
 `sandbox.trajectories`, the one `sandbox play --record` writes). The env's next-step autoreset step (no
@@ -44,14 +45,16 @@ def make_driver(driver: str, continuous: bool) -> tuple[Driver, str | None]:
         return (lambda env, obs: envs.drive_controller(obs["rays"], env.config.n_rays, continuous)), "rays"
     if not Path(driver).is_file():
         raise ValueError(f"--driver must be expert, controller or a checkpoint file; no file at {driver!r}")
-    from sandbox.components.policy import load_policy
+    from sandbox.policies import load_policy
 
     policy = load_policy(driver)
+    if policy.env_id != "sandbox/CarDrive-v0":
+        raise ValueError(f"{driver} drives {policy.env_id}, not CarDrive")
     if bool(policy.env_kwargs.get("continuous", False)) != continuous:
         raise ValueError(f"{driver} drives with continuous={policy.env_kwargs.get('continuous', False)}; "
                          f"collect was asked for continuous={continuous}")
     reads = policy.env_kwargs.get("obs", "rays")
-    return (lambda env, obs: policy.act(obs if reads == "both" else obs[reads], deterministic=True)), reads
+    return (lambda env, obs: policy.act(obs if reads == "both" else obs[reads])), reads
 
 
 def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os.PathLike = "data/expert.npz",

@@ -1,6 +1,6 @@
 """Trained policies behind one interface, for `sandbox eval`, `replay`, `watch` and `collect`:
 
-    policy = load_policy("runs/dt/checkpoint.pt")     # Decision Transformer, BC, GAIL, or a `sandbox train` agent
+    policy = load_policy("runs/dt/checkpoint.pt")     # Decision Transformer, behaviour cloning or GAIL
     actions = policy.act(obs_batch, deterministic=True)       # one action per env of the batch
     policy.observe(reward, terminated, truncated)             # optional: what the envs' step returned
     policy.env_kwargs                                         # the CarDrive arguments it drives with
@@ -90,13 +90,11 @@ class ModulePolicy:
 
 
 def load_policy(path: str | os.PathLike, target_return: float | None = None) -> TransformerPolicy | ModulePolicy:
-    """The policy a checkpoint holds: a Decision Transformer, behaviour cloning, GAIL, or an agent of
-    `sandbox train`. Errors name the file and what it holds instead."""
+    """The policy a component checkpoint holds: a Decision Transformer, behaviour cloning or GAIL (every other
+    kind of driver loads through `sandbox.policies.load_policy`). Errors name the file and what it holds."""
     from sandbox.components.base import load_component
 
     payload = load_checkpoint(path)
-    if "run" in payload:  # a `sandbox train` checkpoint
-        return _agent_policy(payload, path)
     model = load_component(path, payload)
     env_kwargs = {"level": model.config.level if hasattr(model.config, "level") else "easy",
                   "obs": getattr(model.config, "obs", "rays"), "continuous": getattr(model.config, "continuous", False)}
@@ -106,24 +104,8 @@ def load_policy(path: str | os.PathLike, target_return: float | None = None) -> 
         if model.kind == "gail" and model.policy is None:
             raise ValueError(f"{path} holds a GAIL discriminator that was never fitted: it has no policy")
         return ModulePolicy(model.act, env_kwargs)
-    raise ValueError(f"{path} holds a {model.kind}, which does not drive (a policy is bc, gail, transformer or an "
-                     "agent of `sandbox train`)")
-
-
-def _agent_policy(payload: dict[str, Any], path: Any) -> ModulePolicy:
-    from agents import FAMILIES
-    from agents.envs import make_vec_env
-    from sandbox.train import make_config
-
-    run = payload["run"]
-    config = make_config(run["agent"], run["settings"])
-    env = make_vec_env(config.env_id, 1, **config.env_kwargs)
-    model = FAMILIES[run["agent"]].make_model(config, env.single_observation_space, env.single_action_space)
-    env.close()
-    model.load_state_dict(payload["model"])
-    model.eval()
-    act = lambda obs, deterministic: model.act(torch.as_tensor(np.asarray(obs)), deterministic)  # noqa: E731
-    return ModulePolicy(act, config.env_kwargs)
+    raise ValueError(f"{path} holds a {model.kind}, which does not drive (a component policy is bc, gail or "
+                     "transformer)")
 
 
 def drive(policy: Any, env_kwargs: dict[str, Any], episodes: int, tracks: str = "heldout", seed: int = 0,
