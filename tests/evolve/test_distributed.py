@@ -70,3 +70,9 @@ def test_a_plain_function_is_mapped_item_by_item():
     with pytest.raises(ValueError, match="workers must be >= 0"):
         BatchMap(workers=-1)
     assert np.isfinite(BatchFitness(SPEC, seed=0)(_population(1)[0])[0])
+
+
+def test_an_address_with_no_ray_cluster_is_one_clear_error():
+    pytest.importorskip("ray")
+    with pytest.raises(ValueError, match="no Ray cluster answers there"):
+        BatchMap(ray_address="127.0.0.1:1")(BatchFitness(SPEC, seed=0), _population(2))
