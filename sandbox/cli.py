@@ -170,7 +170,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     px = bench.add_parser(
         "pixels",
         help="our A2C with a CNN and SB3 PPO's CnnPolicy, the same minutes each on easy pixels",
-        description="As `bench drive`, on easy's 64x64 pixel observations: our A2C (CNN, 32 envs) against SB3 "
+        description="As `bench drive`, on easy's 64x64 pixel observations: our A2C (CNN, 64 envs) against SB3 "
         "PPO CnnPolicy (8 envs).",
     )
     px.add_argument("--minutes", type=_positive_float, default=5.0, help="training minutes per learner (5)")

@@ -28,7 +28,7 @@ RAYS_SETTINGS: dict[str, dict[str, Any]] = {
     "qlearning": {"total_timesteps": 2_000_000, "exploration_fraction": 0.05},
     "sarsa": {"total_timesteps": 2_000_000, "exploration_fraction": 0.05},
 }
-PIXELS_SETTINGS = {"num_envs": 32, "num_steps": 16, "total_timesteps": 10**9, "share_backbone": True,
+PIXELS_SETTINGS = {"num_envs": 64, "num_steps": 16, "total_timesteps": 10**9, "share_backbone": True,
                    "backbone_options": {"channels": (16, 32), "stem_stride": 4, "pool": "none"}}
 
 
@@ -161,7 +161,7 @@ def run_pixels_bench(minutes: float = 5.0, seed: int = 0, with_sb3: bool = True)
     env_kwargs = {"obs": "pixels"}
     print(f"pixels: ours A2C + CNN, {minutes:g} min ...", file=sys.stderr, flush=True)
     rows = [race_ours("a2c", env_kwargs, minutes, seed, {"backbone": "cnn", **PIXELS_SETTINGS}).row(
-        "ours A2C, CNN, 32 envs")]
+        f"ours A2C, CNN, {PIXELS_SETTINGS['num_envs']} envs")]
     if with_sb3:
         print(f"pixels: SB3 PPO CnnPolicy, {minutes:g} min ...", file=sys.stderr, flush=True)
         rows.append(race_sb3_ppo(env_kwargs, minutes, seed, "CnnPolicy").row("SB3 PPO CnnPolicy (8 envs)"))
