@@ -110,23 +110,10 @@ def load_policy(path: str | os.PathLike, target_return: float | None = None) -> 
 
 def drive(policy: Any, env_kwargs: dict[str, Any], episodes: int, tracks: str = "heldout", seed: int = 0,
           max_steps: int = 1000) -> dict[str, float]:
-    """One greedy episode per track of a level's `tracks` set, reporting each step to `policy.observe`:
-    mean return, lap rate, clean-lap rate (as `sandbox.evaluate`, for policies that keep a context)."""
-    from envs import CarDriveVectorEnv, track_seeds
+    """One greedy episode per track of a level's `tracks` set (`sandbox.evaluate`), reporting each step to
+    `policy.observe`: mean return, lap rate, clean-lap rate, median lap steps."""
+    from sandbox.evaluate import evaluate
 
     kwargs = {k: v for k, v in env_kwargs.items() if k in ("level", "obs", "continuous")}
-    seeds = [int(s) for s in track_seeds(tracks, kwargs.get("level", "easy"))[:episodes]]
-    env = CarDriveVectorEnv(len(seeds), tracks=seeds, max_episode_steps=max_steps, **kwargs)
-    obs, _ = env.reset(seed=seed, options={"track_index": np.arange(len(seeds))})
-    n = len(seeds)
-    total, done, lap, clean = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
-    while not done.all():
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs, deterministic=True))
-        policy.observe(reward, terminated, truncated)
-        total += np.where(done, 0.0, reward)
-        ended = (terminated | truncated) & ~done
-        lap[ended], clean[ended] = info["lap_completed"][ended], info["clean_lap"][ended]
-        done |= ended
-    env.close()
-    return {"episodes": n, "mean_return": float(total.mean()), "lap_rate": float(lap.mean()),
-            "clean_lap_rate": float(clean.mean())}
+    return evaluate(policy.act, "sandbox/CarDrive-v0", kwargs, episodes, tracks, seed, max_steps,
+                    observe=policy.observe)
