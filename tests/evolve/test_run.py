@@ -105,6 +105,6 @@ def test_cli_kill_9_then_resume_then_eval(tmp_path):
 
 @pytest.mark.slow
 def test_ga_evolves_a_driver_that_laps_heldout_tracks(tmp_path):
-    result = run_evolution({"population": 128, "generations": 15, "episodes": 4, "heldout_episodes": 50},
+    result = run_evolution({"population": 256, "generations": 20, "episodes": 4, "heldout_episodes": 50},
                            tmp_path, progress=False)
     assert result["heldout_lap_rate"] >= 0.8
