@@ -190,9 +190,10 @@ class Scene:
         for tx, ty, tc, ts, present in core.traffic[car].tolist():
             if present:
                 centre = (origin + np.array([tx, ty]) * scale)[None]
-                body = _place(_BODY, centre, np.array([[tc]]), np.array([[ts]]), size_scale)[0].tolist()
+                # a touch larger than the learners' cars, with a dark rim: traffic must stand out on the road
+                body = _place(_BODY, centre, np.array([[tc]]), np.array([[ts]]), 1.3 * size_scale)[0].tolist()
                 pygame.draw.polygon(target, TRAFFIC_COLOUR, body)
-                pygame.draw.polygon(target, (250, 250, 250), body, 1)
+                pygame.draw.polygon(target, OUTLINE, body, 2)
 
     def _marks(self, target, marks, k, origin, scale) -> None:
         """A red cross where a car crashed, shrinking as it fades."""
