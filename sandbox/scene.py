@@ -98,11 +98,13 @@ class Scene:
         cols = math.ceil(math.sqrt(len(in_use)))
         rows = math.ceil(len(in_use) / cols)
         tile = min(rect.width // cols, rect.height // rows)
+        left = rect.x + (rect.width - cols * tile) // 2  # the grid centred in the view (6 tracks: 3 x 2)
+        top = rect.y + (rect.height - rows * tile) // 2
         target.fill(GRASS, rect)
         scale = tile / GRID_SIZE
         car_scale = max(scale, MIN_CAR_PX / (2 * CAR_HALF_LENGTH))
         for t, k in enumerate(in_use):
-            origin = np.array([rect.x + (t % cols) * tile, rect.y + (t // cols) * tile], float)
+            origin = np.array([left + (t % cols) * tile, top + (t // cols) * tile], float)
             target.blit(self._background(core, k, tile), origin.tolist())
             cars = np.flatnonzero(core.track_id == k)
             ahead = cars[np.argmax(core.progress[cars])]
