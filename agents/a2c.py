@@ -30,6 +30,7 @@ import torch
 from agents.envs import obs_to_tensor, stack_obs
 from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic, step_event
 from agents.policy import ActorCritic
+from sandbox.validate import check_positive_ints, check_unit_interval
 
 
 @dataclass
@@ -64,13 +65,8 @@ class A2CConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "num_steps", "total_timesteps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        check_positive_ints(self, "num_envs", "num_steps", "total_timesteps")
+        check_unit_interval(self, "gamma", "gae_lambda")
         for name in ("ent_coef", "vf_coef", "max_grad_norm"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")

@@ -31,6 +31,7 @@ from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, linear_schedule
 from agents.replay import ReplayBuffer
 from sandbox.checkpoints import to_numpy, to_tensors
+from sandbox.validate import check_positive_ints
 
 
 @dataclass
@@ -66,11 +67,8 @@ class QLearningConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "total_timesteps", "buffer_size", "batch_size", "train_frequency",
-                     "gradient_steps", "target_network_frequency"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_positive_ints(self, "num_envs", "total_timesteps", "buffer_size", "batch_size", "train_frequency",
+                            "gradient_steps", "target_network_frequency")
         if not 0.0 <= self.end_e <= self.start_e <= 1.0:
             raise ValueError(f"need 0 <= end_e <= start_e <= 1, got start_e={self.start_e}, end_e={self.end_e}")
 

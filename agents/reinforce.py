@@ -28,6 +28,7 @@ import torch
 from agents.envs import obs_to_tensor
 from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic, step_event
 from agents.policy import ActorCritic
+from sandbox.validate import check_positive_ints, check_unit_interval
 
 
 @dataclass
@@ -61,12 +62,8 @@ class ReinforceConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "batch_size", "total_timesteps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
+        check_positive_ints(self, "num_envs", "batch_size", "total_timesteps")
+        check_unit_interval(self, "gamma")
         if self.total_timesteps < self.batch_size:
             raise ValueError(f"total_timesteps ({self.total_timesteps}) is below batch_size ({self.batch_size}): "
                              "no update would ever happen")

@@ -34,6 +34,7 @@ from agents.envs import make_vec_env, obs_to_tensor, stack_obs
 from agents.loop import Hook, loop_state, resume_loop, step_event
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
+from sandbox.validate import check_positive_ints
 
 
 @dataclass
@@ -65,10 +66,8 @@ class SarsaConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "num_steps", "total_timesteps", "gradient_steps", "target_update_interval"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "gradient_steps",
+                            "target_update_interval")
         if not 0.0 <= self.end_e <= self.start_e <= 1.0:
             raise ValueError(f"need 0 <= end_e <= start_e <= 1, got start_e={self.start_e}, end_e={self.end_e}")
 

@@ -9,6 +9,7 @@ from typing import Any
 from evolve.evaluate import EvalSpec
 from evolve.genome import ARCH_FAMILIES
 from evolve.strategies import STRATEGIES
+from sandbox.validate import check_positive_ints, check_unit_interval
 
 
 @dataclass
@@ -59,16 +60,11 @@ class EvolveConfig:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.algorithm not in ("simple", "mu+lambda"):
             raise ValueError(f"algorithm must be simple or mu+lambda, got {self.algorithm!r}")
-        for name in ("population", "generations", "episodes", "max_steps", "patience", "tournsize", "hof_size",
-                     "heldout_episodes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_positive_ints(self, "population", "generations", "episodes", "max_steps", "patience", "tournsize",
+                            "hof_size", "heldout_episodes")
         if self.population < 2:
             raise ValueError(f"population must be at least 2, got {self.population}")
-        for name in ("cxpb", "mutpb", "indpb", "arch_mutpb"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        check_unit_interval(self, "cxpb", "mutpb", "indpb", "arch_mutpb")
         mu_plus_lambda = self.strategy == "arch" or self.algorithm == "mu+lambda"
         if mu_plus_lambda and self.cxpb + self.mutpb > 1.0 + 1e-9:  # eaMuPlusLambda's varOr draws one of the two
             raise ValueError(f"cxpb + mutpb must be <= 1 for eaMuPlusLambda, got {self.cxpb + self.mutpb}")

@@ -23,6 +23,7 @@ import torch
 
 from evolve.genome import Driver, make_driver, outputs_to_actions
 from evolve.population import PopulationNet
+from sandbox.validate import check_positive_ints
 
 Hook = Callable[[dict[str, Any]], None]
 COMPACT_BELOW = 0.6  # rebuild the batch without its ended cars once fewer than this fraction still drive
@@ -44,10 +45,7 @@ class EvalSpec:
     """steps without new progress that end an episode early"""
 
     def __post_init__(self) -> None:
-        for name in ("episodes", "max_steps", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_positive_ints(self, "episodes", "max_steps", "patience")
 
     def env_kwargs(self) -> dict[str, Any]:
         """The CarDrive arguments of this spec (what `sandbox eval` drives an evolved champion with)."""
