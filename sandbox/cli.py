@@ -3,12 +3,17 @@
     sandbox demo                 drive a batch of cars with the built-in controller, write a PNG and a GIF
     sandbox baseline             the expert, the rays controller and full throttle on a level's held-out tracks
     sandbox train                train qlearning, sarsa, reinforce or a2c into a run dir; --resume continues
-    sandbox eval CHECKPOINT      a trained agent's held-out evaluation, as JSON with --json
+    sandbox eval CHECKPOINT      any driver's held-out evaluation, as JSON with --json
+    sandbox evolve               evolve drivers with DEAP (GA, CMA-ES, architectures); --resume continues
+    sandbox watch                watch agents learn or a population evolve, live (headless: a video)
+    sandbox play / replay        drive a car yourself (--record demos) / show any driver checkpoint
+    sandbox collect / fit        gather trajectories / train a component (autoencoder, vae, gan, gail, bc, ...)
     sandbox bench env            our batched world against gymnasium's CarRacing-v3
     sandbox bench backbones      backbone throughput and the batched population forward
     sandbox bench agents         steps and seconds to solve CartPole and CarDrive easy, ours and SB3
     sandbox bench drive          every family and SB3 PPO, the same minutes on normal and hard: clean laps
     sandbox bench pixels         our A2C + CNN and SB3 PPO CnnPolicy, the same minutes on easy pixels
+    sandbox bench evolve|watch|components   evolution vs DEAP's ordinary way; the viewer's cost; components
 
 Every subcommand has its own `--help`. Errors in flags or inputs are reported in one line, not a traceback.
 """
@@ -115,9 +120,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="a trained agent's greedy evaluation on held-out tracks (or seeded episodes)",
-        description="Load CHECKPOINT (a run's checkpoint.pt) and drive its greedy policy: on CarDrive one car "
-        "per held-out track, printing mean return, lap rate, clean-lap rate and median lap steps.",
+        help="any driver checkpoint's greedy evaluation on held-out tracks (or seeded episodes)",
+        description="Load CHECKPOINT (a `sandbox train` run's checkpoint.pt, an evolved driver such as "
+        "hall_of_fame/rank0.pt or an evolution run's checkpoint.pt, or a bc / gail / transformer checkpoint of "
+        "`sandbox fit`) and drive it greedily: on CarDrive one car per held-out track, printing mean return, lap "
+        "rate, clean-lap rate and median lap steps.",
     )
     p.add_argument("checkpoint", help="path to a checkpoint.pt")
     p.add_argument("--episodes", type=_positive_int, default=100, help="episodes (CarDrive: tracks); default 100")
