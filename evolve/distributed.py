@@ -38,10 +38,9 @@ class BatchFitness:
         self._evaluators: dict[str | None, PopulationEvaluator] = {}
         self.hook: Callable[[dict[str, Any]], None] | None = None  # a viewer, in this process only
         self.context: dict[str, Any] = {}
-        self.laps: list[float] = []  # the lap rates of the last batch evaluated here
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "seed": self.seed, "_evaluators": {}, "hook": None, "context": {}, "laps": []}
+        return {"spec": self.spec, "seed": self.seed, "_evaluators": {}, "hook": None, "context": {}}
 
     def evaluator(self, arch_key: str | None) -> PopulationEvaluator:
         if arch_key not in self._evaluators:
@@ -53,21 +52,21 @@ class BatchFitness:
         return self._evaluators[arch_key]
 
     def __call__(self, individual: Any) -> tuple[float]:
-        return self.batch([payload(individual)])[0][0]
+        return self.batch([payload(individual)])[0]
 
-    def batch(self, genomes: Sequence[Genome]) -> list[tuple[tuple[float], float]]:
-        """((fitness,), lap rate) per genome; genomes of one architecture run as one batch."""
+    def batch(self, genomes: Sequence[Genome]) -> list[tuple[float]]:
+        """(fitness,) per genome; genomes of one architecture run as one batch."""
         out: list[Any] = [None] * len(genomes)
         for key in dict.fromkeys(key for key, _ in genomes):
             rows = [i for i, (k, _) in enumerate(genomes) if k == key]
-            fitness, laps = self.evaluator(key).evaluate(np.stack([genomes[i][1] for i in rows]), self.hook,
-                                                         self.context)
-            for i, f, lap in zip(rows, fitness, laps, strict=True):
-                out[i] = ((float(f),), float(lap))
+            fitness, _ = self.evaluator(key).evaluate(np.stack([genomes[i][1] for i in rows]), self.hook,
+                                                      self.context)
+            for i, f in zip(rows, fitness, strict=True):
+                out[i] = (float(f),)
         return out
 
 
-def _evaluate_shard(fitness: BatchFitness, shard: list[Genome]) -> list[tuple[tuple[float], float]]:
+def _evaluate_shard(fitness: BatchFitness, shard: list[Genome]) -> list[tuple[float]]:
     return fitness.batch(shard)
 
 
@@ -81,7 +80,6 @@ class BatchMap:
         self.workers, self.ray_address = workers, ray_address
         self._pool: ProcessPoolExecutor | None = None
         self._ray_task = None
-        self.laps: list[float] = []  # lap rates of the individuals of the last call, in order
 
     def __call__(self, func: Callable[[Any], Any], iterable: Iterable[Any]) -> list[Any]:
         items = list(iterable)
@@ -94,9 +92,7 @@ class BatchMap:
             return []
         self._connect()
         shards = [genomes[s.start:s.stop] for s in _slices(len(genomes), self._n_shards())]
-        results = [r for shard in self._run(func, shards) for r in shard]
-        self.laps = [lap for _, lap in results]
-        return [fitness for fitness, _ in results]
+        return [fitness for shard in self._run(func, shards) for fitness in shard]
 
     def _connect(self) -> None:
         if self.ray_address is None:

@@ -116,8 +116,7 @@ class PopulationEvaluator:
             step += 1
             if hook is not None:
                 hook({"kind": "step", "global_step": step, "env": env, "reward": reward, "terminated": terminated,
-                      "truncated": truncated, "info": info, "car_fitness": total, "going": going,
-                      **(context or {})})
+                      "truncated": truncated, "info": info, "car_fitness": total, **(context or {})})
             if 0 < going.sum() <= COMPACT_BELOW * len(cars):  # drop ended rows: they cost every later step
                 ended, keep = np.flatnonzero(~going), np.flatnonzero(going)
                 fitness[cars[ended]], lapped[cars[ended]] = total[ended], laps[ended]

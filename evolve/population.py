@@ -24,17 +24,17 @@ from sandbox.backbones.population import ELEMENTWISE
 
 
 class PopulationNet:
-    """P networks of one architecture, evaluated together."""
+    """P networks of one architecture, evaluated together: MLPs as per-layer (weight (P, in, out), bias
+    (P, 1, out), activation), anything else as its parameters stacked (P, *shape) for `vmap`."""
 
-    def __init__(self, template: nn.Module, stacked: StackedMLP | None, params: dict[str, torch.Tensor] | None):
-        self.template, self.stacked, self.params = template, stacked, params
-        self.layers = _folded(stacked) if stacked is not None else None
+    def __init__(self, template: nn.Module, layers: list[tuple] | None, params: dict[str, torch.Tensor] | None):
+        self.template, self.layers, self.params = template, layers, params
 
     @classmethod
     def build(cls, template: nn.Module, vectors: np.ndarray) -> PopulationNet:
         flat = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
         try:
-            return cls(template, stack_flat(template, flat), None)
+            return cls(template, _folded(stack_flat(template, flat)), None)
         except TypeError:  # not a plain MLP: vectorise the template's own forward
             names, shapes = zip(*[(name, p.shape) for name, p in template.named_parameters()], strict=True)
             parts = torch.split(flat, [int(np.prod(shape)) for shape in shapes], dim=1)
@@ -44,11 +44,8 @@ class PopulationNet:
     def select(self, rows: np.ndarray) -> PopulationNet:
         """The networks `rows` (indices), in that order."""
         index = torch.as_tensor(np.asarray(rows, dtype=np.int64))
-        if self.stacked is not None:
-            layers = self.stacked.layers()
-            stacked = StackedMLP([w[index] for w, _ in layers], [b[index] for _, b in layers],
-                                 self.stacked.activations, self.stacked.scaler)
-            return PopulationNet(self.template, stacked, None)
+        if self.layers is not None:
+            return PopulationNet(self.template, [(w[index], b[index], fn) for w, b, fn in self.layers], None)
         return PopulationNet(self.template, None, {name: p[index] for name, p in self.params.items()})
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:

@@ -109,7 +109,7 @@ class _Run:
         self.hof.keys = [ind.fitness for ind in reversed(self.hof.items)]
         self.records = [dict(r) for r in to_numpy(payload["records"])]
         self.generation, self.elapsed = int(payload["generation"]), float(payload["elapsed"])
-        self.heldout = {**payload["heldout"], "vector": payload["heldout"]["vector"]}
+        self.heldout = dict(payload["heldout"])
         ckpt.restore_random_states(payload["rng"])
 
     def step(self) -> dict[str, Any]:
