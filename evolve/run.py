@@ -11,7 +11,6 @@ where the uninterrupted run would have.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import sys
@@ -30,6 +29,7 @@ from evolve.distributed import BatchFitness, BatchMap
 from evolve.evaluate import spaces_of
 from evolve.strategies import Individual, make_cma, make_toolbox, one_generation
 from sandbox.checkpoints import load_checkpoint, to_numpy, to_tensors
+from sandbox.runlog import write_csv
 
 CHECKPOINT = "checkpoint.pt"
 Hook = Callable[[dict[str, Any]], None]
@@ -160,7 +160,7 @@ class _Run:
             ckpt.save_driver(self.run_dir / "hall_of_fame" / f"rank{rank}.pt", net, self.spec.env_kwargs(), backbone,
                              options, fitness=float(ind.fitness.values[0]), generation=self.generation,
                              strategy=self.config.strategy)
-        _write_csv(self.run_dir / "logbook.csv", self.records)
+        write_csv(self.run_dir / "logbook.csv", self.records)  # the hall of fame above made the run dir
         ckpt.save_run(self.run_dir / CHECKPOINT, {
             "config": to_tensors(dataclasses.asdict(self.config)), "generation": self.generation,
             "elapsed": self.elapsed, "population": ckpt.individuals_state(self.population),
@@ -183,16 +183,6 @@ def _progress_line(record: dict[str, Any], generations: int) -> str:
             f"std {record['std']:7.2f}  evals/s {record['evals_per_s']:7.0f}  champion held-out laps "
             f"{record['heldout_lap_rate']:.0%} (clean {record['heldout_clean_lap_rate']:.0%})  "
             f"[{record['seconds']:.1f} s]")
-
-
-def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
-    os.replace(tmp, path)
 
 
 def _plot(records: list[dict[str, Any]], path: Path) -> None:

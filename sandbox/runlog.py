@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 TAGS = {  # history key of the agents -> CleanRL's tag
     "episodic_return": "charts/episodic_return",
@@ -63,19 +64,26 @@ class RunLog:
                   f"SPS {sps:,.0f}  elapsed {now - self.started:5.0f} s", end="", file=sys.stderr, flush=True)
 
     def _write_csv(self) -> None:
-        columns = list(dict.fromkeys(k for row in self.rows for k in row))
-        tmp = self.csv_path.with_name(".progress.csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.csv_path)
+        write_csv(self.csv_path, self.rows)
 
     def close(self) -> Path | None:
         """Flush the logs, end the progress line and write learning_curve.png; return its path."""
         self.tb.close()
         print(file=sys.stderr)
         return plot_learning_curve(self.rows, self.dir / "learning_curve.png")
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Rows of dicts as a CSV (every key seen, first seen first), written atomically: a temporary file renamed
+    over `path`, so a reader never sees half a table."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return path
 
 
 def plot_learning_curve(rows: list[dict[str, float]], path: Path) -> Path | None:

@@ -11,7 +11,6 @@ for the VAE and the GAN. A progress line goes to stderr.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import sys
@@ -24,6 +23,7 @@ import torch
 from sandbox.checkpoints import load_checkpoint, restore_rng_states, rng_states
 from sandbox.components.base import COMPONENTS, config_from_dict, load_component
 from sandbox.components.images import reconstruction_pairs, save_grid
+from sandbox.runlog import write_csv
 from sandbox.trajectories import load_trajectories
 
 CHECKPOINT = "checkpoint.pt"
@@ -117,13 +117,8 @@ def write_images(component: Any, dataset: dict[str, torch.Tensor], run_dir: Path
 def write_history(history: dict[str, list[float]], run_dir: Path) -> None:
     """history.csv (one row per epoch) and loss.png (one panel per metric), both atomically."""
     keys = list(history)
-    rows = len(next(iter(history.values()))) if history else 0
-    tmp = run_dir / ".history.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["epoch", *keys])
-        writer.writerows([[i + 1, *(history[k][i] for k in keys)] for i in range(rows)])
-    os.replace(tmp, run_dir / "history.csv")
+    epochs = len(next(iter(history.values()))) if history else 0
+    write_csv(run_dir / "history.csv", [{"epoch": i + 1, **{k: history[k][i] for k in keys}} for i in range(epochs)])
     import matplotlib
 
     matplotlib.use("Agg")
