@@ -31,6 +31,10 @@ class Family:
     config: type
     train: Callable[..., Any]
     make_model: Callable[[Any, spaces.Space, spaces.Space], nn.Module]
+    update_steps: Callable[[Any], int]
+    """env steps from one update (a logged, checkpointable point of the loop) to the next, given a config"""
+    whole_rollouts: bool = False
+    """the run's steps are whole rollouts of `update_steps` (a budget between two is rounded down)"""
 
 
 def _actor_critic(config: Any, observation_space: spaces.Space, action_space: spaces.Space) -> ActorCritic:
@@ -42,9 +46,17 @@ def _q_network(config: Any, observation_space: spaces.Space, action_space: space
     return QNetwork(observation_space, action_space, config.backbone, config.backbone_options)
 
 
+def _rollout(config: Any) -> int:
+    return config.num_envs * config.num_steps
+
+
 FAMILIES = {
-    "qlearning": Family("qlearning", q_learning.QLearningConfig, q_learning.train, _q_network),
-    "sarsa": Family("sarsa", sarsa.SarsaConfig, sarsa.train, _q_network),
-    "a2c": Family("a2c", a2c.A2CConfig, a2c.train, _actor_critic),
-    "reinforce": Family("reinforce", reinforce.ReinforceConfig, reinforce.train, _actor_critic),
+    # DQN logs (and can be checkpointed) every LOG_EVERY env steps, whatever its training frequency
+    "qlearning": Family("qlearning", q_learning.QLearningConfig, q_learning.train, _q_network,
+                        lambda config: q_learning.LOG_EVERY),
+    "sarsa": Family("sarsa", sarsa.SarsaConfig, sarsa.train, _q_network, _rollout, whole_rollouts=True),
+    "a2c": Family("a2c", a2c.A2CConfig, a2c.train, _actor_critic, _rollout, whole_rollouts=True),
+    # REINFORCE updates once batch_size steps of *finished* episodes are in: at least that many env steps
+    "reinforce": Family("reinforce", reinforce.ReinforceConfig, reinforce.train, _actor_critic,
+                        lambda config: config.batch_size),
 }

@@ -33,6 +33,9 @@ from agents.replay import ReplayBuffer
 from sandbox.checkpoints import to_numpy, to_tensors
 from sandbox.validate import check_positive_ints
 
+LOG_EVERY = 1_000
+"""env steps between two logged updates (each batch step would be too often for N = 1)"""
+
 
 @dataclass
 class QLearningConfig:
@@ -122,8 +125,8 @@ def train(config: QLearningConfig, log: Hook | None = None,
         if global_step // config.target_network_frequency > (global_step - n) // config.target_network_frequency:
             for p_target, p in zip(target.parameters(), q.parameters(), strict=True):
                 p_target.data.mul_(1.0 - config.tau).add_(config.tau * p.data)
-        # log, every 1,000 env steps or so (each batch step would be too often for N = 1)
-        if (global_step // 1000) > ((global_step - n) // 1000):
+        # log, every LOG_EVERY env steps
+        if (global_step // LOG_EVERY) > ((global_step - n) // LOG_EVERY):
             update += 1
             history["global_step"].append(global_step)
             history["episodic_return"].append(float(np.mean(finished)) if finished else float("nan"))

@@ -41,7 +41,8 @@ class EvolveConfig:
     indpb: float = 0.1
     """probability that a gene is mutated"""
     tournsize: int = 3
-    elites: int = 4
+    elites: int | None = None
+    """the best individuals carried over unchanged (ga simple); None: min(4, population // 2)"""
     hof_size: int = 5
     cma_sigma: float = 0.5
     arch_mutpb: float = 0.2
@@ -71,8 +72,10 @@ class EvolveConfig:
         for name in ("sigma", "cma_sigma"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.elites is None:  # 4, or half a small population (2 individuals keep 1)
+            self.elites = min(4, self.population // 2)
         if not 0 <= self.elites <= self.population:
-            raise ValueError(f"elites must be in [0, population], got {self.elites}")
+            raise ValueError(f"--elites must be in [0, --population {self.population}], got {self.elites}")
         bad = [f for f in self.arch_families if f not in ARCH_FAMILIES]
         if bad or not self.arch_families:
             raise ValueError(f"arch_families must be among {', '.join(ARCH_FAMILIES)}, got {self.arch_families!r}")

@@ -29,7 +29,9 @@ from evolve.distributed import BatchFitness, BatchMap
 from evolve.evaluate import spaces_of
 from evolve.strategies import Individual, make_cma, make_toolbox, one_generation
 from sandbox.checkpoints import load_checkpoint, to_numpy, to_tensors
+from sandbox.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
 from sandbox.runlog import write_csv
+from sandbox.trust import check_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 Hook = Callable[[dict[str, Any]], None]
@@ -37,8 +39,11 @@ Hook = Callable[[dict[str, Any]], None]
 
 def run_evolution(settings: dict[str, Any] | EvolveConfig, run_dir: str | os.PathLike,
                   resume: dict[str, Any] | None = None, on_event: Hook | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Evolve drivers into `run_dir`; return the last generation's record (also the logbook's last row).
+
+    A `run_dir` that holds a run is refused unless `overwrite` (the old run is cleared only when the first
+    generation's files are written); `resume` (a checkpoint's payload) continues the run in `run_dir`.
 
     `on_event` sees `{"kind": "step", ..., "car_fitness"}` during each evaluation (serial runs only) and
     `{"kind": "generation", "generation", "best", "mean", "std", "evals_per_s", "heldout_lap_rate",
@@ -46,7 +51,9 @@ def run_evolution(settings: dict[str, Any] | EvolveConfig, run_dir: str | os.Pat
     """
     config = settings if isinstance(settings, EvolveConfig) else make_config(settings)
     run_dir = Path(run_dir)
-    run = _Run(config, run_dir, on_event)
+    if resume is None:
+        check_new_run_dir(run_dir, overwrite)
+    run = _Run(config, run_dir, on_event, clear_first=overwrite and resume is None)
     if resume is not None:
         run.restore(resume)
     else:
@@ -62,20 +69,27 @@ def run_evolution(settings: dict[str, Any] | EvolveConfig, run_dir: str | os.Pat
     return run.records[-1] if run.records else {}
 
 
-def resume_evolution(run_dir: str | os.PathLike, on_event: Hook | None = None, progress: bool = True) -> dict:
-    """Continue the evolution in `run_dir` from its checkpoint."""
+def resume_evolution(run_dir: str | os.PathLike, on_event: Hook | None = None, progress: bool = True,
+                     generations: int | None = None, trust_code: bool = False, **where: Any) -> dict:
+    """Continue the evolution in `run_dir` from its checkpoint; `generations` larger than the run's extends
+    it; `workers=` / `ray=` evaluate the rest elsewhere (the fitnesses are the same). A checkpoint that names
+    code outside the sandbox (a `module:attr` backbone) is refused unless `trust_code`."""
     payload = load_checkpoint(Path(run_dir) / CHECKPOINT)
-    if payload.get("kind") != ckpt.RUN_KIND:
-        raise ValueError(f"{Path(run_dir) / CHECKPOINT} is not an evolution run's checkpoint")
-    config = make_config(to_numpy(payload["config"]))
-    return run_evolution(config, run_dir, resume=payload, on_event=on_event, progress=progress)
+    check_run_kind(payload, "evolution", run_dir)
+    check_checkpoint(payload, Path(run_dir) / CHECKPOINT, trust_code)
+    settings = to_numpy(payload["config"])
+    settings = extend_budget(settings, "generations", generations, int(payload["generation"]), "--generations",
+                             int(settings["generations"]))
+    settings.update({key: where[key] for key in ("workers", "ray") if key in where})
+    return run_evolution(make_config(settings), run_dir, resume=payload, on_event=on_event, progress=progress)
 
 
 class _Run:
     """The state of a run between generations, and one generation of it."""
 
-    def __init__(self, config: EvolveConfig, run_dir: Path, on_event: Hook | None):
+    def __init__(self, config: EvolveConfig, run_dir: Path, on_event: Hook | None, clear_first: bool = False):
         self.config, self.run_dir, self.on_event = config, run_dir, on_event
+        self.clear_first = clear_first  # --overwrite: the old run goes when this one writes its first files
         self.spec = config.eval_spec()
         self.spaces = spaces_of(self.spec)
         self.fitness = BatchFitness(self.spec, config.seed)
@@ -154,6 +168,9 @@ class _Run:
 
     def _write(self, record: dict[str, Any]) -> None:
         """The generation's files: hall of fame drivers, logbook CSV, and last the checkpoint."""
+        if self.clear_first:
+            clear_old_run(self.run_dir)
+            self.clear_first = False
         for rank, ind in enumerate(self.hof):
             net, backbone, options = ckpt.driver_from_genome(self.spaces, ind, self.config.backbone,
                                                              self.config.backbone_options, ind.arch)

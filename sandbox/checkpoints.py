@@ -18,15 +18,39 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write `payload` (plus the format version) to `path` atomically; return the path."""
+    """Write `payload` (plus the format version) to `path` atomically; return the path.
+
+    Raises:
+        FloatingPointError: a floating tensor of the payload holds NaN or inf (weights gone bad are never
+            saved: the checkpoint already at `path`, the last good one, stays as it was).
+    """
     path = Path(path)
+    bad = non_finite(payload)
+    if bad is not None:
+        raise FloatingPointError(f"refusing to save {path}: {bad} holds NaN or inf values; the checkpoint there "
+                                 "(if any) is unchanged")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"format_version": FORMAT_VERSION, **payload}, tmp)
-    with open(tmp, "rb+") as f:  # the bytes reach the disk before the rename makes them the checkpoint
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        torch.save({"format_version": FORMAT_VERSION, **payload}, tmp)
+        with open(tmp, "rb+") as f:  # the bytes reach the disk before the rename makes them the checkpoint
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write (a full disk, an unpicklable value) leaves nothing behind
     return path
+
+
+def non_finite(obj: Any, where: str = "payload") -> str | None:
+    """The key path of the first floating tensor under `obj` that holds NaN or inf (None if there is none)."""
+    if isinstance(obj, torch.Tensor):
+        return where if obj.is_floating_point() and not bool(torch.isfinite(obj).all()) else None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = non_finite(value, f"{where}[{key!r}]")
+        if found is not None:
+            return found
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

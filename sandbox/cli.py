@@ -22,37 +22,28 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-LEVEL_NAMES = ("easy", "normal", "hard")  # envs.LEVELS, spelled out so `--help` imports nothing heavy
-
-
-def _add_level(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--level", choices=LEVEL_NAMES, default="easy",
-                   help="world level: easy (wide road, pedestrians only cost reward), normal (random pedestrians "
-                   "whose contact ends the episode, bends to slow for), hard (normal plus traffic); default easy")
+from sandbox.flags import (
+    AGENT_NAMES,
+    LEVEL_NAMES,
+    LinesFormatter,
+    Parser,
+    add_agent_flags,
+    add_agent_help,
+    add_level,
+    add_overwrite,
+    add_seed,
+    add_tracks,
+    add_trust_code,
+    agent_settings,
+    given_flags,
+    positive_float,
+    positive_int,
+    refuse_on_resume,
+)
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -63,14 +54,14 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "Headless: writes OUT/frame.png (the last frame) and OUT/drive.gif (a short clip) and prints "
         "how far each car got.",
     )
-    p.add_argument("--num-cars", type=_positive_int, default=4, help="cars in the batch (default 4)")
-    p.add_argument("--steps", type=_positive_int, default=400, help="steps to drive (default 400)")
-    p.add_argument("--tracks", default="heldout", help="track set: train or heldout (default heldout)")
-    p.add_argument("--seed", type=int, default=0, help="seed for track choice and pedestrians (default 0)")
+    p.add_argument("--num-cars", type=positive_int, default=4, help="cars in the batch (default 4)")
+    p.add_argument("--steps", type=positive_int, default=400, help="steps to drive (default 400)")
+    add_tracks(p)
+    add_seed(p, "seed for track choice and pedestrians")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--gif-every", type=_positive_int, default=4, help="keep every k-th frame in the GIF")
+    p.add_argument("--gif-every", type=positive_int, default=4, help="keep every k-th frame in the GIF")
     p.add_argument("--no-pedestrians", action="store_true", help="drive without pedestrians")
-    _add_level(p)
+    add_level(p)
 
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
@@ -82,39 +73,34 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
         "over a level's track set. Prints laps, clean laps (no crash, no contact), median lap steps and "
         "contacts per lap.",
     )
-    _add_level(p)
-    p.add_argument("--tracks", default="heldout", help="track set: train or heldout (default heldout)")
-    p.add_argument("--count", type=_positive_int, default=100, help="tracks to run (default 100)")
-    p.add_argument("--max-steps", type=_positive_int, default=1000, help="step limit per lap (default 1000)")
+    add_level(p)
+    add_tracks(p)
+    p.add_argument("--count", type=positive_int, default=100, help="tracks to run (default 100)")
+    p.add_argument("--max-steps", type=positive_int, default=1000, help="step limit per lap (default 1000)")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train",
+        "train", add_help=False, formatter_class=LinesFormatter,
         help="train an agent into a run directory (logs, checkpoints, learning curve); --resume continues",
         description="Train an agent on a gymnasium env (CarDrive by default, through its native vector env). "
         "Writes RUN_DIR/progress.csv, RUN_DIR/tensorboard/, RUN_DIR/checkpoint.pt (every --checkpoint-every "
-        "updates and at the end), RUN_DIR/learning_curve.png and RUN_DIR/eval.json. "
-        "`sandbox train --resume RUN_DIR` continues a stopped run (killed with kill -9 too).",
+        "updates and at the end), RUN_DIR/learning_curve.png and RUN_DIR/eval.json. A RUN_DIR that holds a "
+        "run is refused: `sandbox train --resume RUN_DIR` continues it (killed with kill -9 too), --overwrite "
+        "replaces it.",
     )
-    p.add_argument("--agent", choices=("qlearning", "sarsa", "reinforce", "a2c"),
-                   help="the agent family (qlearning and sarsa need discrete actions)")
-    p.add_argument("--backbone", default="mlp",
-                   help="mlp, cnn, attention, table (tabular), a registered name or module:Class")
+    add_agent_help(p)
+    p.add_argument("--agent", choices=AGENT_NAMES, help="the agent family (qlearning and sarsa need discrete actions)")
+    add_agent_flags(p)
     p.add_argument("--env", default="sandbox/CarDrive-v0", help="gymnasium id (default sandbox/CarDrive-v0)")
     p.add_argument("--level", choices=LEVEL_NAMES, help="CarDrive's level (default easy)")
-    p.add_argument("--obs", choices=("rays", "pixels", "both"), help="CarDrive's observation (default rays)")
-    p.add_argument("--continuous", action="store_true", help="CarDrive's continuous (steer, throttle) actions")
-    p.add_argument("--total-timesteps", type=_positive_int, default=200_000, help="env steps (default 200000)")
-    p.add_argument("--num-envs", type=_positive_int, help="envs stepped together (the agent's default if unset)")
-    p.add_argument("--learning-rate", type=float, help="the optimiser's learning rate")
-    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help="the optimiser")
-    p.add_argument("--seed", type=int, default=0, help="seed of the whole run (default 0)")
-    p.add_argument("--run-dir", help="where the run's files go (default runs/AGENT-SEED)")
-    p.add_argument("--eval-every", type=int, default=0, help="evaluate on held-out tracks every N updates")
-    p.add_argument("--eval-episodes", type=_positive_int, default=20, help="held-out episodes per evaluation")
-    p.add_argument("--checkpoint-every", type=_positive_int, default=20, help="updates between checkpoints")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    add_seed(p)
+    p.add_argument("--run-dir", help="where the run's files go (default runs/AGENT-SEED, or the next free "
+                   "runs/AGENT-SEED_2, _3, ...)")
+    add_overwrite(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint (with "
+                   "--total-timesteps larger than its own: extend it)")
+    add_trust_code(p)
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -127,10 +113,11 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "rate, clean-lap rate and median lap steps.",
     )
     p.add_argument("checkpoint", help="path to a checkpoint.pt")
-    p.add_argument("--episodes", type=_positive_int, default=100, help="episodes (CarDrive: tracks); default 100")
-    p.add_argument("--tracks", default="heldout", help="track set: heldout or train (default heldout)")
+    p.add_argument("--episodes", type=positive_int, default=100, help="episodes (CarDrive: tracks); default 100")
+    add_tracks(p)
     p.add_argument("--level", choices=LEVEL_NAMES, help="evaluate on another level than the one trained on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_trust_code(p)
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -142,7 +129,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         description="Random actions on one pinned thread: CarRacing-v3, our one-car env, and the batched "
         "vector env with ray and pixel observations at several batch sizes. Prints medians and ratios.",
     )
-    env.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats per figure (median)")
+    env.add_argument("--repeats", type=positive_int, default=5, help="timed repeats per figure (median)")
     env.add_argument("--quick", action="store_true", help="fewer steps and sizes (a smoke run)")
     bb = bench.add_parser(
         "backbones",
@@ -150,7 +137,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         description="Observations/s for each backbone family on rays and pixels at batch 1 and 1024, and "
         "P networks evaluated in one call versus a Python loop over P modules.",
     )
-    bb.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats per figure (median)")
+    bb.add_argument("--repeats", type=positive_int, default=5, help="timed repeats per figure (median)")
     bb.add_argument("--quick", action="store_true", help="fewer sizes (a smoke run)")
     ag = bench.add_parser(
         "agents",
@@ -159,7 +146,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "evaluation solves the task: CartPole-v1 (10-episode mean >= 475) and CarDrive easy rays (>= 95% of "
         "the held-out tracks lapped). Median over seeds; then A2C's learning throughput at N=128.",
     )
-    ag.add_argument("--seeds", type=_positive_int, default=3, help="seeds per row (median)")
+    ag.add_argument("--seeds", type=positive_int, default=3, help="seeds per row (median)")
     ag.add_argument("--quick", action="store_true", help="one row (a smoke run)")
     dr = bench.add_parser(
         "drive",
@@ -168,21 +155,21 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "excluded) on a level's rays, then drives the 100 held-out tracks greedily; a table per level with "
         "laps, clean laps (final and best of five evaluations) and median lap steps, and the expert's rates.",
     )
-    dr.add_argument("--minutes", type=_positive_float, default=10.0, help="training minutes per learner (10)")
+    dr.add_argument("--minutes", type=positive_float, default=10.0, help="training minutes per learner (10)")
     dr.add_argument("--levels", nargs="+", choices=LEVEL_NAMES, default=["normal", "hard"], help="levels to race")
     dr.add_argument("--agents", nargs="+", choices=("a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"),
                     default=["a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"],
                     help="our families to race (a2c-attention: A2C over the attention backbone)")
-    dr.add_argument("--seed", type=int, default=0, help="seed of every learner (default 0)")
+    add_seed(dr, "seed of every learner")
     px = bench.add_parser(
         "pixels",
         help="our A2C with a CNN and SB3 PPO's CnnPolicy, the same minutes each on easy pixels",
         description="As `bench drive`, on easy's 64x64 pixel observations: our A2C (CNN, 64 envs) against SB3 "
         "PPO CnnPolicy (8 envs).",
     )
-    px.add_argument("--minutes", type=_positive_float, default=5.0, help="training minutes per learner (5)")
+    px.add_argument("--minutes", type=positive_float, default=5.0, help="training minutes per learner (5)")
     px.add_argument("--no-sb3", action="store_true", help="race ours alone")
-    px.add_argument("--seed", type=int, default=0, help="seed of every learner (default 0)")
+    add_seed(px, "seed of every learner")
     return bench
 
 
@@ -193,7 +180,7 @@ COMMAND_MODULES: tuple[str, ...] = ("sandbox.cli_evolve", "sandbox.cli_fit", "sa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sandbox",
         description="A reinforcement-learning and evolution sandbox: cars learn to drive on generated tracks.",
     )
@@ -205,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench = _add_bench(sub)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parsers(sub, bench)
+    return parser
+
+
+def subcommand_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command `args` was parsed by (`sandbox bench env`'s, say)."""
+    for action in parser._actions:  # argparse keeps the subparsers in its private action list
+        if isinstance(action, argparse._SubParsersAction):
+            name = getattr(args, action.dest, None)
+            if name in action.choices:
+                return subcommand_parser(action.choices[name], args)
     return parser
 
 
@@ -231,11 +228,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_baseline(level=args.level, tracks=args.tracks, count=args.count, max_steps=args.max_steps)
     elif args.command == "train":
-        _train(args)
+        _train(args, args.given)
     elif args.command == "eval":
         from sandbox.train import evaluate_checkpoint, print_result
 
-        print_result(evaluate_checkpoint(args.checkpoint, args.episodes, args.tracks, args.level), args.json)
+        print_result(evaluate_checkpoint(args.checkpoint, args.episodes, args.tracks, args.level,
+                                         trust_code=args.trust_code), args.json)
     elif args.command == "bench" and args.bench == "env":
         from sandbox.bench.env import run_env_bench
 
@@ -259,31 +257,42 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace, given: set[str]) -> None:
+    from sandbox.rundir import free_run_dir
     from sandbox.train import print_result, resume_training, run_training
 
     if args.resume:
-        print_result(resume_training(args.resume), as_json=False)
+        refuse_on_resume(given, {"total_timesteps"}, "train")
+        result = resume_training(args.resume, total_timesteps=args.total_timesteps, trust_code=args.trust_code)
+        _wrote(args.resume)
+        print_result(result, as_json=False)
         return
     if args.agent is None:
-        raise ValueError("--agent is required (qlearning, sarsa, reinforce or a2c), unless --resume RUN_DIR is given")
-    env_kwargs = {key: value for key, value in (("level", args.level), ("obs", args.obs)) if value is not None}
-    if args.continuous:
-        env_kwargs["continuous"] = True
-    settings = {"env_id": args.env, "env_kwargs": env_kwargs, "backbone": args.backbone,
-                "total_timesteps": args.total_timesteps, "seed": args.seed}
-    for key in ("num_envs", "learning_rate", "optimizer"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
-    run_dir = args.run_dir or f"runs/{args.agent}-{args.seed}"
-    result = run_training(args.agent, settings, run_dir, args.eval_every, args.eval_episodes, args.checkpoint_every)
-    print(f"wrote {run_dir}/ (progress.csv, tensorboard/, checkpoint.pt, learning_curve.png, eval.json)")
+        raise ValueError(f"--agent is required ({', '.join(AGENT_NAMES)}), unless --resume RUN_DIR is given")
+    settings = agent_settings(args, given)
+    run_dir = args.run_dir or free_run_dir(f"runs/{args.agent}-{args.seed}")
+    result = run_training(args.agent, settings, run_dir, args.eval_every, args.eval_episodes, args.checkpoint_every,
+                          overwrite=args.overwrite)
+    _wrote(run_dir)
     print_result(result, as_json=False)
+
+
+def _wrote(run_dir: str | os.PathLike) -> None:
+    """Name the run's files that are there (and only those)."""
+    from pathlib import Path
+
+    names = ("checkpoint.pt", "progress.csv", "tensorboard", "learning_curve.png", "eval.json")
+    there = [name + ("/" if (Path(run_dir) / name).is_dir() else "") for name in names
+             if (Path(run_dir) / name).exists()]
+    print(f"wrote {run_dir}/ ({', '.join(there)})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sandbox` console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # no pygame banner before our own output
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.given = given_flags(subcommand_parser(parser, args), argv)
     try:
         return _dispatch(args)
     except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as exc:

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from sandbox.cli import LEVEL_NAMES, _positive_float, _positive_int
+from sandbox.flags import (
+    LEVEL_NAMES,
+    STRATEGY_NAMES,
+    add_overwrite,
+    add_seed,
+    add_trust_code,
+    non_negative_float,
+    non_negative_int,
+    population,
+    positive_float,
+    positive_int,
+    refuse_on_resume,
+)
+
+RESUMABLE = {"generations", "workers", "ray"}  # flags that may go with --resume: a longer run, another map
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -19,23 +33,25 @@ def _widths(text: str) -> tuple[int, ...]:
 
 def add_evolve_flags(p: argparse.ArgumentParser) -> None:
     """The flags of an evolution run (shared with `sandbox watch --evolve`)."""
-    p.add_argument("--population", type=_positive_int, default=256, help="individuals per generation (256)")
-    p.add_argument("--generations", type=_positive_int, default=30, help="generations to run (30)")
+    p.add_argument("--population", type=population, default=256, help="individuals per generation (256)")
+    p.add_argument("--generations", type=positive_int, default=30, help="generations to run (30)")
     p.add_argument("--backbone", default="mlp", help="mlp, attention, a registered name or module:Class (mlp)")
     p.add_argument("--widths", type=_widths, help="MLP hidden widths, e.g. 16 or 16,16 (default 16)")
     p.add_argument("--activation", choices=("step", "sigmoid", "tanh", "relu", "abs", "gelu"),
                    help="MLP activation (default tanh); step is the perceptron's, which only evolution trains")
-    p.add_argument("--episodes", type=_positive_int, default=4,
+    p.add_argument("--episodes", type=positive_int, default=4,
                    help="training tracks each individual drives; fitness is the mean return (4; on normal and "
                    "hard, where pedestrians wait at random, 16 gives a champion that holds)")
     p.add_argument("--algorithm", choices=("simple", "mu+lambda"), default="simple",
                    help="ga: DEAP's eaSimple (with elites) or eaMuPlusLambda")
-    p.add_argument("--sigma", type=_positive_float, help="Gaussian mutation's standard deviation (0.2)")
+    p.add_argument("--sigma", type=positive_float, help="Gaussian mutation's standard deviation (0.2)")
+    p.add_argument("--elites", type=non_negative_int,
+                   help="ga simple: the best individuals kept unchanged (default min(4, population / 2))")
     p.add_argument("--obs", choices=("rays", "pixels", "both"), default="rays", help="observation (rays)")
-    p.add_argument("--seed", type=int, default=0, help="seed of Python's random, numpy and torch (0)")
-    p.add_argument("--workers", type=int, default=0, help="local processes evaluating shards (0: this process)")
+    add_seed(p, "seed of Python's random, numpy and torch")
+    p.add_argument("--workers", type=non_negative_int, default=0,
+                   help="local processes evaluating shards (0: this process)")
     p.add_argument("--ray", metavar="ADDRESS", help="evaluate shards on the Ray cluster at ADDRESS (or auto)")
-    p.add_argument("--run-dir", help="where the run's files go (default runs/evolve-STRATEGY-SEED)")
     p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="world level (easy)")
 
 
@@ -49,10 +65,15 @@ def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersActi
         "RUN_DIR/hall_of_fame/rank*.pt (drivers for `sandbox eval` and `sandbox replay`) and "
         "RUN_DIR/fitness.png. `sandbox evolve --resume RUN_DIR` continues a stopped run (kill -9 too).",
     )
-    p.add_argument("--strategy", choices=("ga", "cma", "arch"), default="ga",
+    p.add_argument("--strategy", choices=STRATEGY_NAMES, default="ga",
                    help="ga: genetic algorithm; cma: CMA-ES; arch: architecture evolution (default ga)")
     add_evolve_flags(p)
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--run-dir", help="where the run's files go (default runs/evolve-STRATEGY-SEED, or the next "
+                   "free _2, _3, ...)")
+    add_overwrite(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint (with "
+                   "--generations larger than its own: extend it)")
+    add_trust_code(p)
     b = bench.add_parser(
         "evolve",
         help="population evaluation: ours batched vs DEAP the ordinary way; GA to held-out laps",
@@ -61,9 +82,9 @@ def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersActi
         "env, one torch forward a step), the same networks and tracks; then the wall-clock a GA of MLPs needs "
         "until its champion laps 95% of easy's held-out tracks.",
     )
-    b.add_argument("--repeats", type=_positive_int, default=3, help="timed repeats per figure (median)")
+    b.add_argument("--repeats", type=positive_int, default=3, help="timed repeats per figure (median)")
     b.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    b.add_argument("--minutes", type=_positive_float, default=0.0,
+    b.add_argument("--minutes", type=non_negative_float, default=0.0,
                    help="also race GA, CMA-ES, arch and a step-activation population this many minutes each "
                    "on normal and hard (0: skip)")
 
@@ -82,22 +103,41 @@ def settings_from_args(args: argparse.Namespace, strategy: str) -> dict:
         settings["backbone_options"] = {"widths": (16,), **options}
     elif options:
         settings["backbone_options"] = options
-    if args.sigma is not None:
-        settings["sigma"] = args.sigma
+    for key in ("sigma", "elites"):
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
     return settings
+
+
+def _map_flags(args: argparse.Namespace) -> dict:
+    """--workers / --ray given with --resume: evaluate the resumed run's generations there (same fitnesses)."""
+    return {key: getattr(args, key) for key in ("workers", "ray") if key in args.given}
+
+
+def _wrote(run_dir) -> None:
+    from pathlib import Path
+
+    names = ("logbook.csv", "checkpoint.pt", "hall_of_fame", "fitness.png")
+    there = [name + ("/rank*.pt" if name == "hall_of_fame" else "") for name in names
+             if (Path(run_dir) / name).exists()]
+    print(f"wrote {run_dir}/ ({', '.join(there)})")
 
 
 def run(args: argparse.Namespace) -> int | None:
     if args.command == "evolve":
         from evolve import resume_evolution, run_evolution
+        from sandbox.rundir import free_run_dir
 
         if args.resume:
-            result = resume_evolution(args.resume)
+            refuse_on_resume(args.given, RESUMABLE, "evolve")
+            generations = args.generations if "generations" in args.given else None
+            result = resume_evolution(args.resume, generations=generations, trust_code=args.trust_code,
+                                      **_map_flags(args))
             run_dir = args.resume
         else:
-            run_dir = args.run_dir or f"runs/evolve-{args.strategy}-{args.seed}"
-            result = run_evolution(settings_from_args(args, args.strategy), run_dir)
-        print(f"wrote {run_dir}/ (logbook.csv, checkpoint.pt, hall_of_fame/rank*.pt, fitness.png)")
+            run_dir = args.run_dir or free_run_dir(f"runs/evolve-{args.strategy}-{args.seed}")
+            result = run_evolution(settings_from_args(args, args.strategy), run_dir, overwrite=args.overwrite)
+        _wrote(run_dir)
         nan = float("nan")
         print(f"champion: fitness {result.get('champion_fitness', nan):.2f}, held-out laps "
               f"{result.get('heldout_lap_rate', nan):.0%} (clean {result.get('heldout_clean_lap_rate', nan):.0%}); "

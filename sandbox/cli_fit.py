@@ -12,7 +12,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sandbox.cli import LEVEL_NAMES, _positive_float, _positive_int
+from sandbox.flags import (
+    LEVEL_NAMES,
+    add_overwrite,
+    add_seed,
+    add_tracks,
+    add_trust_code,
+    positive_float,
+    positive_int,
+    refuse_on_resume,
+    seed,
+    unit_float,
+)
 
 KINDS = ("autoencoder", "vae", "gan", "gail", "bc", "transformer")
 # CLI flag -> config field, for the flags a component's config has
@@ -32,7 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersActi
         "actions, clean laps); the Decision Transformer's return against the best trajectory of its data.",
     )
     p.add_argument("--quick", action="store_true", help="tiny budgets (a smoke run)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every learner (default 0)")
+    add_seed(p, "seed of every learner")
     p.add_argument("--out", default="runs/bench-components", help="where data and checkpoints go")
 
 
@@ -46,16 +57,19 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--driver", default="expert",
                    help="expert (privileged, the demonstrator), controller (rays), or a checkpoint path")
     p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="world level (default easy)")
-    p.add_argument("--steps", type=_positive_int, default=10_000, help="steps to record, at least (default 10000)")
-    p.add_argument("--episodes", type=_positive_int, help="record this many whole episodes instead of --steps")
-    p.add_argument("--out", required=True, help="the .npz file to write")
+    p.add_argument("--steps", type=positive_int, default=10_000, help="steps to record, at least (default 10000)")
+    p.add_argument("--episodes", type=positive_int, help="record this many whole episodes instead of --steps")
+    p.add_argument("--out", required=True, help="the .npz file to write (an existing file is refused; --overwrite "
+                   "replaces it)")
+    add_overwrite(p, "--out")
     p.add_argument("--obs", choices=("rays", "pixels", "both"), default="both", help="what to record (default both)")
-    p.add_argument("--num-envs", type=_positive_int, default=16, help="cars driven at once (default 16)")
-    p.add_argument("--noise", type=float, default=0.0, help="share of random actions, 0..1 (default 0)")
+    p.add_argument("--num-envs", type=positive_int, default=16, help="cars driven at once (default 16)")
+    p.add_argument("--noise", type=unit_float, default=0.0, help="share of random actions, 0..1 (default 0)")
     p.add_argument("--continuous", action="store_true", help="continuous (steer, throttle) actions")
-    p.add_argument("--tracks", default="train", help="track set: train or heldout (default train)")
-    p.add_argument("--max-episode-steps", type=_positive_int, default=1000, help="episode step limit (1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    add_tracks(p, default="train")
+    p.add_argument("--max-episode-steps", type=positive_int, default=1000, help="episode step limit (1000)")
+    add_seed(p)
+    add_trust_code(p)
 
 
 def _add_fit(sub: argparse._SubParsersAction) -> None:
@@ -69,16 +83,18 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("kind", choices=KINDS, help="the component")
     p.add_argument("--data", required=True, help="a trajectory file (sandbox collect, sandbox play --record)")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs in all (default 10)")
-    p.add_argument("--run-dir", help="where the run's files go (default runs/fit-KIND)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="epochs in all (default 10)")
+    p.add_argument("--run-dir", help="where the run's files go (default runs/fit-KIND, or the next free _2, _3, ...)")
+    add_overwrite(p, "--run-dir")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir up to --epochs")
+    add_trust_code(p)
     p.add_argument("--backbone", choices=("mlp", "cnn"), help="autoencoder/vae: the encoder family")
-    p.add_argument("--latent-dim", type=_positive_int, help="autoencoder/vae/gan: the code's width")
-    p.add_argument("--learning-rate", type=_positive_float, help="the optimiser's step size")
-    p.add_argument("--batch-size", type=_positive_int, help="examples per gradient step")
-    p.add_argument("--steps-per-epoch", type=_positive_int, help="gail: A2C env steps per epoch")
-    p.add_argument("--context", type=_positive_int, help="transformer: timesteps per window (K)")
-    p.add_argument("--seed", type=int, help="seed of the component")
+    p.add_argument("--latent-dim", type=positive_int, help="autoencoder/vae/gan: the code's width")
+    p.add_argument("--learning-rate", type=positive_float, help="the optimiser's step size")
+    p.add_argument("--batch-size", type=positive_int, help="examples per gradient step")
+    p.add_argument("--steps-per-epoch", type=positive_int, help="gail: A2C env steps per epoch")
+    p.add_argument("--context", type=positive_int, help="transformer: timesteps per window (K)")
+    p.add_argument("--seed", type=seed, help="seed of the component (default: its config's)")
 
 
 def run(args: argparse.Namespace) -> int | None:
@@ -87,15 +103,21 @@ def run(args: argparse.Namespace) -> int | None:
         from sandbox.collect import collect
 
         summary = collect(args.driver, args.level, args.steps, args.out, args.obs, args.num_envs, args.continuous,
-                          args.tracks, args.seed, args.noise, args.episodes, args.max_episode_steps)
+                          args.tracks, args.seed, args.noise, args.episodes, args.max_episode_steps,
+                          overwrite=args.overwrite, trust_code=args.trust_code)
         print(_line(summary))
         return 0
     if args.command == "fit":
         from sandbox.components.fit import run_fit
+        from sandbox.rundir import free_run_dir
 
+        if args.resume:
+            refuse_on_resume(args.given, {"epochs", "data", "run_dir"}, f"fit {args.kind}")
         options = _options(args)
-        summary = run_fit(args.kind, args.data, args.epochs, args.run_dir or f"runs/fit-{args.kind}", options,
-                          resume=args.resume)
+        default = f"runs/fit-{args.kind}"
+        run_dir = args.run_dir or (default if args.resume else free_run_dir(default))
+        summary = run_fit(args.kind, args.data, args.epochs, run_dir, options, resume=args.resume,
+                          overwrite=args.overwrite, trust_code=args.trust_code)
         print(_line(summary))
         return 0
     if args.command == "bench" and args.bench == "components":

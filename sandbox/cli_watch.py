@@ -13,7 +13,23 @@ from __future__ import annotations
 
 import argparse
 
-from sandbox.cli import LEVEL_NAMES, _positive_int
+from sandbox.flags import (
+    AGENT_NAMES,
+    STRATEGY_NAMES,
+    LinesFormatter,
+    add_agent_flags,
+    add_agent_help,
+    add_level,
+    add_overwrite,
+    add_seed,
+    add_tracks,
+    add_trust_code,
+    agent_settings,
+    population,
+    positive_float,
+    positive_int,
+    refuse_on_resume,
+)
 
 SPEED_CHOICES = ("1", "2", "4", "8", "16", "32", "64", "max")
 
@@ -28,14 +44,14 @@ def _add_view_flags(p: argparse.ArgumentParser, speed_help: str) -> None:
     p.add_argument("--headless", action="store_true",
                    help="no window: write the frames to a video and PNGs (also what happens with no display)")
     p.add_argument("--speed", type=_speed, help=speed_help)
-    p.add_argument("--fps", type=_positive_int, default=30, help="frames per second drawn (default 30)")
+    p.add_argument("--fps", type=positive_int, default=30, help="frames per second drawn (default 30)")
     p.add_argument("--record", metavar="FILE", help="also write the frames to this .mp4 or .gif")
-    p.add_argument("--png-every", type=float, default=10.0, help="headless: seconds between PNG frames (10)")
+    p.add_argument("--png-every", type=positive_float, default=10.0, help="headless: seconds between PNG frames (10)")
 
 
 def _add_watch(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "watch",
+        "watch", add_help=False, formatter_class=LinesFormatter,
         help="watch agents learn (or a population evolve) live in a window; headless, write a video",
         description="Train an agent (--agent, as `sandbox train`) or evolve a population (--evolve, as `sandbox "
         "evolve`) on CarDrive while a window shows every car, the HUD and a live learning curve. Keys: space "
@@ -43,25 +59,21 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
         "display or --headless the frames go to RUN_DIR/watch.mp4 and RUN_DIR/frames/. Ends when the steps or "
         "generations are spent.",
     )
+    add_agent_help(p)
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--agent", choices=("qlearning", "sarsa", "reinforce", "a2c"), help="an agent family to train")
-    who.add_argument("--evolve", choices=("ga", "cma", "arch"), help="an evolution strategy to run")
-    p.add_argument("--backbone", default="mlp", help="mlp, cnn, attention, table, a registered name or module:Class")
-    p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="CarDrive's level (default easy)")
-    p.add_argument("--obs", choices=("rays", "pixels", "both"), help="agents: CarDrive's observation (default rays)")
-    p.add_argument("--continuous", action="store_true", help="CarDrive's continuous (steer, throttle) actions")
-    p.add_argument("--total-timesteps", type=_positive_int, help="agents: env steps (default: the agent's own)")
-    p.add_argument("--num-envs", type=_positive_int, help="agents: envs stepped together (the agent's default)")
-    p.add_argument("--learning-rate", type=float, help="agents: the optimiser's learning rate")
-    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help="agents: the optimiser")
-    p.add_argument("--population", type=_positive_int, help="evolution: individuals per generation")
-    p.add_argument("--generations", type=_positive_int, help="evolution: generations to run")
-    p.add_argument("--seed", type=int, default=0, help="seed of the whole run (default 0)")
-    p.add_argument("--run-dir", help="where the run's files go (default runs/watch-AGENT-SEED)")
-    p.add_argument("--eval-every", type=int, default=0, help="agents: evaluate on held-out tracks every N updates")
-    p.add_argument("--eval-episodes", type=_positive_int, default=20, help="agents: held-out episodes per evaluation")
-    p.add_argument("--checkpoint-every", type=_positive_int, default=20, help="agents: updates between checkpoints")
-    p.add_argument("--resume", metavar="RUN_DIR", help="agents: continue the run in RUN_DIR, watching it")
+    who.add_argument("--agent", choices=AGENT_NAMES, help="an agent family to train")
+    who.add_argument("--evolve", choices=STRATEGY_NAMES, help="an evolution strategy to run")
+    add_level(p)
+    add_agent_flags(p, prefix="agents: ")
+    p.add_argument("--population", type=population, help="evolution: individuals per generation")
+    p.add_argument("--generations", type=positive_int, help="evolution: generations to run")
+    add_seed(p)
+    p.add_argument("--run-dir", help="where the run's files go (default runs/watch-AGENT-SEED, or the next free _2, "
+                   "_3, ...)")
+    add_overwrite(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run (an agent's or an evolution) in RUN_DIR, "
+                   "watching it; --total-timesteps / --generations larger than its own extend it")
+    add_trust_code(p)
     _add_view_flags(p, "batch steps between frames: 1 (smooth) ... 64 or max (default 2; evolution 8)")
 
 
@@ -73,14 +85,14 @@ def _add_play(sub: argparse._SubParsersAction) -> None:
         "--record FILE.npz saves observations, actions and rewards in the trajectory format that `sandbox "
         "collect` writes and the trainable components read. Needs a display.",
     )
-    p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="world level (default easy)")
-    p.add_argument("--tracks", default="heldout", help="track set: train or heldout (default heldout)")
+    add_level(p)
+    add_tracks(p)
     p.add_argument("--obs", choices=("rays", "pixels", "both"), default="rays", help="observation recorded (rays)")
     p.add_argument("--discrete", action="store_true",
                    help="record Discrete(5) actions (one key at a time) instead of (steer, throttle)")
     p.add_argument("--record", metavar="FILE.npz", help="save the drive as a demonstration")
-    p.add_argument("--episodes", type=_positive_int, default=3, help="episodes to drive (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the tracks and pedestrians (default 0)")
+    p.add_argument("--episodes", type=positive_int, default=3, help="episodes to drive (default 3)")
+    add_seed(p, "seed of the tracks and pedestrians")
 
 
 def _add_replay(sub: argparse._SubParsersAction) -> None:
@@ -92,11 +104,12 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
         "car per held-out track, in a window (or headless into --record).",
     )
     p.add_argument("checkpoint", help="path to a checkpoint")
-    p.add_argument("--cars", type=_positive_int, default=8, help="cars, one per held-out track (default 8)")
-    p.add_argument("--episodes", type=_positive_int, default=1, help="episodes each car drives (default 1)")
-    p.add_argument("--tracks", default="heldout", help="track set: heldout or train (default heldout)")
-    p.add_argument("--level", choices=LEVEL_NAMES, help="drive another level than the one trained on")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pedestrians and traffic (default 0)")
+    p.add_argument("--cars", type=positive_int, default=8, help="cars, one per held-out track (default 8)")
+    p.add_argument("--episodes", type=positive_int, default=1, help="episodes each car drives (default 1)")
+    add_tracks(p)
+    p.add_argument("--level", choices=("easy", "normal", "hard"), help="drive another level than the one trained on")
+    add_seed(p, "seed of the pedestrians and traffic")
+    add_trust_code(p)
     _add_view_flags(p, "batch steps between frames (default 1: real time)")
 
 
@@ -111,8 +124,8 @@ def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersActi
         description="The same A2C run on CarDrive easy rays, headless and with the viewer drawing at 30 fps "
         "(speed max; a window through the display, or SDL's dummy driver without one); medians of repeats.",
     )
-    b.add_argument("--timesteps", type=_positive_int, default=200_000, help="env steps per timed run (200000)")
-    b.add_argument("--repeats", type=_positive_int, default=3, help="timed repeats (median; default 3)")
+    b.add_argument("--timesteps", type=positive_int, default=200_000, help="env steps per timed run (200000)")
+    b.add_argument("--repeats", type=positive_int, default=3, help="timed repeats (median; default 3)")
     b.add_argument("--quick", action="store_true", help="a short smoke run")
 
 
@@ -130,7 +143,7 @@ def run(args: argparse.Namespace) -> int | None:
 
         run_replay(args.checkpoint, cars=args.cars, episodes=args.episodes, tracks=args.tracks, level=args.level,
                    seed=args.seed, headless=args.headless, speed=1 if args.speed is None else args.speed,
-                   fps=args.fps, record=args.record, png_every=args.png_every)
+                   fps=args.fps, record=args.record, png_every=args.png_every, trust_code=args.trust_code)
     elif args.command == "bench" and args.bench == "watch":
         from sandbox.bench.watch import run_watch_bench
 
@@ -140,47 +153,64 @@ def run(args: argparse.Namespace) -> int | None:
     return 0
 
 
+VIEW_FLAGS = {"headless", "speed", "fps", "record", "png_every"}
+
+
 def _watch(args: argparse.Namespace) -> None:
+    from sandbox.rundir import free_run_dir
     from sandbox.watch import watch_agent, watch_evolution
 
     view = {"headless": args.headless, "fps": args.fps, "record": args.record, "png_every": args.png_every}
+    if args.resume:
+        _watch_resumed(args, view)
+        return
     if args.evolve is not None:
         settings = {"strategy": args.evolve, "level": args.level, "backbone": args.backbone, "seed": args.seed,
                     "continuous": args.continuous}
         settings.update({k: getattr(args, k) for k in ("population", "generations") if getattr(args, k)})
-        run_dir = args.run_dir or f"runs/watch-{args.evolve}-{args.seed}"
-        watch_evolution(settings, run_dir, speed=8 if args.speed is None else args.speed, **view)
-        return
-    speed = 2 if args.speed is None else args.speed
-    if args.resume:
-        if _is_evolution(args.resume):
-            watch_evolution({}, args.resume, speed=8 if args.speed is None else args.speed, resume=True, **view)
-        else:
-            watch_agent("", {}, args.resume, train_options={}, resume=True, speed=speed, **view)
+        run_dir = args.run_dir or free_run_dir(f"runs/watch-{args.evolve}-{args.seed}")
+        watch_evolution(settings, run_dir, speed=8 if args.speed is None else args.speed, overwrite=args.overwrite,
+                        **view)
         return
     if args.agent is None:
         raise ValueError("--agent or --evolve is required (e.g. `sandbox watch --agent a2c`), unless --resume")
-    env_kwargs = {"level": args.level, **({"obs": args.obs} if args.obs else {})}
-    if args.continuous:
-        env_kwargs["continuous"] = True
-    settings = {"env_kwargs": env_kwargs, "backbone": args.backbone, "seed": args.seed}
-    for key in ("total_timesteps", "num_envs", "learning_rate", "optimizer"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
+    settings = agent_settings(args, args.given)
+    settings.pop("env_id")
+    settings["env_kwargs"].setdefault("level", args.level)
     train_options = {"eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
                      "checkpoint_every": args.checkpoint_every}
-    result = watch_agent(args.agent, settings, args.run_dir or f"runs/watch-{args.agent}-{args.seed}",
-                         train_options=train_options, speed=speed, **view)
+    run_dir = args.run_dir or free_run_dir(f"runs/watch-{args.agent}-{args.seed}")
+    result = watch_agent(args.agent, settings, run_dir, train_options=train_options,
+                         speed=2 if args.speed is None else args.speed, overwrite=args.overwrite, **view)
+    _print_result(result)
+
+
+def _watch_resumed(args: argparse.Namespace, view: dict) -> None:
+    """`--resume RUN_DIR`: an evolution or an agent's run, whichever RUN_DIR holds; --agent / --evolve, if
+    given, must name what it holds."""
+    from sandbox.watch import resumed_run, watch_agent, watch_evolution
+
+    kind, name = resumed_run(args.resume)
+    wanted = args.evolve if kind == "evolution" else args.agent
+    other = args.agent if kind == "evolution" else args.evolve
+    if other is not None or (wanted is not None and wanted != name):
+        given = f"--agent {args.agent}" if args.agent else f"--evolve {args.evolve}"
+        raise ValueError(f"{given}: {args.resume} holds {'an evolution' if kind == 'evolution' else 'a training'} "
+                         f"run of {name}; drop the flag to resume it")
+    budget = "generations" if kind == "evolution" else "total_timesteps"
+    refuse_on_resume(args.given - {"agent", "evolve"}, {budget} | VIEW_FLAGS, "watch")
+    extend = getattr(args, budget) if budget in args.given else None
+    if kind == "evolution":
+        watch_evolution({}, args.resume, speed=8 if args.speed is None else args.speed, resume=True,
+                        generations=extend, trust_code=args.trust_code, **view)
+        return
+    result = watch_agent("", {}, args.resume, train_options={}, resume=True, total_timesteps=extend,
+                         trust_code=args.trust_code, speed=2 if args.speed is None else args.speed, **view)
+    _print_result(result)
+
+
+def _print_result(result: dict | None) -> None:
     if result is not None:
         from sandbox.train import print_result
 
         print_result(result, as_json=False)
-
-
-def _is_evolution(run_dir: str) -> bool:
-    """Whether RUN_DIR holds an evolution run (else a training run) to resume."""
-    from pathlib import Path
-
-    from sandbox.checkpoints import load_checkpoint
-
-    return load_checkpoint(Path(run_dir) / "checkpoint.pt").get("kind") == "evolution"

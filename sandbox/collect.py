@@ -18,20 +18,20 @@ transition) is left out. The file holds at least `steps` steps; with `episodes`,
 from __future__ import annotations
 
 import os
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sandbox.progress import ProgressLine
+from sandbox.rundir import check_output_file
 from sandbox.trajectories import save_trajectories, split_obs
 
 Driver = Callable[[Any, Any], np.ndarray]  # (env, observation batch) -> actions
 
 
-def make_driver(driver: str, continuous: bool) -> tuple[Driver, str | None]:
+def make_driver(driver: str, continuous: bool, trust_code: bool = False) -> tuple[Driver, str | None]:
     """The driver's function and the observation it reads ("rays", "pixels", "both"; None: the world state).
 
     Raises:
@@ -47,7 +47,7 @@ def make_driver(driver: str, continuous: bool) -> tuple[Driver, str | None]:
         raise ValueError(f"--driver must be expert, controller or a checkpoint file; no file at {driver!r}")
     from sandbox.policies import load_policy
 
-    policy = load_policy(driver)
+    policy = load_policy(driver, trust_code=trust_code)
     if policy.env_id != "sandbox/CarDrive-v0":
         raise ValueError(f"{driver} drives {policy.env_id}, not CarDrive")
     if bool(policy.env_kwargs.get("continuous", False)) != continuous:
@@ -60,15 +60,20 @@ def make_driver(driver: str, continuous: bool) -> tuple[Driver, str | None]:
 def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os.PathLike = "data/expert.npz",
             obs: str = "both", num_envs: int = 16, continuous: bool = False, tracks: str = "train",
             seed: int = 0, noise: float = 0.0, episodes: int | None = None, max_episode_steps: int = 1000,
-            progress: bool = True) -> dict[str, Any]:
-    """Drive and write a trajectory file; return a summary (steps, episodes, laps, mean episode return)."""
+            progress: bool = True, overwrite: bool = False, trust_code: bool = False) -> dict[str, Any]:
+    """Drive and write a trajectory file; return a summary (steps, episodes, laps, mean episode return).
+
+    An existing `out` is refused unless `overwrite` (then replaced atomically, once the new file is whole);
+    `trust_code` lets a driver checkpoint import the `module:attr` code it names.
+    """
     from envs import CarDriveVectorEnv
 
     if obs not in ("rays", "pixels", "both"):
         raise ValueError(f"--obs must be rays, pixels or both, got {obs!r}")
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"--noise must be in [0, 1], got {noise}")
-    act, _ = make_driver(driver, continuous)
+    check_output_file(out, overwrite)
+    act, _ = make_driver(driver, continuous, trust_code)
     if episodes is not None:  # no more cars than episodes: the first to end are the short ones (crashes)
         num_envs = min(num_envs, episodes)
     env = CarDriveVectorEnv(num_envs, level=level, obs="both", continuous=continuous, tracks=tracks,
@@ -79,7 +84,7 @@ def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os
     buffers: list[list[dict]] = [[] for _ in range(num_envs)]  # each car's steps of its running episode
     done_episodes: list[list[dict]] = []
     valid = np.ones(num_envs, bool)
-    recorded, last_print = 0, 0.0
+    recorded, line = 0, ProgressLine() if progress else None
     while (recorded < steps) if episodes is None else (len(done_episodes) < episodes):
         actions = act(env, observation)
         random_actions = np.stack([env.single_action_space.sample() for _ in range(num_envs)])
@@ -95,11 +100,10 @@ def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os
                 done_episodes.append(buffers[i])
                 buffers[i] = []
         valid = ~(terminated | truncated)
-        if progress and time.perf_counter() - last_print > 0.5:
-            last_print = time.perf_counter()
-            print(f"\rcollect: {recorded:,} steps, {len(done_episodes)} episodes", end="", file=sys.stderr)
-    if progress:
-        print(file=sys.stderr)
+        if line is not None:
+            line.show(f"collect: {recorded:,} steps, {len(done_episodes)} episodes")
+    if line is not None:
+        line.close(f"collect: {recorded:,} steps, {len(done_episodes)} episodes")
     env.close()
     if episodes is None:  # the running episodes too, cut where collection stopped (marked truncated)
         for buffer in (b for b in buffers if b):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from sandbox.progress import ProgressLine
 
 
 def run_demo(num_cars: int = 4, steps: int = 400, tracks: str = "heldout", seed: int = 0,
@@ -16,6 +17,8 @@ def run_demo(num_cars: int = 4, steps: int = 400, tracks: str = "heldout", seed:
 
     The cars share one pool of tracks from `tracks`; each frame shows every car, its rays and pedestrians.
     """
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder; name a folder for frame.png and drive.gif")
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless unless a display is configured
     from PIL import Image
 
@@ -24,16 +27,15 @@ def run_demo(num_cars: int = 4, steps: int = 400, tracks: str = "heldout", seed:
     env = CarDriveVectorEnv(num_cars, continuous=True, level=level, tracks=tracks, num_tracks=min(num_cars, 4),
                             pedestrians=pedestrians, render_mode="rgb_array", show_rays=True)
     obs, _ = env.reset(seed=seed)
-    frames, laps, crashes = [], 0, 0
+    frames, laps, crashes, progress = [], 0, 0, ProgressLine()
     for t in range(steps):
         obs, _, terminated, truncated, info = env.step(drive_controller(obs, env.config.n_rays))
         laps += int(info["lap_completed"].sum())
         crashes += int(info["crashed"].sum())
         if t % gif_every == 0 or t == steps - 1:
             frames.append(Image.fromarray(env.render()).resize((384, 384)))
-        if (t + 1) % 50 == 0 or t == steps - 1:
-            print(f"\rstep {t + 1}/{steps}  laps {laps}  crashes {crashes}", end="", file=sys.stderr)
-    print(file=sys.stderr)
+        progress.show(f"step {t + 1}/{steps}  laps {laps}  crashes {crashes}")
+    progress.close(f"step {steps}/{steps}  laps {laps}  crashes {crashes}")
     final = env.render()
     env.close()
     out_dir = Path(out)

@@ -20,6 +20,7 @@ import pygame
 
 from sandbox.scene import Scene, distinct_colours
 from sandbox.trajectories import save_trajectories, split_obs
+from sandbox.video import check_writable
 from sandbox.viewer import display_available, open_display
 
 ARROWS = (pygame.K_LEFT, pygame.K_RIGHT, pygame.K_UP, pygame.K_DOWN)
@@ -126,12 +127,15 @@ class HumanDriver:
 
 def run_play(level: str = "easy", tracks: str = "heldout", obs: str = "rays", discrete: bool = False,
              record: str | None = None, episodes: int = 3, seed: int = 0, fps: int = 30) -> Path | None:
-    """Drive until `episodes` are done or the window closes; save the drive to `record`; return its path."""
+    """Drive until `episodes` are done or the window closes; save the drive to `record`; return its path.
+    A bad `record` (not .npz, an unwritable place) is refused before the drive, not after it."""
+    if record is not None:
+        if not str(record).endswith(".npz"):
+            raise ValueError(f"--record {record}: a demonstration is saved as a .npz file")
+        check_writable(record)
     if not display_available():
         raise ValueError("play needs a window, and there is no display here (DISPLAY is unset, or "
                          "SDL_VIDEODRIVER is dummy)")
-    if record is not None and not str(record).endswith(".npz"):
-        raise ValueError(f"--record {record}: a demonstration is saved as a .npz file")
     driver = HumanDriver(level, tracks, obs, discrete, seed, episodes)
     clock = pygame.time.Clock()
     try:
@@ -139,9 +143,19 @@ def run_play(level: str = "easy", tracks: str = "heldout", obs: str = "rays", di
             clock.tick(fps)
     finally:
         driver.close()
-    print(f"drove {len(driver.steps['reward'])} steps, {driver.laps} lap(s)")
+        path = _save(driver, record)  # even when the drive ended in an error (Ctrl-C): what was driven is kept
+    return path
+
+
+def _save(driver: HumanDriver, record: str | os.PathLike | None) -> Path | None:
+    """Say what was driven; write it to `record` (if given and anything was driven) and say where."""
+    steps = len(driver.steps["reward"])
+    print(f"drove {steps} steps, {driver.laps} lap(s)")
     if record is None:
         return None
+    if not steps:
+        print(f"--record {record}: nothing was driven, so nothing was saved", file=sys.stderr)
+        return None
     path = driver.save(record)
-    print(f"wrote {path} ({len(driver.steps['reward'])} steps, level {level}, obs {obs})")
+    print(f"wrote {path} ({steps} steps, level {driver.level}, obs {driver.obs_mode})")
     return path

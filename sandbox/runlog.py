@@ -1,7 +1,7 @@
 """What a training run leaves in its run directory: a CSV and TensorBoard logs under CleanRL's tag names,
 a progress line on stderr, and a learning-curve PNG at the end.
 
-    log = RunLog("runs/a2c", total_steps=100_000)
+    log = RunLog("runs/a2c", total_steps=100_000)     # creates nothing yet
     log.write(global_step, {"charts/episodic_return": 123.0, "losses/value_loss": 0.4})
     log.close()   # writes learning_curve.png
 """
@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sandbox.progress import ProgressLine
 
 TAGS = {  # history key of the agents -> CleanRL's tag
     "episodic_return": "charts/episodic_return",
@@ -29,47 +31,71 @@ TAGS = {  # history key of the agents -> CleanRL's tag
 
 
 class RunLog:
-    """CSV rows (one per write, columns as they first appear), TensorBoard scalars, a progress line."""
+    """CSV rows (one per write, columns as they first appear), TensorBoard scalars, a progress line.
 
-    def __init__(self, run_dir: str | os.PathLike, total_steps: int, resume: bool = False):
-        from torch.utils.tensorboard import SummaryWriter  # imported here: only training needs it
+    Nothing is created before the first `write` (a run that fails to start leaves no folder behind), and
+    `before_first_write` is called just then (`--overwrite` clears the old run there). `resume_step` continues
+    a run's logs: the CSV rows and TensorBoard events after that step (written after the checkpoint a killed
+    run resumes from) are dropped, so the resumed run's logs equal the uninterrupted run's.
+    """
 
-        self.dir, self.total = Path(run_dir), total_steps
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, run_dir: str | os.PathLike, total_steps: int, resume_step: int | None = None,
+                 before_first_write: Callable[[], None] | None = None):
+        self.dir, self.total, self.resume_step = Path(run_dir), total_steps, resume_step
         self.csv_path = self.dir / "progress.csv"
-        self.rows: list[dict[str, float]] = self._read_rows() if resume else []
-        self.tb = SummaryWriter(str(self.dir / "tensorboard"))
-        self.started, self.last_print = time.perf_counter(), 0.0
+        self.rows: list[dict[str, float]] = self._read_rows(resume_step) if resume_step is not None else []
+        self.tb = None
+        self.before_first_write = before_first_write
+        self.started = time.perf_counter()
+        self.progress = ProgressLine()
 
-    def _read_rows(self) -> list[dict[str, float]]:
+    def _read_rows(self, up_to: int) -> list[dict[str, float]]:
         if not self.csv_path.is_file():
             return []
         with open(self.csv_path, newline="") as f:
-            return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+            rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        return [row for row in rows if row.get("global_step", 0.0) <= up_to]
+
+    def _open(self) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # imported here: only training needs it
+
+        if self.before_first_write is not None:
+            self.before_first_write()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # purge_step: events at or after it (a killed run's steps past its checkpoint) are dropped on resume
+        purge = self.resume_step + 1 if self.resume_step is not None else None
+        self.tb = SummaryWriter(str(self.dir / "tensorboard"), purge_step=purge)
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         """Log one row at `step`: CSV (rewritten whole and atomically), TensorBoard, the progress line."""
+        if self.tb is None:
+            self._open()
         row = {"global_step": float(step), **{k: float(v) for k, v in scalars.items()}}
         self.rows.append(row)
         for key, value in scalars.items():
             if math.isfinite(value):
                 self.tb.add_scalar(key, value, step)
         self._write_csv()
-        now = time.perf_counter()
-        if now - self.last_print > 0.5 or step >= self.total:
-            self.last_print = now
-            ret = scalars.get("charts/episodic_return", float("nan"))
-            sps = scalars.get("charts/SPS", float("nan"))
-            print(f"\rstep {step:,}/{self.total:,} ({step / self.total:4.0%})  return {ret:8.2f}  "
-                  f"SPS {sps:,.0f}  elapsed {now - self.started:5.0f} s", end="", file=sys.stderr, flush=True)
+        self.progress.show(self._line(step, scalars), force=step >= self.total)
+
+    def _line(self, step: int, scalars: dict[str, float]) -> str:
+        ret = scalars.get("charts/episodic_return", math.nan)
+        sps = scalars.get("charts/SPS", math.nan)
+        ret_text = f"return {ret:8.2f}" if math.isfinite(ret) else "no episode yet"
+        sps_text = f"SPS {sps:,.0f}" if math.isfinite(sps) else "SPS -"
+        return (f"step {step:,}/{self.total:,} ({step / self.total:4.0%})  {ret_text}  {sps_text}  "
+                f"elapsed {time.perf_counter() - self.started:5.0f} s")
 
     def _write_csv(self) -> None:
         write_csv(self.csv_path, self.rows)
 
     def close(self) -> Path | None:
-        """Flush the logs, end the progress line and write learning_curve.png; return its path."""
+        """Flush the logs, end the progress line and write learning_curve.png; return its path (None when
+        nothing was logged)."""
+        self.progress.close()
+        if self.tb is None:
+            return None
         self.tb.close()
-        print(file=sys.stderr)
         return plot_learning_curve(self.rows, self.dir / "learning_curve.png")
 
 

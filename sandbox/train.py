@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.checkpoints import load_checkpoint, save_checkpoint
+from sandbox.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
 from sandbox.runlog import TAGS, RunLog
+from sandbox.trust import check_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -43,38 +45,52 @@ def make_config(agent: str, settings: dict[str, Any]):
 
 def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLike, eval_every: int = 0,
                  eval_episodes: int = 20, checkpoint_every: int = 20, resume: dict[str, Any] | None = None,
-                 on_event: Callable[[dict[str, Any]], None] | None = None) -> dict:
+                 on_event: Callable[[dict[str, Any]], None] | None = None, overwrite: bool = False) -> dict:
     """Train `agent` with `settings` into `run_dir`; return the final evaluation (also written to eval.json).
 
+    A `run_dir` that holds a run is refused unless `overwrite` (the old run is cleared only when the new one
+    logs its first update); `resume` (a checkpoint's payload) continues the run in `run_dir` instead.
     `on_event` (the live viewer) is called after the run's own hook with every event of the loop; its update
     events carry `save_checkpoint()`, which writes this run's checkpoint.pt as of that update and returns its
     path (the loop's state is whole only there). An exception it raises stops the run, logs closed.
+
+    Raises:
+        ValueError: a bad setting, a run directory that would be lost, a budget too small for one update.
+        FloatingPointError: the loss or the weights became non-finite (the message names the last good
+            checkpoint; non-finite weights are never saved).
     """
     family, run_dir = _family(agent), Path(run_dir)
     config = make_config(agent, settings)
+    if resume is None:
+        check_new_run_dir(run_dir, overwrite)
+    _check_budget(family, config, quiet=resume is not None)
     run = {"agent": agent, "settings": settings, "eval_every": eval_every, "eval_episodes": eval_episodes,
            "checkpoint_every": checkpoint_every}
-    log = RunLog(run_dir, config.total_timesteps, resume=resume is not None)
+    log = RunLog(run_dir, config.total_timesteps, resume_step=int(resume["global_step"]) if resume else None,
+                 before_first_write=(lambda: clear_old_run(run_dir)) if overwrite and resume is None else None)
     last: dict[str, Any] = {}
     saved = {"update": int(resume["update"]) if resume is not None else None}
+
+    def save(event: dict[str, Any]) -> Path:
+        return save_checkpoint(run_dir / CHECKPOINT, {**event["state"](), "run": run})
 
     def hook(event: dict[str, Any]) -> None:
         if event["kind"] != "update":  # per-step events are for viewers
             if on_event is not None:
                 on_event(event)
             return
+        _check_weights(event["model"], agent, event["update"])
         scalars = {tag: float(event[key]) for key, tag in TAGS.items() if key in event}
         if eval_every and event["update"] % eval_every == 0:
             result = _evaluate_model(event["model"], config, eval_episodes)
             scalars.update({f"eval/{k}": float(v) for k, v in result.items() if isinstance(v, (int, float))})
         log.write(event["global_step"], scalars)
         if event["update"] % checkpoint_every == 0:
-            save_checkpoint(run_dir / CHECKPOINT, {**event["state"](), "run": run})
+            save(event)
             saved["update"] = event["update"]
         last.update(event)
         if on_event is not None:
-            on_event({**event, "save_checkpoint": lambda: save_checkpoint(run_dir / CHECKPOINT,
-                                                                          {**event["state"](), "run": run})})
+            on_event({**event, "save_checkpoint": lambda: save(event)})
 
     try:
         model, _ = family.train(config, log=hook, resume=resume)
@@ -82,32 +98,68 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
         where = (f"the last good checkpoint is {run_dir / CHECKPOINT} (update {saved['update']}); "
                  f"`sandbox train --resume {run_dir}` continues from it" if saved["update"] is not None else
                  f"no checkpoint was written yet (the first comes at update {checkpoint_every})")
-        raise FloatingPointError(f"{exc}; {where}") from exc
+        raise FloatingPointError(f"{exc}; {where}") from None
     finally:
         log.close()
-    if last:
-        save_checkpoint(run_dir / CHECKPOINT, {**last["state"](), "run": run})
+    if not last:
+        raise ValueError(f"{agent} made no update in {config.total_timesteps:,} env steps (it updates after "
+                         f"{family.update_steps(config):,} steps of finished episodes); raise --total-timesteps. "
+                         "Nothing was written")
+    save(last)
     result = _evaluate_model(model, config, eval_episodes)
     _write_json(run_dir / "eval.json", result)
     return result
 
 
-def resume_training(run_dir: str | os.PathLike, on_event: Callable[[dict[str, Any]], None] | None = None) -> dict:
-    """Continue the run in `run_dir` from its checkpoint (`on_event` as in `run_training`)."""
+def _check_budget(family: Any, config: Any, quiet: bool = False) -> None:
+    """Refuse a budget too small for one update (naming the minimum); say when it is rounded to whole rollouts."""
+    per_update, total = family.update_steps(config), config.total_timesteps
+    if total < per_update:
+        raise ValueError(f"--total-timesteps {total:,} is below one {family.name} update: {per_update:,} env "
+                         f"steps{_rollout_text(config)}; give at least {per_update:,}")
+    if family.whole_rollouts and total % per_update and not quiet:
+        done = total - total % per_update
+        print(f"note: {family.name} trains in whole rollouts of {per_update:,} steps{_rollout_text(config)}, so "
+              f"--total-timesteps {total:,} trains {done:,} steps ({done // per_update:,} updates)", file=sys.stderr)
+
+
+def _rollout_text(config: Any) -> str:
+    return f" (num_envs {config.num_envs} x num_steps {config.num_steps})" if hasattr(config, "num_steps") else ""
+
+
+def _check_weights(model: Any, agent: str, update: int) -> None:
+    """Stop before non-finite weights are used or saved (one check of every parameter, after each update)."""
+    import torch
+
+    params = [p.detach() for p in model.parameters()]
+    if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        raise FloatingPointError(f"{agent}: the weights became non-finite at update {update}; lower the "
+                                 "learning rate (--learning-rate)")
+
+
+def resume_training(run_dir: str | os.PathLike, on_event: Callable[[dict[str, Any]], None] | None = None,
+                    total_timesteps: int | None = None, trust_code: bool = False) -> dict:
+    """Continue the run in `run_dir` from its checkpoint (`on_event` as in `run_training`); `total_timesteps`
+    larger than the run's extends its budget. A checkpoint that names code outside the sandbox (a
+    `module:attr` backbone or env id) is refused unless `trust_code`."""
     payload = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    check_run_kind(payload, "train", run_dir)
+    check_checkpoint(payload, Path(run_dir) / CHECKPOINT, trust_code)
     run = payload["run"]
-    return run_training(run["agent"], run["settings"], run_dir, run["eval_every"], run["eval_episodes"],
+    settings = extend_budget(run["settings"], "total_timesteps", total_timesteps, int(payload["global_step"]),
+                             "--total-timesteps", make_config(run["agent"], run["settings"]).total_timesteps)
+    return run_training(run["agent"], settings, run_dir, run["eval_every"], run["eval_episodes"],
                         run["checkpoint_every"], resume=payload, on_event=on_event)
 
 
 def evaluate_checkpoint(path: str | os.PathLike, episodes: int, tracks: str = "heldout",
-                        level: str | None = None) -> dict:
+                        level: str | None = None, trust_code: bool = False) -> dict:
     """Greedy evaluation of a checkpoint's driver (a trained agent, an evolved driver, a transformer policy);
-    `level` overrides the level it was trained on."""
+    `level` overrides the level it was trained on; `trust_code` lets it import a `module:attr` it names."""
     from sandbox.evaluate import evaluate
     from sandbox.policies import load_policy
 
-    policy = load_policy(path, level)
+    policy = load_policy(path, level, trust_code=trust_code)
     return evaluate(policy.act, policy.env_id, policy.env_kwargs, episodes, tracks, seed=policy.seed,
                     observe=policy.observe)
 

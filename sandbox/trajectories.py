@@ -38,8 +38,11 @@ def save_trajectories(path: str | os.PathLike, arrays: dict[str, np.ndarray], me
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
     header = json.dumps({"format": FORMAT, "version": VERSION, **meta})
-    np.savez_compressed(tmp, meta=np.array(header), **{k: np.asarray(v) for k, v in arrays.items()})
-    os.replace(tmp, path)
+    try:
+        np.savez_compressed(tmp, meta=np.array(header), **{k: np.asarray(v) for k, v in arrays.items()})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves no stray temporary file
     return path
 
 

@@ -289,8 +289,25 @@ class Viewer:
         return save_png(self.surface, path)
 
     def close(self) -> Path | None:
-        """Finish the video and PNGs, close the window; return the video's path (if one was written)."""
-        video = self.recorder.close() if self.recorder is not None else None
-        if self.window:
-            pygame.display.quit()
-        return video
+        """Record the final state, finish the video and PNGs, close the window; return the video's path (None if
+        none was written). Whatever fails, no temporary video is left and the window closes."""
+        try:
+            if self.recorder is None:
+                return None
+            self._final_frame()
+            return self.recorder.close()
+        finally:
+            if self.recorder is not None:
+                self.recorder.discard()  # a no-op after a written video; removes the half file a failure left
+            if self.window:
+                pygame.display.quit()
+
+    def _final_frame(self) -> None:
+        """Draw and record the state the cars ended in, unless the last frame already shows it. Frames come every
+        `speed` steps or on the timer, so without this the video misses the last steps, and a run shorter than one
+        frame's worth of steps (one car crashing within 8 steps at speed 8) records nothing and writes no file."""
+        if self.env is None or self._since == 0:  # nothing was driven, or the last step was drawn
+            return
+        self._hud_at = -math.inf  # the panel, too, shows the final figures
+        self._draw()
+        self.recorder.add(self.surface)

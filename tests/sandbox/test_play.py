@@ -5,7 +5,7 @@ import pygame
 import pytest
 
 from sandbox.cli import main
-from sandbox.play import HumanDriver
+from sandbox.play import HumanDriver, run_play
 from sandbox.trajectories import load_trajectories
 
 
@@ -58,3 +58,15 @@ def test_play_without_a_display_says_so(capsys, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     assert main(["play"]) == 2
     assert "play needs a window" in capsys.readouterr().err
+
+
+def test_a_bad_record_is_refused_before_the_drive(tmp_path):
+    # under SDL's dummy driver, were the display checked first, "play needs a window" would be the error
+    with pytest.raises(ValueError, match=r"--record .*demo\.txt: a demonstration is saved as a \.npz file"):
+        run_play(record=str(tmp_path / "demo.txt"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="--record .*file is a file, not a folder"):
+        run_play(record=str(tmp_path / "file" / "demo.npz"))
+    with pytest.raises(ValueError, match="play needs a window"):  # a good place passes; its folder is made
+        run_play(record=str(tmp_path / "new" / "demo.npz"))
+    assert (tmp_path / "new").is_dir() and not list((tmp_path / "new").iterdir())

@@ -186,3 +186,30 @@ def test_headless_watch_of_a_population_writes_video_pngs_and_its_run(tmp_path, 
 def test_watch_needs_an_agent_or_a_population(capsys):
     assert main(["watch", "--headless"]) == 2
     assert "--agent or --evolve" in capsys.readouterr().err
+
+
+def test_quitting_a_recorded_replay_still_writes_its_video(tmp_path):
+    video = tmp_path / "new" / "replay.mp4"
+    viewer = Viewer("replay", window=True, fps=1000, speed=1, saves=False, record=video)
+    env = CarDriveVectorEnv(2, num_tracks=1)
+    events = _steps(env, 40)
+    for _ in range(30):
+        viewer(next(events))
+    pygame.event.post(pygame.event.Event(pygame.QUIT))
+    with pytest.raises(StopRun):
+        viewer(next(events))
+    assert viewer.close() == video
+    assert len([frame for frame in imageio.get_reader(video)]) == 31
+    assert sorted(p.name for p in video.parent.iterdir()) == ["replay.mp4"]  # no .replay.tmp.mp4 left
+
+
+def test_the_video_ends_on_the_final_state_even_between_frames(tmp_path):
+    video = tmp_path / "clip.gif"
+    viewer = Viewer("replay", window=False, speed=8, saves=False, record=video)
+    env = CarDriveVectorEnv(2, num_tracks=1)
+    for event in _steps(env, 11):  # a frame at step 8; steps 9-11 only at the close
+        viewer(event)
+    assert viewer.recorder.frames == 1
+    assert viewer.close() == video and Image.open(video).n_frames == 2
+    viewer = Viewer("replay", window=False, speed=8, saves=False, record=tmp_path / "none.gif")
+    assert viewer.close() is None and not (tmp_path / "none.gif").exists()  # nothing driven: nothing to show

@@ -1,0 +1,238 @@
+"""The command line's building blocks: a parser whose errors are one line, the checked numeric flag types
+every command uses, and which flags a user actually typed.
+
+    parser = Parser(prog="sandbox")
+    p.add_argument("--learning-rate", type=positive_float)     # inf, nan, 0 and -1 are refused by name
+    given = given_flags(subparser, argv)                      # {"learning_rate", ...}: typed, not defaulted
+
+argparse calls a type with the flag's text and, on `ArgumentTypeError`, reports
+`sandbox train: error: argument --learning-rate: expected a finite number > 0, got 'inf'`: the flag is
+named, in one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
+TRACK_SETS = ("heldout", "train")  # envs.TRACK_SETS, spelled out so `--help` imports nothing heavy
+LEVEL_NAMES = ("easy", "normal", "hard")  # envs.LEVELS (a test holds the two equal)
+STRATEGY_NAMES = ("ga", "cma", "arch")  # evolve.STRATEGIES (a test holds the two equal)
+AGENT_NAMES = ("qlearning", "sarsa", "reinforce", "a2c")  # agents.FAMILIES (a test holds the two equal)
+AGENT_DEFAULTS = ("num_envs", "total_timesteps", "learning_rate", "optimizer")  # shown by --help, per agent
+
+
+class Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (no usage block) and which takes no abbreviated flags
+    (`--total` for `--total-timesteps` would hide which flag was meant, and which was given)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(text: str, kind: type, expected: str) -> float | int:
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (a count: steps, envs, episodes, generations)."""
+    value = _number(text, int, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def population(text: str) -> int:
+    """A population: an integer >= 2 (selection and crossover need two)."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2 individuals, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (0 meaning "off": --eval-every, --workers, --elites)."""
+    value = _number(text, int, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed: an integer in [0, 2**32 - 1], what numpy and torch both take."""
+    value = _number(text, int, f"an integer seed in [0, {SEED_MAX}]")
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer seed in [0, {SEED_MAX}], got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a learning rate, a mutation's sigma, minutes)."""
+    value = _number(text, float, "a finite number > 0")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (0 meaning "skip")."""
+    value = _number(text, float, "a finite number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def unit_float(text: str) -> float:
+    """A rate in [0, 1] (a share of random actions, a probability)."""
+    value = _number(text, float, "a number in [0, 1]")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+NUMERIC_TYPES = (positive_int, population, non_negative_int, seed, positive_float, non_negative_float, unit_float)
+"""Every numeric flag's type is one of these (a test over the whole parser holds every command to it)."""
+
+
+def add_level(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--level", choices=LEVEL_NAMES, default="easy",
+                   help="world level: easy (wide road, pedestrians only cost reward), normal (random pedestrians "
+                   "whose contact ends the episode, bends to slow for), hard (normal plus traffic); default easy")
+
+
+def add_seed(p: argparse.ArgumentParser, what: str = "seed of the whole run") -> None:
+    p.add_argument("--seed", type=seed, default=0, help=f"{what} (default 0)")
+
+
+def add_tracks(p: argparse.ArgumentParser, default: str = "heldout") -> None:
+    p.add_argument("--tracks", choices=TRACK_SETS, default=default,
+                   help=f"track set: heldout (the generalisation test) or train (default {default})")
+
+
+def add_overwrite(p: argparse.ArgumentParser, what: str = "RUN_DIR") -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace the run {what} holds (without it, a {what} that holds a run is refused)")
+
+
+def add_trust_code(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-code", action="store_true",
+                   help="let a checkpoint that names code outside the sandbox (a module:attr backbone or env id) "
+                   "import it; only for files you trust")
+
+
+def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The flags of an agent's run (shared by `sandbox train` and `sandbox watch --agent`); unset ones take
+    the agent's own defaults, which `--help` lists."""
+    p.add_argument("--backbone", default="mlp",
+                   help="mlp, cnn, attention, table (tabular), a registered name or module:Class (default mlp)")
+    p.add_argument("--obs", choices=("rays", "pixels", "both"), help=f"{prefix}CarDrive's observation (default rays)")
+    p.add_argument("--continuous", action="store_true", help=f"{prefix}CarDrive's continuous (steer, throttle) actions")
+    p.add_argument("--total-timesteps", type=positive_int, help=f"{prefix}env steps (default: the agent's own)")
+    p.add_argument("--num-envs", type=positive_int, help=f"{prefix}envs stepped together (default: the agent's own)")
+    p.add_argument("--learning-rate", type=positive_float, help=f"{prefix}the optimiser's learning rate "
+                   "(default: the agent's own)")
+    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help=f"{prefix}the optimiser (default: the "
+                   "agent's own)")
+    p.add_argument("--eval-every", type=non_negative_int, default=0,
+                   help=f"{prefix}evaluate on held-out tracks every N updates (default 0: only at the end)")
+    p.add_argument("--eval-episodes", type=positive_int, default=20,
+                   help=f"{prefix}held-out episodes per evaluation (default 20)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=20,
+                   help=f"{prefix}updates between checkpoints (default 20; and one at the end)")
+
+
+class LinesFormatter(argparse.HelpFormatter):
+    """argparse's formatter, except that a text holding line breaks (a table in an epilog) keeps its lines."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+class _HelpWithAgentDefaults(argparse.Action):
+    """`-h/--help` that first lists each agent's own defaults (importing the agents only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="show this help (with each agent's own defaults) and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.epilog = agent_defaults_text()
+        parser.print_help()
+        parser.exit()
+
+
+def add_agent_help(p: argparse.ArgumentParser) -> None:
+    """A `--help` for a parser made with `add_help=False` that ends with every agent's own defaults."""
+    p.add_argument("-h", "--help", action=_HelpWithAgentDefaults)
+
+
+def agent_defaults_text() -> str:
+    """'each agent's own defaults:' and one line per family, read from its config class."""
+    import dataclasses
+
+    from agents import FAMILIES
+
+    lines = ["each agent's own defaults (what an unset flag takes):"]
+    for name, family in FAMILIES.items():
+        fields = {f.name: f.default for f in dataclasses.fields(family.config)}
+        lines.append(f"  {name:10s} " + ", ".join(f"--{key.replace('_', '-')} {fields[key]}"
+                                                  for key in AGENT_DEFAULTS if key in fields))
+    return "\n".join(lines)
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """The dests of `parser`'s optional flags that appear in `argv` (typed by the user, not defaulted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    given = set()
+    for action in parser._actions:  # argparse keeps no record of which defaults were overridden
+        for option in action.option_strings:
+            if any(arg == option or arg.startswith(option + "=") for arg in argv):
+                given.add(action.dest)
+    return given
+
+
+def refuse_on_resume(given: set[str], allowed: set[str], command: str) -> None:
+    """With --resume, a flag that would change the run (its settings come from its checkpoint) is refused."""
+    wrong = sorted(given - allowed - {"resume", "trust_code"})
+    if wrong:
+        flags = ", ".join("--" + name.replace("_", "-") for name in wrong)
+        keep = " and ".join("--" + name.replace("_", "-") for name in sorted(allowed)) or "no flag"
+        raise ValueError(f"{flags} cannot apply to a resumed run: its settings come from its checkpoint "
+                         f"(with --resume, `sandbox {command}` takes {keep})")
+
+
+CARDRIVE = "sandbox/CarDrive-v0"
+CARDRIVE_FLAGS = ("level", "obs", "continuous")  # flags of CarDrive's kwargs: refused with another --env
+
+
+def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
+    """An agent run's settings from the flags given (unset ones: the agent's own defaults)."""
+    env_id = getattr(args, "env", CARDRIVE)
+    if env_id != CARDRIVE:
+        wrong = [f"--{name}" for name in CARDRIVE_FLAGS if name in given]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} applies to {CARDRIVE} only, not --env {env_id}")
+    env_kwargs = {key: getattr(args, key) for key in ("level", "obs") if getattr(args, key) is not None}
+    if args.continuous:
+        env_kwargs["continuous"] = True
+    settings = {"env_id": env_id, "env_kwargs": env_kwargs, "backbone": args.backbone, "seed": args.seed}
+    for key in ("total_timesteps", "num_envs", "learning_rate", "optimizer"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    return settings
