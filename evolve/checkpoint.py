@@ -16,6 +16,7 @@ from deap import cma
 
 from evolve.genome import ArchGenes, Driver, from_vector
 from sandbox.checkpoints import load_checkpoint, restore_rng_states, rng_states, save_checkpoint, to_tensors
+from sandbox.trust import check_checkpoint
 
 DRIVER_KIND = "evolved-driver"
 RUN_KIND = "evolution"
@@ -30,13 +31,27 @@ def save_driver(path: str | os.PathLike, net: Driver, env_kwargs: dict[str, Any]
                                   "model": net.state_dict(), **info})
 
 
-def load_driver(payload_or_path: dict[str, Any] | str | os.PathLike) -> tuple[Driver, dict[str, Any]]:
-    """(driver, env_kwargs) from an evolved driver's checkpoint (or its loaded payload)."""
+def load_driver(payload_or_path: dict[str, Any] | str | os.PathLike, *, trust_code: bool = False,
+                source: str | os.PathLike | None = None) -> tuple[Driver, dict[str, Any]]:
+    """(driver, env_kwargs) from an evolved driver's checkpoint (or its loaded payload).
+
+    Args:
+        payload_or_path: the checkpoint's path, or its payload as `load_checkpoint` returned it.
+        trust_code: let a "module:attr" backbone stored in the checkpoint import its module.
+        source: the file a payload came from, for the messages (default: the path, or "evolved driver").
+
+    Raises:
+        UntrustedCodeError: (a ValueError) the backbone names code and `trust_code` is False.
+        ValueError: not an evolved driver's checkpoint.
+    """
     from evolve.evaluate import EvalSpec, spaces_of
 
-    payload = payload_or_path if isinstance(payload_or_path, dict) else load_checkpoint(payload_or_path)
+    is_payload = isinstance(payload_or_path, dict)
+    source = source if source is not None else ("evolved driver" if is_payload else payload_or_path)
+    payload = payload_or_path if is_payload else load_checkpoint(payload_or_path)
+    check_checkpoint(payload, source, trust_code)  # before the Driver imports what its backbone names
     if payload.get("kind") != DRIVER_KIND:
-        raise ValueError("not an evolved driver's checkpoint (kind is missing or different)")
+        raise ValueError(f"{source} is not an evolved driver's checkpoint (kind is missing or different)")
     env_kwargs = dict(payload["env_kwargs"])
     options = _options(payload["backbone_options"])
     net = Driver(*spaces_of(EvalSpec(**env_kwargs)), payload["backbone"], options)

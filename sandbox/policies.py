@@ -8,6 +8,9 @@
     policy = load_policy("runs/a2c-0/checkpoint.pt")
     actions = policy.act(obs)          # a batch of observations -> env actions (greedy)
     policy.observe(reward, terminated, truncated)   # after each step (the Decision Transformer keeps a context)
+
+A checkpoint that names code outside the sandbox (a "module:attr" backbone, a "module:EnvId" env id) is refused
+before anything is built, unless the caller passes `trust_code=True` (`--trust-code`; see `sandbox.trust`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from sandbox.checkpoints import load_checkpoint
+from sandbox.trust import check_checkpoint
 
 
 @dataclass
@@ -36,28 +40,39 @@ class Policy:
     """told what each step returned: a policy with a context (the Decision Transformer) follows its episodes"""
 
 
-def load_policy(path: str | os.PathLike, level: str | None = None) -> Policy:
-    """The policy a checkpoint holds; `level` drives it on another level than its own (if it can)."""
+def load_policy(path: str | os.PathLike, level: str | None = None, *, trust_code: bool = False) -> Policy:
+    """The policy a checkpoint holds; `level` drives it on another level than its own (if it can).
+
+    Args:
+        path: a driver's checkpoint (see the module docstring for the kinds).
+        level: drive on this level instead of the checkpoint's own.
+        trust_code: let the checkpoint import the code its "module:attr" backbone or env id names.
+
+    Raises:
+        UntrustedCodeError: (a ValueError) the checkpoint names code and `trust_code` is False.
+        ValueError: the file holds no driver, or one that cannot drive `level`.
+    """
     payload = load_checkpoint(path)
+    check_checkpoint(payload, path, trust_code)  # before any branch builds a network or makes an env
     if payload.get("kind") == "evolution":  # a run's state: its champion is the hall of fame's first
         champion = Path(path).parent / "hall_of_fame" / "rank0.pt"
         if not champion.is_file():
             raise FileNotFoundError(f"{path} is an evolution run's checkpoint, and its champion {champion} is missing")
-        return load_policy(champion, level)
+        return load_policy(champion, level, trust_code=trust_code)
     if payload.get("kind") == "evolved-driver":
-        return _evolved(payload, level, path)
+        return _evolved(payload, level, path, trust_code)
     if payload.get("component") in ("bc", "gail", "transformer"):
-        return _component(path, level)
+        return _component(path, level, trust_code)
     if "run" in payload:
         return _agent(payload, level, path)
     raise ValueError(f"{path} holds no driver: it is neither a `sandbox train` checkpoint, an evolution run or an "
                      "evolved driver (hall_of_fame/rank*.pt), nor a bc, gail or transformer component")
 
 
-def _component(path: str | os.PathLike, level: str | None) -> Policy:
+def _component(path: str | os.PathLike, level: str | None, trust_code: bool) -> Policy:
     from sandbox.components.policy import load_policy as load_component_policy
 
-    component = load_component_policy(path)
+    component = load_component_policy(path, trust_code=trust_code)
     kwargs = dict(component.env_kwargs)
     if level is not None and level != kwargs.get("level"):
         _check_levels(kwargs, level, path)
@@ -92,12 +107,12 @@ def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) 
     return Policy(run["agent"], act, config.env_id, dict(config.env_kwargs), config.seed)
 
 
-def _evolved(payload: dict[str, Any], level: str | None, path: str | os.PathLike) -> Policy:
+def _evolved(payload: dict[str, Any], level: str | None, path: str | os.PathLike, trust_code: bool) -> Policy:
     import torch
 
     from evolve import load_driver
 
-    net, env_kwargs = load_driver(payload)
+    net, env_kwargs = load_driver(payload, trust_code=trust_code, source=path)
     if level is not None and level != env_kwargs.get("level"):
         _check_levels(env_kwargs, level, path)
         env_kwargs = {**env_kwargs, "level": level}

@@ -25,6 +25,7 @@ from sandbox.backbones.mlp import MLPBackbone, MLPConfig, build_mlp
 from sandbox.backbones.population import StackedMLP, flat_parameters, stack_flat, stack_modules
 from sandbox.backbones.registry import (
     ENTRY_POINT_GROUP,
+    BackboneError,
     available_backbones,
     make_backbone,
     register_backbone,
@@ -42,6 +43,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "AttentionBackbone",
     "AttentionConfig",
+    "BackboneError",
     "Block",
     "CNNBackbone",
     "CNNConfig",

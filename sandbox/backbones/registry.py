@@ -9,6 +9,9 @@ A spec resolves, in this order:
 
 Whatever it resolves to is called as `builder(observation_space, **options)` and must return an `nn.Module`
 with an int `out_dim`; a class with that constructor is the usual builder.
+
+A spec that cannot be resolved or built raises `BackboneError`, one line naming the spec. A "module:attr" spec
+imports code: a loader reading a spec from a checkpoint asks `sandbox.trust` first.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ ENTRY_POINT_GROUP = "sandbox.backbones"
 
 Builder = Callable[..., nn.Module]
 _REGISTRY: dict[str, Builder] = {}
+
+
+class BackboneError(TypeError, ValueError):
+    """A backbone spec that cannot be resolved or built; the message names the spec, in one line.
+
+    Both a TypeError (what a builder that breaks the contract used to raise, and callers still catch) and a
+    ValueError (what the CLI catches to print one line instead of a traceback).
+    """
 
 
 def register_backbone(name: str, builder: Builder | None = None, *, replace: bool = False):
@@ -75,24 +86,28 @@ def _known() -> str:
 def _import_attr(spec: str) -> object:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise ValueError(f"backbone spec {spec!r} must read 'package.module:attr'")
+        raise BackboneError(f"backbone spec {spec!r} must read 'package.module:attr'")
     try:
         obj = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"backbone spec {spec!r}: cannot import module {module_name!r} ({exc})") from exc
+    except Exception as exc:  # missing, or failing on import (a syntax error, its own raise): say which module
+        raise BackboneError(f"backbone spec {spec!r}: cannot import module {module_name!r} ({_line(exc)})") from exc
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ValueError(f"backbone spec {spec!r}: module {module_name!r} has no attribute {attr!r}")
+            raise BackboneError(f"backbone spec {spec!r}: module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     return obj
 
 
 def resolve_backbone(spec: str | Builder) -> Builder:
-    """The builder a spec names (see the module docstring for the order); a callable passes through."""
+    """The builder a spec names (see the module docstring for the order); a callable passes through.
+
+    Raises:
+        BackboneError: the spec is not a string, names nothing known, or names something that is not callable.
+    """
     if callable(spec):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(f"backbone spec must be a name or a 'module:attr' string, got {spec!r}; {_known()}")
+        raise BackboneError(f"backbone spec must be a name or a 'module:attr' string, got {spec!r}; {_known()}")
     if ":" in spec:
         builder = _import_attr(spec)
     elif spec in _REGISTRY:
@@ -101,13 +116,13 @@ def resolve_backbone(spec: str | Builder) -> Builder:
         try:
             builder = eps[spec].load()
         except Exception as exc:  # a broken third-party package: say which one
-            raise ValueError(
-                f"backbone {spec!r} (entry point {eps[spec].value!r}) failed to load: {exc}"
+            raise BackboneError(
+                f"backbone {spec!r} (entry point {eps[spec].value!r}) failed to load: {_line(exc)}"
             ) from exc
     else:
-        raise ValueError(f"unknown backbone {spec!r}; {_known()}")
+        raise BackboneError(f"unknown backbone {spec!r}; {_known()}")
     if not callable(builder):
-        raise TypeError(
+        raise BackboneError(
             f"backbone {spec!r} is a {type(builder).__name__}, not a class or function; {_known()}"
         )
     return builder
@@ -123,8 +138,11 @@ def make_backbone(spec: str | Builder, observation_space: spaces.Space, **option
             AttentionConfig, or `config=` one of those).
 
     Raises:
-        ValueError: unknown spec (the message lists the known names), unsupported space, unknown option.
-        TypeError: the builder did not produce an `nn.Module` with a positive int `out_dim`.
+        BackboneError: unknown spec (the message lists the known names), a builder that cannot be called as
+            `builder(observation_space, **options)`, or that did not produce an `nn.Module` with a positive int
+            `out_dim` (a TypeError and a ValueError both).
+        ValueError: the builder refused the space or an option (its own message).
+        TypeError: `observation_space` is not a gymnasium space (a caller's bug, not the spec's).
     """
     if not isinstance(observation_space, spaces.Space):
         kind = type(observation_space).__name__
@@ -133,18 +151,25 @@ def make_backbone(spec: str | Builder, observation_space: spaces.Space, **option
     name = getattr(builder, "__name__", repr(builder))
     try:
         backbone = builder(observation_space, **options)
+    except BackboneError:  # a builder that builds a backbone itself (a wrapper): its message names its spec
+        raise
     except TypeError as exc:  # most often a constructor that does not follow the contract
-        raise TypeError(
-            f"backbone {spec!r} could not be built as {name}(observation_space, **options): {exc}"
+        raise BackboneError(
+            f"backbone {spec!r} could not be built as {name}(observation_space, **options): {_line(exc)}"
         ) from exc
     if not isinstance(backbone, nn.Module):
-        raise TypeError(
+        raise BackboneError(
             f"backbone {spec!r} ({name}) built a {type(backbone).__name__}, not a torch.nn.Module; {_known()}"
         )
     out_dim = getattr(backbone, "out_dim", None)
     if isinstance(out_dim, bool) or not isinstance(out_dim, numbers.Integral) or out_dim < 1:
-        raise TypeError(
+        raise BackboneError(
             f"backbone {spec!r} ({name}) must set an int attribute out_dim > 0 (the feature width), "
             f"got {out_dim!r}; {_known()}"
         )
     return backbone
+
+
+def _line(exc: BaseException) -> str:
+    """An exception's message on one line (a multi-line message would break the CLI's one-line error)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -8,7 +8,8 @@ World Models (Ha & Schmidhuber 2018) trains the VAE first and keeps it fixed whi
 hence frozen by default (no gradient reaches the encoder, and its batch-norm statistics stay as trained).
 For a Dict observation the pixels go through the encoder and the other keys (the rays) are appended, scaled
 to [-1, 1]. The checkpoint is read when the backbone is built; the encoder's weights are part of the
-state_dict too, so an agent's checkpoint carries the whole network.
+state_dict too, so an agent's checkpoint carries the whole network. A checkpoint that names code outside the
+sandbox (`sandbox.trust`) is refused: an autoencoder never needs any.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class LatentBackbone(nn.Module):
         if checkpoint is None:
             raise ValueError("backbone 'latent' needs checkpoint=PATH, a trained autoencoder or VAE "
                              "(`sandbox fit vae --data FILE --run-dir DIR` writes DIR/checkpoint.pt)")
-        autoencoder = load_component(checkpoint)
+        # never trusted: these options may themselves come from a checkpoint, so no option may grant trust; and an
+        # autoencoder builds only the built-in cnn or mlp encoder, so a trustworthy one never names code
+        autoencoder = load_component(checkpoint, trust_code=False)
         if not hasattr(autoencoder, "encode"):
             raise ValueError(f"{checkpoint} holds a {autoencoder.kind}, not an autoencoder: no encoder to use")
         self.image_key, self.extra = _split(observation_space, autoencoder.space)

@@ -89,13 +89,18 @@ class ModulePolicy:
         """Nothing to remember between steps."""
 
 
-def load_policy(path: str | os.PathLike, target_return: float | None = None) -> TransformerPolicy | ModulePolicy:
+def load_policy(path: str | os.PathLike, target_return: float | None = None, *,
+                trust_code: bool = False) -> TransformerPolicy | ModulePolicy:
     """The policy a component checkpoint holds: a Decision Transformer, behaviour cloning or GAIL (every other
-    kind of driver loads through `sandbox.policies.load_policy`). Errors name the file and what it holds."""
+    kind of driver loads through `sandbox.policies.load_policy`). Errors name the file and what it holds.
+
+    `trust_code` lets a "module:attr" backbone stored in the checkpoint import its module (`sandbox.trust`);
+    without it such a checkpoint is refused before anything is built.
+    """
     from sandbox.components.base import load_component
 
     payload = load_checkpoint(path)
-    model = load_component(path, payload)
+    model = load_component(path, payload, trust_code=trust_code)  # checks the payload before building
     env_kwargs = {"level": model.config.level if hasattr(model.config, "level") else "easy",
                   "obs": getattr(model.config, "obs", "rays"), "continuous": getattr(model.config, "continuous", False)}
     if model.kind == "transformer":

@@ -171,3 +171,22 @@ def test_a_class_can_be_passed_directly():
             return self.linear(obs)
 
     assert make_backbone(Direct, cartpole_space())(torch.zeros(1, 4)).shape == (1, 2)
+
+
+def test_a_builder_breaking_the_contract_is_one_line_that_is_both_type_and_value_error():
+    from sandbox.backbones import BackboneError
+
+    with pytest.raises(BackboneError) as info:  # Linear(observation_space) lacks out_features
+        make_backbone("torch.nn:Linear", cardrive_space("rays"))
+    assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)  # the CLI catches ValueError
+    message = str(info.value)
+    assert "\n" not in message and "'torch.nn:Linear' could not be built as Linear(observation_space" in message
+
+
+@pytest.mark.parametrize("spec", ["resnet9000", "no_such_module_xyz:Net", "torch.nn:NoSuchLayer", "torch:pi", 3])
+def test_every_spec_error_is_a_backbone_error(spec):
+    from sandbox.backbones import BackboneError
+
+    with pytest.raises(BackboneError) as info:
+        make_backbone(spec, cardrive_space("rays"))
+    assert "\n" not in str(info.value) and repr(spec) in str(info.value)
