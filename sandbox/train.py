@@ -79,7 +79,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
             if on_event is not None:
                 on_event(event)
             return
-        _check_weights(event["model"], agent, event["update"])
+        check_weights(event["model"], agent, event["update"])
         scalars = {tag: float(event[key]) for key, tag in TAGS.items() if key in event}
         if eval_every and event["update"] % eval_every == 0:
             result = _evaluate_model(event["model"], config, eval_episodes)
@@ -127,7 +127,7 @@ def _rollout_text(config: Any) -> str:
     return f" (num_envs {config.num_envs} x num_steps {config.num_steps})" if hasattr(config, "num_steps") else ""
 
 
-def _check_weights(model: Any, agent: str, update: int) -> None:
+def check_weights(model: Any, agent: str, update: int) -> None:
     """Stop before non-finite weights are used or saved (one check of every parameter, after each update)."""
     import torch
 

@@ -77,3 +77,19 @@ def test_numpy_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     back = to_numpy(load_checkpoint(tmp_path / "s.pt")["env"])
     np.testing.assert_array_equal(back["arrays"]["pos"], state["arrays"]["pos"])
     assert back["arrays"]["hit"].dtype == bool and back["rngs"] == state["rngs"] and back["n"] == 3
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    import pytest
+    import torch
+
+    from sandbox.checkpoints import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(3)}})
+    before = path.read_bytes()
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(FloatingPointError, match=r"refusing to save .*\['model'\]\['w'\]"):
+            save_checkpoint(path, {"model": {"w": torch.tensor([1.0, bad])}})
+    assert path.read_bytes() == before and load_checkpoint(path)["model"]["w"].sum() == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]  # no temporary file left

@@ -75,6 +75,15 @@ def test_resume_after_kill_9_ends_as_the_uninterrupted_run(tmp_path):
     assert a["global_step"] == b["global_step"] == 38400
     for name, value in a["model"].items():
         torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0, msg=name)
+    # the logs too: no step twice, every row the uninterrupted run's (but its wall-clock speed)
+    assert _progress(killed) == _progress(whole)
+
+
+def _progress(run: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(run / "progress.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in csv.DictReader(f)]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -121,3 +130,27 @@ def test_a_nan_loss_stops_the_run_and_names_the_last_good_checkpoint(tmp_path, c
     assert "the loss became" in err and f"last good checkpoint is {run / 'checkpoint.pt'} (update 1)" in err
     payload = load_checkpoint(run / "checkpoint.pt")
     assert payload["update"] == 1 and all(torch.isfinite(v).all() for v in payload["model"].values())
+
+
+def test_non_finite_weights_stop_a_run_before_they_are_used_or_saved():
+    from sandbox.train import check_weights
+
+    net = torch.nn.Linear(2, 2)
+    check_weights(net, "a2c", 3)  # finite: nothing to say
+    with torch.no_grad():
+        net.weight[0, 0] = float("inf")
+    with pytest.raises(FloatingPointError, match="a2c: the weights became non-finite at update 3"):
+        check_weights(net, "a2c", 3)
+
+
+def test_the_progress_line_says_no_episode_yet_and_ends_with_a_newline(tmp_path, capsys):
+    from sandbox.runlog import RunLog
+
+    log = RunLog(tmp_path / "log", total_steps=100)
+    assert not (tmp_path / "log").exists()  # nothing is created before the first write
+    log.write(50, {"charts/episodic_return": float("nan"), "charts/SPS": 10.0})
+    log.write(100, {"charts/episodic_return": 3.5, "charts/SPS": 10.0})
+    log.close()
+    err = capsys.readouterr().err
+    assert "no episode yet" in err and "nan" not in err and "return     3.50" in err
+    assert err.endswith("\n")
