@@ -63,7 +63,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     config = make_config(agent, settings)
     if resume is None:
         check_new_run_dir(run_dir, overwrite)
-    _check_budget(family, config, quiet=resume is not None)
+    rounding = _check_budget(family, config)
     run = {"agent": agent, "settings": settings, "eval_every": eval_every, "eval_episodes": eval_episodes,
            "checkpoint_every": checkpoint_every}
     log = RunLog(run_dir, config.total_timesteps, resume_step=int(resume["global_step"]) if resume else None,
@@ -80,6 +80,8 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
                 on_event(event)
             return
         check_weights(event["model"], agent, event["update"])
+        if rounding and not last and resume is None:  # said once the run is under way, not before a refusal
+            print(rounding, file=sys.stderr)
         scalars = {tag: float(event[key]) for key, tag in TAGS.items() if key in event}
         if eval_every and event["update"] % eval_every == 0:
             result = _evaluate_model(event["model"], config, eval_episodes)
@@ -111,16 +113,18 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     return result
 
 
-def _check_budget(family: Any, config: Any, quiet: bool = False) -> None:
-    """Refuse a budget too small for one update (naming the minimum); say when it is rounded to whole rollouts."""
+def _check_budget(family: Any, config: Any) -> str:
+    """Refuse a budget too small for one update (naming the minimum); the note to print when it is rounded to
+    whole rollouts ("" when it is not)."""
     per_update, total = family.update_steps(config), config.total_timesteps
     if total < per_update:
         raise ValueError(f"--total-timesteps {total:,} is below one {family.name} update: {per_update:,} env "
                          f"steps{_rollout_text(config)}; give at least {per_update:,}")
-    if family.whole_rollouts and total % per_update and not quiet:
-        done = total - total % per_update
-        print(f"note: {family.name} trains in whole rollouts of {per_update:,} steps{_rollout_text(config)}, so "
-              f"--total-timesteps {total:,} trains {done:,} steps ({done // per_update:,} updates)", file=sys.stderr)
+    if not family.whole_rollouts or total % per_update == 0:
+        return ""
+    done = total - total % per_update
+    return (f"note: {family.name} trains in whole rollouts of {per_update:,} steps{_rollout_text(config)}, so "
+            f"--total-timesteps {total:,} trains {done:,} steps ({done // per_update:,} updates)")
 
 
 def _rollout_text(config: Any) -> str:

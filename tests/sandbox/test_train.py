@@ -91,11 +91,15 @@ def _progress(run: Path) -> list[dict[str, str]]:
     (["train", "--resume", "/nonexistent/run"], "no checkpoint at"),
     (["eval", "/nonexistent/c.pt"], "no checkpoint at"),
     (["train", "--agent", "reinforce", "--total-timesteps", "100"], "below batch_size"),
+    (["train", "--agent", "a2c", "--backbone", "torch.nn:Linear", "--run-dir", "/nonexistent/run"],
+     "backbone 'torch.nn:Linear'"),
+    (["evolve", "--backbone", "torch.nn:Linear", "--run-dir", "/nonexistent/run"], "backbone 'torch.nn:Linear'"),
 ])
 def test_errors_name_the_problem(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not Path("/nonexistent/run").exists()
 
 
 def test_unknown_agent_names_the_flag(capsys):
