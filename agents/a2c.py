@@ -105,7 +105,7 @@ def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | N
     """
     env, model, optimizer = setup_actor_critic(config, "A2C", env_wrapper)
     n, steps = config.num_envs, config.num_steps
-    loop = resume_loop(resume, env, model, optimizer, config.seed)
+    loop = resume_loop(resume, env, model, optimizer, config.seed, config.learning_rate)
     obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]
     finished: list[float] = []
     start, global_step, first = time.perf_counter(), loop["global_step"], loop["update"] + 1

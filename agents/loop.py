@@ -66,8 +66,9 @@ def loop_state(agent: str, config: Any, env: Any, model: torch.nn.Module, optimi
 
 
 def resume_loop(resume: dict[str, Any] | None, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                seed: int) -> dict[str, Any]:
-    """The loop's starting point: a fresh start (env reset with `seed`), or the state a payload saved."""
+                seed: int, learning_rate: float | None = None) -> dict[str, Any]:
+    """The loop's starting point: a fresh start (env reset with `seed`), or the state a payload saved (with
+    `learning_rate`, if given, in place of the saved one: a run resumed after a NaN goes on more gently)."""
     n = env.num_envs
     if resume is None:
         obs, _ = env.reset(seed=seed)
@@ -76,6 +77,9 @@ def resume_loop(resume: dict[str, Any] | None, env: Any, model: torch.nn.Module,
                     "global_step", "episodic_return", "policy_loss", "value_loss", "entropy", "sps")}}
     model.load_state_dict(resume["model"])
     optimizer.load_state_dict(resume["optimizer"])
+    if learning_rate is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
     restore_rng_states(resume["rng"])
     if resume["env"] is not None and hasattr(env, "load_state_dict"):
         env.load_state_dict(to_numpy(resume["env"]))

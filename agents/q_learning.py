@@ -91,7 +91,7 @@ def train(config: QLearningConfig, log: Hook | None = None,
     optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)
     rng = np.random.default_rng(config.seed)
     buffer = ReplayBuffer(min(config.buffer_size, config.total_timesteps), env.single_observation_space)
-    loop = resume_loop(resume, env, q, optimizer, config.seed)
+    loop = resume_loop(resume, env, q, optimizer, config.seed, config.learning_rate)
     if resume is not None:
         _restore_extra(resume["extra"], target, rng, buffer)
     obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]

@@ -135,7 +135,7 @@ def train(config: ReinforceConfig, log: Hook | None = None,
     """Train a policy by REINFORCE; return it and the history of per-update metrics. `log` and `resume` as
     for A2C (`agents.a2c.train`): the hook's `state` includes the episodes still running."""
     env, model, optimizer = setup_actor_critic(config, "REINFORCE")
-    loop = resume_loop(resume, env, model, optimizer, config.seed)
+    loop = resume_loop(resume, env, model, optimizer, config.seed, config.learning_rate)
     obs, valid, history = loop["obs"], loop["valid"], loop["history"]
     episodes = _Episodes(config.num_envs, config.gamma)
     if resume is not None and resume["env"] is not None:

@@ -93,7 +93,7 @@ def train(config: SarsaConfig, log: Hook | None = None,
     target = copy.deepcopy(q)
     optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)
     rng = np.random.default_rng(config.seed)
-    loop = resume_loop(resume, env, q, optimizer, config.seed)
+    loop = resume_loop(resume, env, q, optimizer, config.seed, config.learning_rate)
     obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]
     history.setdefault("td_loss", [])
     history.setdefault("epsilon", [])

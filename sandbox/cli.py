@@ -99,7 +99,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "runs/AGENT-SEED_2, _3, ...)")
     add_overwrite(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint (with "
-                   "--total-timesteps larger than its own: extend it)")
+                   "--total-timesteps larger than its own: extend it; with --learning-rate: go on with that rate)")
     add_trust_code(p)
 
 
@@ -262,8 +262,9 @@ def _train(args: argparse.Namespace, given: set[str]) -> None:
     from sandbox.train import print_result, resume_training, run_training
 
     if args.resume:
-        refuse_on_resume(given, {"total_timesteps"}, "train")
-        result = resume_training(args.resume, total_timesteps=args.total_timesteps, trust_code=args.trust_code)
+        refuse_on_resume(given, {"total_timesteps", "learning_rate"}, "train")
+        result = resume_training(args.resume, total_timesteps=args.total_timesteps, trust_code=args.trust_code,
+                                 learning_rate=args.learning_rate)
         _wrote(args.resume)
         print_result(result, as_json=False)
         return

@@ -98,7 +98,8 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
         model, _ = family.train(config, log=hook, resume=resume)
     except FloatingPointError as exc:  # a NaN or inf loss: stop, and say where the last good state is
         where = (f"the last good checkpoint is {run_dir / CHECKPOINT} (update {saved['update']}); "
-                 f"`sandbox train --resume {run_dir}` continues from it" if saved["update"] is not None else
+                 f"`sandbox train --resume {run_dir} --learning-rate LOWER` continues from it"
+                 if saved["update"] is not None else
                  f"no checkpoint was written yet (the first comes at update {checkpoint_every})")
         raise FloatingPointError(f"{exc}; {where}") from None
     finally:
@@ -142,16 +143,21 @@ def check_weights(model: Any, agent: str, update: int) -> None:
 
 
 def resume_training(run_dir: str | os.PathLike, on_event: Callable[[dict[str, Any]], None] | None = None,
-                    total_timesteps: int | None = None, trust_code: bool = False) -> dict:
+                    total_timesteps: int | None = None, trust_code: bool = False,
+                    learning_rate: float | None = None) -> dict:
     """Continue the run in `run_dir` from its checkpoint (`on_event` as in `run_training`); `total_timesteps`
-    larger than the run's extends its budget. A checkpoint that names code outside the sandbox (a
-    `module:attr` backbone or env id) is refused unless `trust_code`."""
+    larger than the run's extends its budget; `learning_rate` replaces the run's from here on (after a NaN).
+    A checkpoint that names code outside the sandbox (a `module:attr` backbone or env id) is refused unless
+    `trust_code`."""
     payload = load_checkpoint(Path(run_dir) / CHECKPOINT)
     check_run_kind(payload, "train", run_dir)
     check_checkpoint(payload, Path(run_dir) / CHECKPOINT, trust_code)
     run = payload["run"]
     settings = extend_budget(run["settings"], "total_timesteps", total_timesteps, int(payload["global_step"]),
                              "--total-timesteps", make_config(run["agent"], run["settings"]).total_timesteps)
+    if learning_rate is not None:
+        print(f"continuing with learning rate {learning_rate:g} (--learning-rate)", file=sys.stderr)
+        settings = {**settings, "learning_rate": learning_rate}
     return run_training(run["agent"], settings, run_dir, run["eval_every"], run["eval_episodes"],
                         run["checkpoint_every"], resume=payload, on_event=on_event)
 

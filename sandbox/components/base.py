@@ -10,15 +10,24 @@ A component is an `nn.Module` built from shapes and a config dataclass, trained 
 Each class sets `kind` (its name on the command line), `config`, `shapes`, an `optimizers` dict, and writes
 `fit_step(batch) -> metrics` (one gradient step on a mini-batch: its loss, as its paper writes it); `fit`,
 `save` and `load` are these module functions, bound in one line each. Its own verbs (`encode`, `decode`,
-`sample`, `reward`, `act`) are its own.
+`sample`, `reward`, `act`) are its own. A component whose example is built from several rows (the Decision
+Transformer's window: K steps) also writes `batch_of(dataset, rows) -> batch`, so its dataset stays one row
+per example and only a batch of windows is ever built (and its own `fit`, which checks sizes first).
+
+A fit never goes on with, nor lets anyone save, non-finite weights: after every step `fit_epochs` checks the
+metrics and the weights (`check_finite`) and stops with a `DivergenceError` (a FloatingPointError) naming the
+component, the metric or weight, and where.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
+import itertools
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +60,8 @@ class Component(Protocol):
 
     def fit_step(self, batch: Dataset) -> dict[str, float]: ...
 
+    # optional: def batch_of(self, dataset: Dataset, rows: torch.Tensor) -> Dataset  (default: every key's rows)
+
     def fit(self, dataset: Dataset, epochs: int = 1, hook: EpochHook | None = None) -> dict[str, list[float]]: ...
 
     def save(self, path: str | os.PathLike) -> Path: ...
@@ -61,19 +72,24 @@ def fit_epochs(component: Any, dataset: Dataset, epochs: int = 1, hook: EpochHoo
     """Shuffled mini-batches of `config.batch_size` for `epochs` epochs; the metrics' epoch means.
 
     `hook`, if given, gets `{"epoch", "step", **metrics}` after every epoch (a progress line, a checkpoint).
+
+    Raises:
+        DivergenceError: a metric or a weight became NaN or inf, or a step overflowed float32 (the step that did
+            it is the last one taken).
     """
     n = _rows(dataset)
     batch_size = min(int(component.config.batch_size), n)
     generator = torch.Generator().manual_seed(int(seed if seed is not None else component.config.seed))
+    take = getattr(component, "batch_of", take_rows)
     history: dict[str, list[float]] = {}
     component.train()
     for epoch in range(epochs):
         order = torch.randperm(n, generator=generator)
         sums: dict[str, float] = {}
         batches = range(0, n - batch_size + 1, batch_size)  # whole batches only: batch norm needs B > 1
-        for start in batches:
-            rows = order[start:start + batch_size]
-            metrics = component.fit_step({key: value[rows] for key, value in dataset.items()})
+        for step, start in enumerate(batches, 1):
+            batch = take(dataset, order[start:start + batch_size])
+            metrics = checked_step(component, batch, f"epoch {epoch + 1}, batch {step} of {len(batches)}")
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + value
         for key, total in sums.items():
@@ -82,6 +98,116 @@ def fit_epochs(component: Any, dataset: Dataset, epochs: int = 1, hook: EpochHoo
             hook({"epoch": epoch + 1, **{key: values[-1] for key, values in history.items()}})
     component.eval()
     return history
+
+
+def take_rows(dataset: Dataset, rows: torch.Tensor) -> Dataset:
+    """The mini-batch of `rows`: those rows of every key (what a component without `batch_of` learns from)."""
+    return {key: value[rows] for key, value in dataset.items()}
+
+
+class DivergenceError(FloatingPointError):
+    """A fit's metric or weight became NaN or inf. `what` says which ("the loss became nan"), `where` the step,
+    `hint` what to change; the message is one line of all three, after the component's kind."""
+
+    def __init__(self, component: str, what: str, where: str, hint: str = "") -> None:
+        self.component, self.what, self.where, self.hint = component, what, where, hint
+        super().__init__(f"{component}: {what} at {where}" + (f"; {hint}" if hint else ""))
+
+
+def checked_step(component: Any, batch: Dataset, where: str, whose: str = "") -> dict[str, float]:
+    """`component.fit_step(batch)`, then `check_finite`; a step too large for float32 is a divergence too.
+
+    Raises:
+        DivergenceError: a metric or weight became NaN or inf, or the optimiser's step overflowed float32.
+    """
+    with overflow_is_divergence(component, where):
+        metrics = component.fit_step(batch)
+    check_finite(component, metrics, where, whose=whose)
+    return metrics
+
+
+@contextlib.contextmanager
+def overflow_is_divergence(component: Any, where: str, rate: str = "learning_rate") -> Iterator[None]:
+    """Turn torch's RuntimeError for an optimiser step beyond float32 (a learning rate near 1e38: "value cannot
+    be converted to type float without overflow") into a `DivergenceError`; other errors pass unchanged."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "without overflow" not in str(exc):
+            raise
+        raise DivergenceError(component.kind, "the optimiser's step overflowed float32", where,
+                              _hint(component, rate)) from None
+
+
+def check_finite(component: Any, metrics: dict[str, float], where: str, module: torch.nn.Module | None = None,
+                 whose: str = "", rate: str = "learning_rate") -> None:
+    """Raise `DivergenceError` if a metric, or a weight of `module` (default: `component`), is NaN or inf.
+
+    Args:
+        component: the component fitting (its `kind` names it, its config's `rate` field goes in the hint).
+        metrics: what its step returned.
+        where: the step, for the message ("epoch 3, batch 2 of 8").
+        module: the network to check, if not the component itself (GAIL's A2C policy).
+        whose: how to name that network in the message ("A2C policy's ").
+        rate: the config field whose value the hint quotes.
+    """
+    hint = _hint(component, rate)
+    bad = next((key for key, value in metrics.items() if not math.isfinite(value)), None)
+    if bad is not None:  # the cause first: a non-finite loss makes the weights non-finite in the same step
+        raise DivergenceError(component.kind, f"the {bad} became {metrics[bad]}", where, hint)
+    name = non_finite_weight(module if module is not None else component)
+    if name is not None:
+        raise DivergenceError(component.kind, f"the {whose}weight {name} became nan or inf", where, hint)
+
+
+def _hint(component: Any, rate: str = "learning_rate") -> str:
+    """What to change: the learning rate, quoted ("lower learning_rate (now 1e+12)"), if the config has one."""
+    lr = getattr(component.config, rate, None)
+    return f"lower {rate} (now {lr:g})" if isinstance(lr, (int, float)) else ""
+
+
+def non_finite_weight(module: torch.nn.Module) -> str | None:
+    """The name of the first parameter or floating buffer of `module` holding NaN or inf, or None.
+
+    Cheap when all is well (one `isfinite().all()` per tensor, one stack, one sync); names only on failure.
+    """
+    named = [(name, t.detach()) for name, t in itertools.chain(module.named_parameters(), module.named_buffers())
+             if t.is_floating_point()]
+    if not named or bool(torch.stack([t.isfinite().all() for _, t in named]).all()):
+        return None
+    return next(name for name, t in named if not bool(t.isfinite().all()))
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give a process: MemAvailable of /proc/meminfo, else the free pages
+    (`os.sysconf`); None where neither is known (then no estimate is refused)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the file counts kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_memory(needed: int, what: str, advice: str) -> None:
+    """Refuse, before allocating it, work estimated to need more memory than the machine has available.
+
+    Raises:
+        ValueError: `needed` bytes exceed `available_memory()`; the message names both, `what` and `advice`.
+    """
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"{what} needs about {_gb(needed)} of memory, more than the {_gb(available)} this machine "
+                         f"has available; {advice}")
+
+
+def _gb(size: int) -> str:
+    return f"{size / 2**30:,.1f} GB"
 
 
 def _rows(dataset: Dataset) -> int:
@@ -103,9 +229,16 @@ def save_component(component: Any, path: str | os.PathLike, **extra: Any) -> Pat
     return save_checkpoint(path, {**component_payload(component), **extra})
 
 
-def load_component(path: str | os.PathLike, payload: dict[str, Any] | None = None) -> Any:
-    """Rebuild a saved component (its optimisers' state too, so `fit` continues); errors name the file."""
+def load_component(path: str | os.PathLike, payload: dict[str, Any] | None = None, *,
+                   trust_code: bool = False) -> Any:
+    """Rebuild a saved component (its optimisers' state too, so `fit` continues); errors name the file.
+
+    A "module:attr" backbone in its config imports code: refused (`sandbox.trust`) unless `trust_code`.
+    """
+    from sandbox.trust import check_checkpoint
+
     payload = payload if payload is not None else load_checkpoint(path)
+    check_checkpoint(payload, path, trust_code)  # before its class is imported and its backbone built
     kind = payload.get("component")
     if kind not in COMPONENTS:
         raise ValueError(f"{path} holds no trainable component (kind {kind!r}); known: {', '.join(COMPONENTS)}")
@@ -154,7 +287,6 @@ def need(arrays: dict[str, np.ndarray], key: str, component: str, hint: str) -> 
         raise ValueError(f"the {component} trains on {key!r}, which this file lacks (it has {sorted(arrays)}); "
                          f"{hint}")
     return arrays[key]
-
 
 
 def observation_space(key: str, shape: tuple[int, ...]):

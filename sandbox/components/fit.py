@@ -6,14 +6,17 @@
 A run directory holds `checkpoint.pt` (atomic, `weights_only`, rewritten after every epoch: the component, its
 optimisers, the epoch, the history and the random states, so `--resume` continues exactly), `history.csv`,
 `loss.png`, and images: `reconstructions.png` (frame, reconstruction, ...) for the autoencoders, `samples.png`
-for the VAE and the GAN. A progress line goes to stderr.
+for the VAE and the GAN. A progress line goes to stderr (`sandbox.progress`: one line per epoch in a log file,
+and always a final newline).
+
+A fit that diverges (its loss or weights NaN or inf) stops with one line (FloatingPointError) naming the epoch
+and the last good checkpoint, which stays as it was: non-finite weights are never saved.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,10 @@ from typing import Any
 import torch
 
 from sandbox.checkpoints import load_checkpoint, restore_rng_states, rng_states
-from sandbox.components.base import COMPONENTS, config_from_dict, load_component
+from sandbox.components.base import COMPONENTS, DivergenceError, config_from_dict, load_component
 from sandbox.components.images import reconstruction_pairs, save_grid
+from sandbox.progress import ProgressLine
+from sandbox.rundir import check_new_run_dir, check_run_kind, clear_old_run
 from sandbox.runlog import write_csv
 from sandbox.trajectories import load_trajectories
 
@@ -71,37 +76,76 @@ def build(kind: str, data: str | os.PathLike, options: dict[str, Any] | None = N
 
 
 def run_fit(kind: str, data: str | os.PathLike, epochs: int, run_dir: str | os.PathLike,
-            options: dict[str, Any] | None = None, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Fit `kind` on `data` until `epochs` epochs are done (continuing a run with `resume`); return a summary."""
+            options: dict[str, Any] | None = None, resume: bool = False, progress: bool = True,
+            overwrite: bool = False, trust_code: bool = False) -> dict[str, Any]:
+    """Fit `kind` on `data` until `epochs` epochs are done (continuing a run with `resume`); return a summary.
+
+    A `run_dir` that holds a run is refused unless `overwrite` (the old run is cleared only when the new one
+    writes its first checkpoint); `trust_code` lets a resumed checkpoint that names code import it.
+
+    Raises:
+        ValueError: a bad option or data file, a run directory that would be lost, sizes the machine cannot hold.
+        FloatingPointError: the fit diverged; one line naming the epoch and the last good checkpoint.
+    """
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT
     if resume and not checkpoint.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
+    if not resume:
+        check_new_run_dir(run_dir, overwrite)
     component, dataset, _ = build(kind, data, options)
     history: dict[str, list[float]] = {}
     done = 0
     if resume:
-        payload = load_checkpoint(checkpoint)
-        if payload.get("component") != component.kind:
-            raise ValueError(f"{checkpoint} holds a {payload.get('component')!r}, not a {component.kind!r}")
-        component = load_component(checkpoint, payload)
-        history, done = {k: list(v) for k, v in payload["history"].items()}, int(payload["epoch"])
-        restore_rng_states(payload["rng"])
-    start = time.perf_counter()
-    for epoch in range(done + 1, epochs + 1):
-        for key, values in component.fit(dataset, epochs=1, seed=component.config.seed + epoch).items():
-            history.setdefault(key, []).extend(values)
-        component.save(checkpoint, epoch=epoch, history=history, rng=rng_states(), data=str(data))
-        write_images(component, dataset, run_dir)
-        write_history(history, run_dir)
-        if progress:
-            metrics = "  ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
-            print(f"\rfit {kind}: epoch {epoch}/{epochs}  {metrics}  elapsed {time.perf_counter() - start:.0f} s",
-                  end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+        component, history, done = _resumed(component, checkpoint, trust_code)
+    line = ProgressLine() if progress else None
+    start, saved = time.perf_counter(), done if resume else None  # saved: the epoch the checkpoint on disk holds
+    try:
+        for epoch in range(done + 1, epochs + 1):
+            try:
+                for key, values in component.fit(dataset, epochs=1, seed=component.config.seed + epoch).items():
+                    history.setdefault(key, []).extend(values)
+                if saved is None and overwrite:
+                    clear_old_run(run_dir)  # the new run's first write: only now is the old one given up
+                component.save(checkpoint, epoch=epoch, history=history, rng=rng_states(), data=str(data))
+            except FloatingPointError as exc:  # NaN or inf (the save refuses it too): the checkpoint stays as it was
+                raise FloatingPointError(_diverged(kind, exc, epoch, data, run_dir, saved)) from None
+            saved = epoch
+            write_images(component, dataset, run_dir)
+            write_history(history, run_dir)
+            if line is not None:
+                metrics = "  ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
+                line.show(f"fit {kind}: epoch {epoch}/{epochs}  {metrics}  elapsed {time.perf_counter() - start:.0f} s",
+                          force=True)  # one line per epoch, also in a log file
+    finally:
+        if line is not None:
+            line.close()  # the last line stands, ended by a newline, however the fit ended
     return {"kind": kind, "run_dir": str(run_dir), "epochs": epochs,
             **{k: v[-1] for k, v in history.items() if v}}
+
+
+def _resumed(component: Any, checkpoint: Path, trust_code: bool) -> tuple[Any, dict[str, list[float]], int]:
+    """The component, history and epoch of the checkpoint a run resumes from (its random states restored)."""
+    payload = load_checkpoint(checkpoint)
+    check_run_kind(payload, "fit", checkpoint.parent)
+    if payload.get("component") != component.kind:
+        raise ValueError(f"{checkpoint} holds a {payload.get('component')!r}, not a {component.kind!r}")
+    component = load_component(checkpoint, payload, trust_code=trust_code)
+    restore_rng_states(payload["rng"])
+    return component, {k: list(v) for k, v in payload["history"].items()}, int(payload["epoch"])
+
+
+def _diverged(kind: str, exc: FloatingPointError, epoch: int, data: str | os.PathLike, run_dir: Path,
+              saved: int | None) -> str:
+    """The one line of a diverged fit: what became non-finite, at which epoch, and where the last good state is."""
+    if isinstance(exc, DivergenceError):
+        what = f"{exc.what} at epoch {epoch}" + (f"; {exc.hint}" if exc.hint else "")
+    else:  # from inside the component's own loop (GAIL's A2C): its message, placed at the epoch
+        what = f"at epoch {epoch}, {exc}"
+    if saved is None:
+        return f"fit {kind}: {what}; no checkpoint was written yet"
+    return (f"fit {kind}: {what}; the last good checkpoint is {run_dir / CHECKPOINT} (epoch {saved}), "
+            "unchanged (resuming it would diverge again with the same settings)")
 
 
 def write_images(component: Any, dataset: dict[str, torch.Tensor], run_dir: Path) -> None:

@@ -17,6 +17,8 @@ Two standard additions make it work from few demonstrations:
 
 The seam into the agents is a vector-env wrapper (`DiscriminatorReward`) given to `agents.a2c.train`. An epoch
 of `fit` is `steps_per_epoch` env steps of A2C; the A2C state rides in the checkpoint, so fitting resumes.
+After every A2C update the policy's weights, and after every discriminator step its loss and weights, are
+checked: NaN or inf stops the fit (`DivergenceError`, a FloatingPointError) before they are used or saved.
 
     gail = GAIL({"obs": (11,), "action": 5}, GAILConfig(level="easy")); gail.fit(demonstrations, epochs=3)
     gail.reward(obs, actions); gail.act(obs)
@@ -34,7 +36,16 @@ from gymnasium.vector import VectorWrapper
 from torch import nn
 
 from sandbox.backbones import make_backbone
-from sandbox.components.base import Dataset, EpochHook, load_component, observation_space, save_component
+from sandbox.components.base import (
+    Dataset,
+    EpochHook,
+    check_finite,
+    checked_step,
+    load_component,
+    observation_space,
+    overflow_is_divergence,
+    save_component,
+)
 from sandbox.components.bc import BehaviourCloning
 
 
@@ -193,7 +204,8 @@ class GAIL(nn.Module):
             done = int(self.a2c_state["global_step"]) if self.a2c_state is not None else 0
             config = self.a2c_config(done + self.config.steps_per_epoch)
             wrap = functools.partial(self._wrap, wrapper)
-            policy, _ = train(config, log=on_update, resume=self.a2c_state, env_wrapper=wrap)
+            with overflow_is_divergence(self, f"epoch {epoch + 1}", rate="a2c_learning_rate"):  # A2C's own step
+                policy, _ = train(config, log=on_update, resume=self.a2c_state, env_wrapper=wrap)
             object.__setattr__(self, "policy", policy)
             self.a2c_state = last["state"]() if "state" in last else self.a2c_state
             returns = wrapper[0].env_returns if wrapper else []
@@ -240,6 +252,9 @@ class GAIL(nn.Module):
         """A2C's hook: after each policy update, one discriminator step on the rollout's pairs."""
         if event["kind"] != "update":
             return
+        where = f"A2C update {event['update']}"
+        # before the next rollout uses them, and before a checkpoint could keep them: NaN weights stop the fit here
+        check_finite(self, {}, where, module=event["model"], whose="A2C policy's ", rate="a2c_learning_rate")
         last["state"] = event["state"]
         agent_obs = torch.as_tensor(np.concatenate([o for o, _ in wrapper[0].pairs]))
         agent_action = torch.as_tensor(np.concatenate([a for _, a in wrapper[0].pairs]))
@@ -251,7 +266,8 @@ class GAIL(nn.Module):
             pick_demo = torch.randint(len(self.demos["obs"]), (n,), generator=generator)
             batch = {"obs": self.demos["obs"][pick_demo], "action": self.demos["action"][pick_demo],
                      "agent_obs": agent_obs[pick_agent], "agent_action": agent_action[pick_agent]}
-            metrics.append(self.fit_step(batch)["discriminator_loss"])
+            step = checked_step(self, batch, where, "discriminator's ")  # NaN in D: NaN rewards for A2C
+            metrics.append(step["discriminator_loss"])
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """The A2C policy's env-ready actions for a batch of observations."""

@@ -12,6 +12,11 @@ The blocks are `sandbox.backbones.attention`'s (minGPT style) with `causal=True`
 "mlp" backbone. Windows shorter than K (an episode's first steps) are left-padded with blank tokens, in
 training as in acting. `TransformerPolicy` (policy.py) drives a batch of envs with it.
 
+The dataset is the file's steps, one row each (`steps`): row t stands for the window ending at step t, and
+only a mini-batch's (B, K, ...) windows are ever built (`windows`, through `batch_of`), so memory grows with
+T + B K, not T K. K is checked against the data (at most its longest episode) and a fit's memory against the
+machine's before anything is allocated.
+
     dt = DecisionTransformer({"obs": (11,), "action": 5}, DTConfig()); dt.fit(dataset, epochs=10)
 """
 
@@ -27,7 +32,9 @@ from torch import nn
 from sandbox.backbones import TransformerEncoder, make_backbone
 from sandbox.components.base import (
     Dataset,
+    EpochHook,
     action_shape,
+    check_memory,
     fit_epochs,
     load_component,
     need,
@@ -70,23 +77,68 @@ def returns_to_go(reward: np.ndarray, episode: np.ndarray) -> np.ndarray:
     return rtg.astype(np.float32)
 
 
-def windows(arrays: dict[str, np.ndarray], obs: str, context: int) -> Dataset:
-    """One training window per step t: the K steps of its episode ending at t, left-padded (mask False)."""
+def steps(arrays: dict[str, np.ndarray], obs: str) -> Dataset:
+    """The flat step arrays windows are gathered from: states, actions, returns-to-go and timesteps (the step's
+    index in its episode), (T, ...) each; row t is the training example "the window ending at step t"."""
     episode = arrays["episode"]
-    starts = np.searchsorted(episode, episode, side="left")  # first step of each step's episode
-    offsets = np.arange(-context + 1, 1)  # (K,)
-    index = np.arange(len(episode))[:, None] + offsets  # (T, K) step indices
-    mask = index >= starts[:, None]
-    index = np.where(mask, index, 0)
-    rtg = returns_to_go(arrays["reward"], episode)
-    steps = np.arange(len(episode)) - starts
-    pick = lambda values: torch.as_tensor(values[index] * _expand(mask, values.ndim))  # noqa: E731
-    return {"states": pick(arrays[obs].astype(np.float32)), "actions": pick(arrays["action"]),
-            "rtg": pick(rtg), "timesteps": pick(steps), "mask": torch.as_tensor(mask)}
+    return {"states": torch.as_tensor(arrays[obs].astype(np.float32)), "actions": torch.as_tensor(arrays["action"]),
+            "rtg": torch.as_tensor(returns_to_go(arrays["reward"], episode)),
+            "timesteps": torch.as_tensor(np.arange(len(episode)) - episode_starts(episode))}
 
 
-def _expand(mask: np.ndarray, ndim: int) -> np.ndarray:
-    return mask.reshape(mask.shape + (1,) * (ndim - 1))  # (T, K) -> (T, K, 1, ...) against (T, K, ...)
+def _first_steps(episode: np.ndarray) -> np.ndarray:
+    """(T,) bool: the step begins an episode (episodes are runs of equal ids, one after another)."""
+    return np.r_[True, episode[1:] != episode[:-1]] if len(episode) else np.zeros(0, bool)
+
+
+def episode_starts(episode: np.ndarray) -> np.ndarray:
+    """The first step of each step's episode, (T,)."""
+    return np.maximum.accumulate(np.where(_first_steps(episode), np.arange(len(episode)), 0))
+
+
+def longest_episode(episode: np.ndarray) -> int:
+    """The length of the longest episode, in steps (0 for no steps)."""
+    starts = np.flatnonzero(_first_steps(episode))
+    return int(np.diff(np.r_[starts, len(episode)]).max()) if len(starts) else 0
+
+
+def check_context(context: int, longest: int) -> None:
+    """K at least 1 and at most the data's longest episode: a longer window's extra steps are always padding,
+    and cost K^2 in attention.
+
+    Raises:
+        ValueError: naming --context, its value and the longest episode's length.
+    """
+    if int(context) < 1:
+        raise ValueError(f"--context must be at least 1, got {context}")
+    if int(context) > longest:
+        raise ValueError(f"--context {context} is more than the longest episode of the data ({longest} steps); "
+                         f"give at most {longest}")
+
+
+def windows(flat: Dataset, rows: torch.Tensor, context: int) -> Dataset:
+    """The (B, K, ...) windows ending at the steps `rows` of `flat` (see `steps`): the K steps of each one's
+    episode up to it, left-padded (mask False, values 0) where the episode (or the data) starts later."""
+    rows = torch.as_tensor(rows, dtype=torch.long)
+    index = rows[:, None] + torch.arange(-context + 1, 1)  # (B, K) step indices
+    first = rows - flat["timesteps"][rows]  # (B,) the first step of each window's episode
+    mask = (index >= first[:, None]) & (index >= 0)
+    index = index.clamp(min=0)  # padding reads step 0, then is zeroed
+    pick = lambda values: values[index] * mask.view(*mask.shape, *[1] * (values.dim() - 1))  # noqa: E731
+    return {"states": pick(flat["states"]), "actions": pick(flat["actions"]), "rtg": pick(flat["rtg"]),
+            "timesteps": pick(flat["timesteps"]), "mask": mask}
+
+
+def fit_memory(config: DTConfig, obs_shape: tuple[int, ...], n_actions: int, batch: int) -> int:
+    """Bytes one training step is estimated to need: B windows, the activations the backward keeps, and with
+    dropout (PyTorch's math attention, which a CPU takes then) about 4 (B, heads, 3K, 3K) float32 matrices
+    a layer. On a CPU (torch 2.13) it came out 10-20% above the measured peak; without dropout PyTorch's fused
+    attention is linear in K, and so is the estimate."""
+    K, L = config.context, 3 * config.context  # L: the tokens R, s, a of K steps
+    window = batch * K * (int(np.prod(obs_shape)) + n_actions + 4) * 4 * 3  # gathered, masked, embedded
+    tokens = (24 * config.n_layers + 8) * batch * L * config.d_model * 4
+    scores = 4 * config.n_layers * batch * config.n_heads * L * L * 4 if config.dropout > 0 else 0
+    return window + tokens + scores
 
 
 class DecisionTransformer(nn.Module):
@@ -121,13 +173,34 @@ class DecisionTransformer(nn.Module):
 
     @staticmethod
     def dataset(arrays: dict[str, np.ndarray], meta: dict[str, Any], obs: str = "rays", context: int = 20) -> Dataset:
-        """Training windows of a trajectory file (see `windows`)."""
+        """A trajectory file's steps (see `steps`), after checking `context` against its longest episode."""
         need(arrays, obs, "Decision Transformer", f"collect with `sandbox collect --obs {obs}` (or both)")
-        return windows(arrays, obs, context)
+        check_context(context, longest_episode(arrays["episode"]))
+        return steps(arrays, obs)
 
     @staticmethod
     def shapes_of(dataset: Dataset) -> dict[str, Any]:
-        return {"obs": tuple(dataset["states"].shape[2:]), "action": action_shape(dataset["actions"][:, 0].numpy())}
+        return {"obs": tuple(dataset["states"].shape[1:]), "action": action_shape(dataset["actions"].numpy())}
+
+    def batch_of(self, dataset: Dataset, rows: torch.Tensor) -> Dataset:
+        """The windows of K steps ending at the steps `rows` (`fit_epochs` calls this for each mini-batch)."""
+        return windows(dataset, rows, self.config.context)
+
+    def fit(self, dataset: Dataset, epochs: int = 1, hook: EpochHook | None = None,
+            seed: int | None = None) -> dict[str, list[float]]:
+        """`fit_epochs` on the steps of `dataset`, once K and the memory a step needs are known to fit.
+
+        Raises:
+            ValueError: K longer than the longest episode, or a step needing more memory than is available.
+        """
+        timesteps = dataset["timesteps"]  # the longest episode: its last step's index + 1
+        check_context(self.config.context, int(timesteps.max()) + 1 if len(timesteps) else 0)
+        batch = min(int(self.config.batch_size), len(dataset["timesteps"]))
+        n_actions = self.predict_action.out_features
+        check_memory(fit_memory(self.config, self.shapes["obs"], n_actions, batch),
+                     f"a Decision Transformer step (--context {self.config.context}: attention over "
+                     f"{3 * self.config.context:,} tokens, --batch-size {batch})", "lower --context or --batch-size")
+        return fit_epochs(self, dataset, epochs, hook, seed)
 
     def forward(self, rtg: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
@@ -179,5 +252,4 @@ class DecisionTransformer(nn.Module):
         env_kwargs = {"level": self.config.level, "obs": self.config.obs, "continuous": self.config.continuous}
         return save_component(self, path, policy="transformer", env_kwargs=env_kwargs, **extra)
 
-    fit = fit_epochs
     load = staticmethod(load_component)

@@ -125,7 +125,7 @@ def test_resume_refuses_flags_it_cannot_apply_and_extends_budgets(trained, tmp_p
 
     run = tmp_path / "resumed"
     shutil.copytree(trained, run)
-    for flag in (["--agent", "sarsa"], ["--learning-rate", "0.1"], ["--seed", "3"], ["--num-envs", "4"]):
+    for flag in (["--agent", "sarsa"], ["--optimizer", "sgd"], ["--seed", "3"], ["--num-envs", "4"]):
         assert main(["train", "--resume", str(run), *flag]) == 2
         _one_line_error(capsys, flag[0], "cannot apply to a resumed run")
     assert main(["train", "--resume", str(run), "--total-timesteps", "32"]) == 2
@@ -189,3 +189,18 @@ def test_collect_refuses_an_existing_file_and_a_folder(tmp_path, capsys):
     _one_line_error(capsys, "is a folder")
     assert _files(tmp_path) == before  # and no stray temporary file
     assert main([*argv, "--out", str(out), "--seed", "1", "--overwrite"]) == 0
+
+
+def test_a_second_fit_into_a_run_is_refused(tmp_path, capsys):
+    from tests.sandbox.components_data import tiny_file
+
+    data, run = tiny_file(tmp_path, obs="rays", steps=64), tmp_path / "bc"
+    argv = ["fit", "bc", "--data", str(data), "--epochs", "1", "--run-dir", str(run)]
+    assert main(argv) == 0
+    before = _files(run)
+    assert main([*argv, "--seed", "1"]) == 2
+    _one_line_error(capsys, str(run), "--resume", "--overwrite")
+    assert _files(run) == before
+    assert main(["fit", "bc", "--data", str(data), "--run-dir", str(run), "--resume", "--batch-size", "8"]) == 2
+    _one_line_error(capsys, "--batch-size", "cannot apply")
+    assert main([*argv, "--overwrite", "--seed", "1"]) == 0

@@ -134,6 +134,7 @@ def test_a_nan_loss_stops_the_run_and_names_the_last_good_checkpoint(tmp_path, c
     assert "the loss became" in err and f"last good checkpoint is {run / 'checkpoint.pt'} (update 1)" in err
     payload = load_checkpoint(run / "checkpoint.pt")
     assert payload["update"] == 1 and all(torch.isfinite(v).all() for v in payload["model"].values())
+    assert f"`sandbox train --resume {run} --learning-rate LOWER` continues from it" in err
 
 
 def test_non_finite_weights_stop_a_run_before_they_are_used_or_saved():
