@@ -19,7 +19,7 @@ from gymnasium import spaces
 from torch import nn
 
 from agents import a2c, q_learning, reinforce, sarsa
-from agents.policy import ActorCritic
+from agents.actor_critic import ActorCritic
 from agents.qnet import QNetwork
 
 

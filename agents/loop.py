@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.actor_critic import ActorCritic, check_action_space
 from agents.envs import make_vec_env
 from agents.optim import make_optimizer
-from agents.policy import ActorCritic, check_action_space
-from sandbox.checkpoints import restore_rng_states, rng_states, to_numpy, to_tensors
+from sandbox.runs.checkpoints import restore_rng_states, rng_states, to_numpy, to_tensors
 
 Hook = Callable[[dict[str, Any]], None]
 """The one hook through which a loop is observed (a logger, the live viewer). It receives two kinds of event:

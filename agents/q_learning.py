@@ -29,9 +29,9 @@ from agents.envs import make_vec_env, obs_to_tensor
 from agents.loop import Hook, loop_state, resume_loop, step_event
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, linear_schedule
-from agents.replay import ReplayBuffer
-from sandbox.checkpoints import to_numpy, to_tensors
-from sandbox.validate import check_positive_ints
+from agents.replay_buffer import ReplayBuffer
+from sandbox.runs.checkpoints import to_numpy, to_tensors
+from sandbox.runs.validate import check_positive_ints
 
 LOG_EVERY = 1_000
 """env steps between two logged updates (each batch step would be too often for N = 1)"""

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.actor_critic import ActorCritic
 from agents.envs import obs_to_tensor
 from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic, step_event
-from agents.policy import ActorCritic
-from sandbox.validate import check_positive_ints, check_unit_interval
+from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 
 @dataclass

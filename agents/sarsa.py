@@ -34,7 +34,7 @@ from agents.envs import make_vec_env, obs_to_tensor, stack_obs
 from agents.loop import Hook, loop_state, resume_loop, step_event
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
-from sandbox.validate import check_positive_ints
+from sandbox.runs.validate import check_positive_ints
 
 
 @dataclass

@@ -10,8 +10,8 @@
 - `run`: the generation loop with its run directory, checkpoints and `--resume`.
 """
 
-from evolve.checkpoint import load_driver
+from evolve.checkpoint import load_evolved_driver
 from evolve.config import EvolveConfig, make_config
 from evolve.run import resume_evolution, run_evolution
 
-__all__ = ["EvolveConfig", "load_driver", "make_config", "resume_evolution", "run_evolution"]
+__all__ = ["EvolveConfig", "load_evolved_driver", "make_config", "resume_evolution", "run_evolution"]

@@ -1,6 +1,6 @@
 """What an evolution run writes and reads back: evolved drivers (the hall of fame), and the run's state after a
 generation (population, hall of fame, logbook, CMA-ES state, every random state) so `--resume` continues it
-exactly. Both go through `sandbox.checkpoints` (atomic, versioned, `weights_only=True`).
+exactly. Both go through `sandbox.runs.checkpoints` (atomic, versioned, `weights_only=True`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import torch
 from deap import cma
 
 from evolve.genome import ArchGenes, Driver, from_vector
-from sandbox.checkpoints import load_checkpoint, restore_rng_states, rng_states, save_checkpoint, to_tensors
-from sandbox.trust import check_checkpoint
+from sandbox.runs.checkpoints import load_checkpoint, restore_rng_states, rng_states, save_checkpoint, to_tensors
+from sandbox.runs.trust import check_checkpoint
 
 DRIVER_KIND = "evolved-driver"
 RUN_KIND = "evolution"
@@ -25,13 +25,13 @@ _CMA_FIELDS = ("centroid", "sigma", "pc", "ps", "C", "B", "diagD", "BD", "cond",
 
 def save_driver(path: str | os.PathLike, net: Driver, env_kwargs: dict[str, Any], backbone: str,
                 backbone_options: dict[str, Any], **info: Any) -> Path:
-    """An evolved driver as a checkpoint that `sandbox eval` and `sandbox replay` load (`load_driver`)."""
+    """An evolved driver as a checkpoint that `sandbox eval` and `sandbox replay` load (`load_evolved_driver`)."""
     return save_checkpoint(path, {"kind": DRIVER_KIND, "env_kwargs": dict(env_kwargs), "backbone": backbone,
                                   "backbone_options": to_tensors(_plain(backbone_options)),
                                   "model": net.state_dict(), **info})
 
 
-def load_driver(payload_or_path: dict[str, Any] | str | os.PathLike, *, trust_code: bool = False,
+def load_evolved_driver(payload_or_path: dict[str, Any] | str | os.PathLike, *, trust_code: bool = False,
                 source: str | os.PathLike | None = None) -> tuple[Driver, dict[str, Any]]:
     """(driver, env_kwargs) from an evolved driver's checkpoint (or its loaded payload).
 

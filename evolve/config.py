@@ -9,7 +9,7 @@ from typing import Any
 from evolve.evaluate import EvalSpec
 from evolve.genome import ARCH_FAMILIES
 from evolve.strategies import STRATEGIES
-from sandbox.validate import check_positive_ints, check_unit_interval
+from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 
 @dataclass

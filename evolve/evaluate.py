@@ -23,7 +23,7 @@ import torch
 
 from evolve.genome import Driver, make_driver, outputs_to_actions
 from evolve.population import PopulationNet
-from sandbox.validate import check_positive_ints
+from sandbox.runs.validate import check_positive_ints
 
 Hook = Callable[[dict[str, Any]], None]
 COMPACT_BELOW = 0.6  # rebuild the batch without its ended cars once fewer than this fraction still drive

@@ -28,10 +28,10 @@ from evolve.config import EvolveConfig, make_config
 from evolve.distributed import BatchFitness, BatchMap
 from evolve.evaluate import spaces_of
 from evolve.strategies import Individual, make_cma, make_toolbox, one_generation
-from sandbox.checkpoints import load_checkpoint, to_numpy, to_tensors
-from sandbox.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
-from sandbox.runlog import write_csv
-from sandbox.trust import check_checkpoint
+from sandbox.runs.checkpoints import load_checkpoint, to_numpy, to_tensors
+from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
+from sandbox.runs.runlog import write_csv
+from sandbox.runs.trust import check_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 Hook = Callable[[dict[str, Any]], None]
@@ -156,7 +156,7 @@ class _Run:
         if self.heldout["vector"] is not None and list(self.heldout["vector"]) == list(champion):
             return self.heldout
         from envs import ENV_ID
-        from sandbox.evaluate import evaluate
+        from sandbox.runs.evaluate import evaluate
 
         net, _, _ = ckpt.driver_from_genome(self.spaces, champion, self.config.backbone,
                                             self.config.backbone_options, champion.arch)

@@ -11,7 +11,7 @@ Whatever it resolves to is called as `builder(observation_space, **options)` and
 with an int `out_dim`; a class with that constructor is the usual builder.
 
 A spec that cannot be resolved or built raises `BackboneError`, one line naming the spec. A "module:attr" spec
-imports code: a loader reading a spec from a checkpoint asks `sandbox.trust` first.
+imports code: a loader reading a spec from a checkpoint asks `sandbox.runs.trust` first.
 """
 
 from __future__ import annotations

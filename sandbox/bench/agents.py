@@ -64,7 +64,7 @@ def ours(agent: str, task: Task, seed: int, settings: dict[str, Any]) -> dict[st
     """Train one of our agents on the task until solved (or the budget); steps and seconds to solve."""
     from agents import FAMILIES
     from agents.envs import obs_to_tensor
-    from sandbox.evaluate import evaluate
+    from sandbox.runs.evaluate import evaluate
 
     start, eval_time, next_eval = time.perf_counter(), 0.0, task.eval_every
     family = FAMILIES[agent]
@@ -114,7 +114,7 @@ def sb3(algo: str, task: Task, seed: int) -> dict[str, Any]:
     """The same with Stable-Baselines3 (`_sb3_model`)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from sandbox.evaluate import evaluate
+    from sandbox.runs.evaluate import evaluate
 
     start = time.perf_counter()
     model = _sb3_model(algo, task, seed)

@@ -55,10 +55,10 @@ def run_components_bench(quick: bool = False, seed: int = 0, out: str = "runs/be
 
 
 def _vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
-    from sandbox.collect import collect
+    from sandbox.commands.collect import collect
     from sandbox.components.autoencoder import Autoencoder, AutoencoderConfig
     from sandbox.components.latent import LatentBackbone
-    from sandbox.trajectories import load_trajectories
+    from sandbox.runs.trajectories import load_trajectories
 
     frames = []
     for level in ("easy", "normal"):
@@ -86,7 +86,7 @@ def _vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
 
 def _world_models(encoder: Any, b: dict, seed: int) -> list:
     from envs import drive_controller
-    from sandbox.components.policy import ModulePolicy, drive
+    from sandbox.components.driving import ModulePolicy, drive
     from sandbox.components.world_models import WorldModelsConfig, evolve_controller
 
     config = WorldModelsConfig(population=b["wm_population"], generations=b["wm_generations"], seed=seed,
@@ -107,8 +107,8 @@ def _world_models(encoder: Any, b: dict, seed: int) -> list:
 
 
 def _imitation(b: dict, seed: int, out_dir: Path) -> list:
-    from sandbox.collect import collect
-    from sandbox.trajectories import load_trajectories
+    from sandbox.commands.collect import collect
+    from sandbox.runs.trajectories import load_trajectories
 
     probe_path = out_dir / "probe-normal.npz"
     collect("expert", "normal", 2000, probe_path, obs="rays", tracks="heldout", seed=seed + 1, progress=False)
@@ -124,8 +124,8 @@ def _imitation(b: dict, seed: int, out_dir: Path) -> list:
 def _imitation_rows(data: tuple[dict, dict], probe: dict, b: dict, seed: int) -> list:
     """BC (epochs chosen on held-out demonstrations) and GAIL warm-started from it, on the same demonstrations."""
     from sandbox.components.bc import BCConfig, BehaviourCloning
+    from sandbox.components.driving import ModulePolicy, drive
     from sandbox.components.gail import GAIL, GAILConfig
-    from sandbox.components.policy import ModulePolicy, drive
 
     arrays, meta = data
     demos = BehaviourCloning.dataset(arrays, meta)
@@ -149,10 +149,10 @@ def _imitation_rows(data: tuple[dict, dict], probe: dict, b: dict, seed: int) ->
 
 
 def _transformer(b: dict, seed: int, out_dir: Path) -> list:
-    from sandbox.collect import collect
-    from sandbox.components.policy import TransformerPolicy, drive
+    from sandbox.commands.collect import collect
+    from sandbox.components.driving import TransformerPolicy, drive
     from sandbox.components.transformer import DecisionTransformer, DTConfig, returns_to_go
-    from sandbox.trajectories import load_trajectories
+    from sandbox.runs.trajectories import load_trajectories
 
     path = out_dir / "noisy-expert-easy.npz"
     collect("expert", "easy", 0, path, obs="rays", noise=0.3, seed=seed, episodes=b["dt_episodes"],

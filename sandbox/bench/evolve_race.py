@@ -27,14 +27,14 @@ LEARNERS: dict[str, dict[str, Any]] = {
 def race_evolution(settings: dict[str, Any], level: str, minutes: float, seed: int) -> Clock:
     """Evolve for `minutes` of wall-clock on `level`; the Clock holds the champion's evaluations."""
     from evolve import run_evolution
-    from sandbox.evaluate import evaluate
-    from sandbox.policies import load_policy
+    from sandbox.commands.drivers import load_driver
+    from sandbox.runs.evaluate import evaluate
 
     with tempfile.TemporaryDirectory() as tmp:
         champion = Path(tmp) / "hall_of_fame" / "rank0.pt"
 
         def held_out() -> dict[str, float]:
-            policy = load_policy(champion)
+            policy = load_driver(champion)
             return evaluate(policy.act, policy.env_id, policy.env_kwargs, 100)
 
         clock = Clock(minutes, held_out)

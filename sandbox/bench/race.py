@@ -68,7 +68,7 @@ class Clock:
 
 
 def _held_out(act: Callable[[Any], np.ndarray], env_kwargs: dict[str, Any]) -> Callable[[], dict[str, float]]:
-    from sandbox.evaluate import evaluate
+    from sandbox.runs.evaluate import evaluate
 
     return lambda: evaluate(act, "sandbox/CarDrive-v0", env_kwargs, 100)
 
@@ -120,7 +120,7 @@ def race_sb3_ppo(env_kwargs: dict[str, Any], minutes: float, seed: int, policy: 
 
 def _expert_row(level: str) -> list[str]:
     from envs import track_seeds
-    from sandbox.baseline import drivers, evaluate_on_tracks
+    from sandbox.commands.baseline import drivers, evaluate_on_tracks
 
     seeds = [int(s) for s in track_seeds("heldout", level)[:100]]
     r = evaluate_on_tracks(drivers()["expert (envs.drive_expert)"], seeds, 1000, level)

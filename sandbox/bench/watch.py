@@ -18,7 +18,7 @@ from sandbox.bench.timing import format_rate, format_table, machine_line
 def _run(timesteps: int, watched: bool) -> tuple[float, float]:
     """(env-steps/s, frames/s) of one A2C run."""
     from agents.a2c import A2CConfig, train
-    from sandbox.viewer import Viewer
+    from sandbox.viewer.window import Viewer
 
     config = A2CConfig(env_kwargs={"level": "easy", "obs": "rays"}, total_timesteps=timesteps, seed=0)
     viewer = Viewer("A2C · easy · rays · mlp", window=True, speed=0, total=timesteps,
@@ -35,7 +35,7 @@ def _run(timesteps: int, watched: bool) -> tuple[float, float]:
 
 def run_watch_bench(timesteps: int = 200_000, repeats: int = 3, quick: bool = False) -> str:
     """The table: headless and watched throughput, their ratio and the frame rate (medians of `repeats`)."""
-    from sandbox.viewer import display_available
+    from sandbox.viewer.window import display_available
 
     if not display_available():
         os.environ["SDL_VIDEODRIVER"] = "dummy"  # a window all the same, drawn in memory

@@ -8,7 +8,7 @@ and plugged back into the learners.
     bc.py            behaviour cloning on demonstrations (`act`)
     gail.py          adversarial imitation: a discriminator's reward that A2C learns from (`reward`)
     transformer.py   the Decision Transformer over (return-to-go, state, action) tokens (`predict`)
-    policy.py        trained policies (BC, GAIL, Decision Transformer) behind one `act`: `load_policy`
+    driving.py       trained policies (BC, GAIL, Decision Transformer) behind one `act`: `load_driving_component`
 
 All share one interface (base.py): built from shapes and a config dataclass, `fit(dataset) -> history`,
 `save` / `load_component`. `sandbox collect` writes their data, `sandbox fit` trains them into a run directory,

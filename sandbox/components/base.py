@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from sandbox.checkpoints import load_checkpoint, save_checkpoint, to_tensors
+from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint, to_tensors
 
 # kind -> "module:Class", imported on demand (a checkpoint names its kind)
 COMPONENTS = {
@@ -233,9 +233,9 @@ def load_component(path: str | os.PathLike, payload: dict[str, Any] | None = Non
                    trust_code: bool = False) -> Any:
     """Rebuild a saved component (its optimisers' state too, so `fit` continues); errors name the file.
 
-    A "module:attr" backbone in its config imports code: refused (`sandbox.trust`) unless `trust_code`.
+    A "module:attr" backbone in its config imports code: refused (`sandbox.runs.trust`) unless `trust_code`.
     """
-    from sandbox.trust import check_checkpoint
+    from sandbox.runs.trust import check_checkpoint
 
     payload = payload if payload is not None else load_checkpoint(path)
     check_checkpoint(payload, path, trust_code)  # before its class is imported and its backbone built

@@ -6,7 +6,8 @@ Autonomous Land Vehicle in a Neural Network", NIPS 1988). The baseline every imi
     1/2 ||mu_theta(s) - a||^2 up to a constant.
 
 The policy is a backbone (any family) and a linear head, as the agents' actor. It drives with `act` (and
-through `sandbox.components.policy.load_policy`); `sandbox fit bc --data FILE` trains it. `fit_early_stopping`
+through `sandbox.components.driving.load_driving_component`); `sandbox fit bc --data FILE` trains it.
+`fit_early_stopping`
 is the fair baseline: the number of epochs is chosen on held-out demonstrations (the file's last episodes),
 then the policy is refitted on all of them for that many epochs.
 

@@ -6,7 +6,7 @@
 A run directory holds `checkpoint.pt` (atomic, `weights_only`, rewritten after every epoch: the component, its
 optimisers, the epoch, the history and the random states, so `--resume` continues exactly), `history.csv`,
 `loss.png`, and images: `reconstructions.png` (frame, reconstruction, ...) for the autoencoders, `samples.png`
-for the VAE and the GAN. A progress line goes to stderr (`sandbox.progress`: one line per epoch in a log file,
+for the VAE and the GAN. A progress line goes to stderr (`sandbox.runs.progress`: one line per epoch in a log file,
 and always a final newline).
 
 A fit that diverges (its loss or weights NaN or inf) stops with one line (FloatingPointError) naming the epoch
@@ -23,13 +23,13 @@ from typing import Any
 
 import torch
 
-from sandbox.checkpoints import load_checkpoint, restore_rng_states, rng_states
 from sandbox.components.base import COMPONENTS, DivergenceError, config_from_dict, load_component
 from sandbox.components.images import reconstruction_pairs, save_grid
-from sandbox.progress import ProgressLine
-from sandbox.rundir import check_new_run_dir, check_run_kind, clear_old_run
-from sandbox.runlog import write_csv
-from sandbox.trajectories import load_trajectories
+from sandbox.runs.checkpoints import load_checkpoint, restore_rng_states, rng_states
+from sandbox.runs.progress import ProgressLine
+from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run
+from sandbox.runs.runlog import write_csv
+from sandbox.runs.trajectories import load_trajectories
 
 CHECKPOINT = "checkpoint.pt"
 DEFAULTS = {"vae": {"variational": True}, "autoencoder": {"variational": False}}  # kind -> config fields it fixes

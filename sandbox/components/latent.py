@@ -9,7 +9,7 @@ hence frozen by default (no gradient reaches the encoder, and its batch-norm sta
 For a Dict observation the pixels go through the encoder and the other keys (the rays) are appended, scaled
 to [-1, 1]. The checkpoint is read when the backbone is built; the encoder's weights are part of the
 state_dict too, so an agent's checkpoint carries the whole network. A checkpoint that names code outside the
-sandbox (`sandbox.trust`) is refused: an autoencoder never needs any.
+sandbox (`sandbox.runs.trust`) is refused: an autoencoder never needs any.
 """
 
 from __future__ import annotations

@@ -248,7 +248,7 @@ class DecisionTransformer(nn.Module):
         return out.argmax(-1) if deterministic else torch.distributions.Categorical(logits=out).sample()
 
     def save(self, path: Any, **extra: Any) -> Any:
-        """The component, marked as a policy (`sandbox eval` and the viewer load it with `load_policy`)."""
+        """The component, marked as a policy (`sandbox eval` and the viewer load it with `load_driving_component`)."""
         env_kwargs = {"level": self.config.level, "obs": self.config.obs, "continuous": self.config.continuous}
         return save_component(self, path, policy="transformer", env_kwargs=env_kwargs, **extra)
 

@@ -126,7 +126,7 @@ def test_a2c_solves_cartpole():
 def test_resume_equals_uninterrupted(tmp_path):
     """Stop after update 3 (a checkpoint through the hook), resume from it: the same weights and losses as a
     run that never stopped, on CarDrive with random pedestrians and autoresets along the way."""
-    from sandbox.checkpoints import load_checkpoint, save_checkpoint
+    from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
 
     config = A2CConfig(num_envs=4, num_steps=8, total_timesteps=4 * 8 * 6,
                        env_kwargs={"level": "normal", "max_episode_steps": 20})

@@ -55,7 +55,7 @@ def test_reinforce_solves_cartpole():
 def test_resume_equals_uninterrupted(tmp_path):
     """Checkpoint after update 2 through the hook, resume: the same weights and losses, episodes that were
     running at the checkpoint included."""
-    from sandbox.checkpoints import load_checkpoint, save_checkpoint
+    from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
 
     config = ReinforceConfig(num_envs=4, batch_size=40, total_timesteps=400,
                              env_kwargs={"level": "hard", "max_episode_steps": 15})

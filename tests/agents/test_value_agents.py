@@ -11,7 +11,7 @@ from gymnasium import spaces
 from agents.q_learning import QLearningConfig, td_target
 from agents.q_learning import train as train_q
 from agents.qnet import epsilon_greedy_probs, linear_schedule
-from agents.replay import ReplayBuffer
+from agents.replay_buffer import ReplayBuffer
 from agents.sarsa import SarsaConfig, expected_sarsa_target, sarsa_target
 from agents.sarsa import train as train_sarsa
 from tests.agents.test_a2c import _greedy_mean_return
@@ -94,7 +94,7 @@ def test_continuous_actions_are_refused_naming_the_alternatives(train):
 
 @pytest.mark.parametrize("train", [train_q, train_sarsa])
 def test_resume_equals_uninterrupted(train, tmp_path):
-    from sandbox.checkpoints import load_checkpoint, save_checkpoint
+    from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
 
     config_class = QLearningConfig if train is train_q else SarsaConfig
     extra = {"learning_starts": 200, "batch_size": 16, "target_network_frequency": 300} if train is train_q else {

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import envs
-from sandbox.baseline import evaluate_on_tracks
+from sandbox.commands.baseline import evaluate_on_tracks
 
 LEVELS = ("easy", "normal", "hard")
 

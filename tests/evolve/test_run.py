@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from evolve import load_driver, resume_evolution, run_evolution
-from sandbox.checkpoints import load_checkpoint
+from evolve import load_evolved_driver, resume_evolution, run_evolution
+from sandbox.runs.checkpoints import load_checkpoint
 
 SMALL = {"population": 8, "generations": 3, "episodes": 1, "max_steps": 60, "heldout_episodes": 3,
          "backbone_options": {"widths": (8,)}}
@@ -51,7 +51,7 @@ def test_run_dir_files_and_events(tmp_path):
     generations = [e for e in events if e["kind"] == "generation"]
     assert [e["generation"] for e in generations] == [1, 2] and 0 <= result["heldout_lap_rate"] <= 1
     assert any(e["kind"] == "step" and "car_fitness" in e for e in events)
-    net, env_kwargs = load_driver(tmp_path / "hall_of_fame" / "rank0.pt")
+    net, env_kwargs = load_evolved_driver(tmp_path / "hall_of_fame" / "rank0.pt")
     assert env_kwargs["level"] == "easy" and net.discrete
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sandbox.collect import collect
-from sandbox.trajectories import load_trajectories
+from sandbox.commands.collect import collect
+from sandbox.runs.trajectories import load_trajectories
 
 
 def tiny_file(folder: Path, obs: str = "both", steps: int = 256, level: str = "easy", noise: float = 0.0) -> Path:

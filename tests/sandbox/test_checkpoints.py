@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sandbox.checkpoints import (
+from sandbox.runs.checkpoints import (
     FORMAT_VERSION,
     load_checkpoint,
     restore_rng_states,
@@ -83,7 +83,7 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     import pytest
     import torch
 
-    from sandbox.checkpoints import load_checkpoint, save_checkpoint
+    from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
 
     path = tmp_path / "c.pt"
     save_checkpoint(path, {"model": {"w": torch.ones(3)}})

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sandbox.cli import main
-from sandbox.collect import collect
-from sandbox.trajectories import load_trajectories
+from sandbox.commands.collect import collect
+from sandbox.runs.trajectories import load_trajectories
 
 
 def test_expert_file_has_every_key_and_whole_episodes(tmp_path):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from sandbox.checkpoints import load_checkpoint
 from sandbox.cli import main
 from sandbox.components.fit import run_fit
-from sandbox.trajectories import load_trajectories, save_trajectories
+from sandbox.runs.checkpoints import load_checkpoint
+from sandbox.runs.trajectories import load_trajectories, save_trajectories
 from tests.sandbox.components_data import tiny_file
 
 TINY_AE = {"latent_dim": 4, "batch_size": 32}

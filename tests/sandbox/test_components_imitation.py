@@ -9,8 +9,8 @@ import torch
 
 from sandbox.components import load_component
 from sandbox.components.bc import BCConfig, BehaviourCloning
+from sandbox.components.driving import load_driving_component
 from sandbox.components.gail import GAIL, DiscriminatorReward, GAILConfig
-from sandbox.components.policy import load_policy
 from tests.sandbox.components_data import tiny_arrays
 
 
@@ -30,7 +30,7 @@ def test_bc_step_lowers_the_loss_and_round_trips(demos, tmp_path):
     actions = model.act(demos["obs"][:5].numpy())
     assert actions.shape == (5,) and actions.dtype.kind == "i"
     model.save(tmp_path / "bc.pt")
-    policy = load_policy(tmp_path / "bc.pt")
+    policy = load_driving_component(tmp_path / "bc.pt")
     assert (policy.act(demos["obs"].numpy()) == model.act(demos["obs"].numpy())).all()
     assert policy.env_kwargs["obs"] == "rays"
 
@@ -80,7 +80,7 @@ def test_gail_reward_prefers_demonstrations_after_a_short_fit(demos, tmp_path):
     other = load_component(tmp_path / "gail.pt")
     assert (other.act(demos["obs"][:9]) == gail.act(demos["obs"][:9])).all()
     assert other.fit(demos, epochs=1)["global_step"] == [4096.0]  # resumes A2C where it stood
-    assert load_policy(tmp_path / "gail.pt").act(demos["obs"][:4].numpy()).shape == (4,)
+    assert load_driving_component(tmp_path / "gail.pt").act(demos["obs"][:4].numpy()).shape == (4,)
 
 
 def test_bc_early_stopping_chooses_epochs_on_held_out_demonstrations(demos):
@@ -94,8 +94,8 @@ def test_bc_early_stopping_chooses_epochs_on_held_out_demonstrations(demos):
 
 
 def test_the_warm_started_actor_acts_as_behaviour_cloning(demos):
+    from agents.actor_critic import ActorCritic
     from agents.loop import loop_state  # noqa: F401  (the payload's builder: the agents must be importable)
-    from agents.policy import ActorCritic
     from envs import CarDriveVectorEnv
     from sandbox.components.gail import actor_from_bc
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sandbox.cli import main
-from sandbox.components.policy import TransformerPolicy, drive, load_policy
+from sandbox.components.driving import TransformerPolicy, drive, load_driving_component
 from sandbox.components.transformer import (
     DecisionTransformer,
     DTConfig,
@@ -142,10 +142,10 @@ def test_save_load_and_the_policy_acts_on_cardrive(dataset, tmp_path):
     model.save(tmp_path / "dt.pt")
     payload = torch.load(tmp_path / "dt.pt", weights_only=True)
     assert payload["policy"] == "transformer" and payload["env_kwargs"]["obs"] == "rays"
-    policy = load_policy(tmp_path / "dt.pt")
+    policy = load_driving_component(tmp_path / "dt.pt")
     assert isinstance(policy, TransformerPolicy) and policy.target == pytest.approx(float(model.best_return))
     obs = dataset["states"][:3].numpy()  # the last state of the windows ending at steps 0, 1, 2
-    assert (policy.act(obs) == load_policy(tmp_path / "dt.pt").act(obs)).all()
+    assert (policy.act(obs) == load_driving_component(tmp_path / "dt.pt").act(obs)).all()
     result = drive(policy, policy.env_kwargs, episodes=3, max_steps=30)
     assert result["episodes"] == 3 and np.isfinite(result["mean_return"])
     policy.reset(3)
@@ -159,10 +159,10 @@ def test_save_load_and_the_policy_acts_on_cardrive(dataset, tmp_path):
 
 
 def test_the_policy_works_in_a_plain_evaluation_loop(dataset, tmp_path):
-    from sandbox.evaluate import evaluate
+    from sandbox.runs.evaluate import evaluate
 
     model = DecisionTransformer(DecisionTransformer.shapes_of(dataset), SMALL)
     model.save(tmp_path / "dt.pt")
-    policy = load_policy(tmp_path / "dt.pt")
+    policy = load_driving_component(tmp_path / "dt.pt")
     result = evaluate(policy.act, "sandbox/CarDrive-v0", policy.env_kwargs, episodes=2, max_steps=20)
     assert result["episodes"] == 2

@@ -7,8 +7,7 @@ import argparse
 
 import pytest
 
-from sandbox import flags
-from sandbox.cli import build_parser, main
+from sandbox.cli import build_parser, flags, main
 
 BAD_OR_EDGE = ("inf", "nan", "-1", "0", "1e12")
 

@@ -5,8 +5,8 @@ import pygame
 import pytest
 
 from sandbox.cli import main
-from sandbox.play import HumanDriver, run_play
-from sandbox.trajectories import load_trajectories
+from sandbox.runs.trajectories import load_trajectories
+from sandbox.viewer.play import HumanDriver, run_play
 
 
 def _press(key, down=True):

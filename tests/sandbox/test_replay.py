@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from sandbox.cli import main
-from sandbox.replay import drive, load_policy, run_replay
-from sandbox.scene import distinct_colours
-from sandbox.train import run_training
+from sandbox.commands.train import run_training
+from sandbox.viewer.replay import drive, load_replay_driver, run_replay
+from sandbox.viewer.scene import distinct_colours
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_an_evolved_driver_replays(tmp_path):
 
     net = make_driver(*spaces_of(EvalSpec(level="easy")), seed=0)
     path = checkpoint_module.save_driver(tmp_path / "rank0.pt", net, EvalSpec(level="easy").env_kwargs(), "mlp", {})
-    _, env_kwargs, title = load_policy(path)
+    _, env_kwargs, title = load_replay_driver(path)
     assert env_kwargs["level"] == "easy" and "evolved" in title
     result = run_replay(path, cars=1, headless=True, record=tmp_path / "champion.mp4", max_steps=10)
     assert result["episodes"] == 1
@@ -94,7 +94,7 @@ class FailingPolicy:
 
 @pytest.mark.parametrize("name", ["x.gif", "x.mp4"])
 def test_an_error_mid_drive_leaves_no_temporary_file(checkpoint, tmp_path, capsys, name):
-    policy, env_kwargs, title = load_policy(checkpoint)
+    policy, env_kwargs, title = load_replay_driver(checkpoint)
     out = tmp_path / "videos" / name
     with pytest.raises(RuntimeError, match="broke mid-drive"):
         drive(FailingPolicy(policy, 40), env_kwargs, title, cars=1, episodes=1000, record=out, speed=1)

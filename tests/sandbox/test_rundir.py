@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.checkpoints import load_checkpoint
 from sandbox.cli import main
-from sandbox.rundir import check_new_run_dir, clear_old_run, free_run_dir
+from sandbox.runs.checkpoints import load_checkpoint
+from sandbox.runs.rundir import check_new_run_dir, clear_old_run, free_run_dir
 
 A2C = ["train", "--agent", "a2c", "--num-envs", "2", "--total-timesteps", "64", "--eval-episodes", "1"]
 GA = ["evolve", "--population", "4", "--generations", "1", "--episodes", "1"]

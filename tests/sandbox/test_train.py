@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from sandbox.checkpoints import load_checkpoint
 from sandbox.cli import main
+from sandbox.runs.checkpoints import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--total-timesteps", "1024", "--num-envs", "8", "--eval-episodes", "3", "--checkpoint-every", "2"]
@@ -138,7 +138,7 @@ def test_a_nan_loss_stops_the_run_and_names_the_last_good_checkpoint(tmp_path, c
 
 
 def test_non_finite_weights_stop_a_run_before_they_are_used_or_saved():
-    from sandbox.train import check_weights
+    from sandbox.commands.train import check_weights
 
     net = torch.nn.Linear(2, 2)
     check_weights(net, "a2c", 3)  # finite: nothing to say
@@ -149,7 +149,7 @@ def test_non_finite_weights_stop_a_run_before_they_are_used_or_saved():
 
 
 def test_the_progress_line_says_no_episode_yet_and_ends_with_a_newline(tmp_path, capsys):
-    from sandbox.runlog import RunLog
+    from sandbox.runs.runlog import RunLog
 
     log = RunLog(tmp_path / "log", total_steps=100)
     assert not (tmp_path / "log").exists()  # nothing is created before the first write

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sandbox.trajectories import load_trajectories, save_trajectories, split_obs
+from sandbox.runs.trajectories import load_trajectories, save_trajectories, split_obs
 
 
 def _arrays(steps=6):

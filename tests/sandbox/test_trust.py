@@ -9,14 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from evolve import load_driver, run_evolution
+from evolve import load_evolved_driver, run_evolution
 from sandbox.backbones import available_backbones, make_backbone
-from sandbox.checkpoints import load_checkpoint, save_checkpoint
+from sandbox.commands.drivers import load_driver
+from sandbox.commands.train import run_training
 from sandbox.components.base import load_component
-from sandbox.components.policy import load_policy as load_component_policy
-from sandbox.policies import load_policy
-from sandbox.train import run_training
-from sandbox.trust import UntrustedCodeError, check_checkpoint, check_trusted, code_specs
+from sandbox.components.driving import load_driving_component as load_component_policy
+from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
+from sandbox.runs.trust import UntrustedCodeError, check_checkpoint, check_trusted, code_specs
 from tests.sandbox.spaces import cardrive_space
 
 PLUGIN = "tests.agents.plugin:TinyBackbone"
@@ -68,21 +68,21 @@ def refused(load, path, spec: str, what: str = "backbone") -> None:
 
 def test_an_agent_naming_code_is_refused_and_nothing_is_imported(agent_checkpoint, tmp_path, no_this):
     path = edited(agent_checkpoint, tmp_path / "zen.pt", lambda p: p["run"]["settings"].update(backbone="this:s"))
-    refused(lambda: load_policy(path), path, "this:s")
-    refused(lambda: load_policy(path, level="easy"), path, "this:s")
+    refused(lambda: load_driver(path), path, "this:s")
+    refused(lambda: load_driver(path, level="easy"), path, "this:s")
 
 
 def test_a_stored_env_id_naming_a_module_is_refused(agent_checkpoint, tmp_path, no_this):
     path = edited(agent_checkpoint, tmp_path / "env.pt", lambda p: p["run"]["settings"].update(env_id="this:Env-v0"))
     with pytest.raises(UntrustedCodeError, match=r"env id 'this:Env-v0' .*\(module:EnvId\); pass --trust-code"):
-        load_policy(path)
+        load_driver(path)
 
 
 def test_a_plug_in_backbone_loads_and_drives_only_when_trusted(tmp_path):
     run_training("a2c", {**TINY_RUN, "backbone": PLUGIN}, tmp_path, eval_episodes=1)
     path = tmp_path / "checkpoint.pt"
-    refused(lambda: load_policy(path), str(path), PLUGIN)
-    policy = load_policy(path, trust_code=True)
+    refused(lambda: load_driver(path), str(path), PLUGIN)
+    policy = load_driver(path, trust_code=True)
     actions = policy.act(np.zeros((3, *cardrive_space("rays").shape), dtype=np.float32))
     assert actions.shape == (3,)
 
@@ -91,21 +91,21 @@ def test_builtin_and_entry_point_backbones_need_no_trust(agent_checkpoint):
     assert "latent" in available_backbones()  # published by pyproject.toml's entry point, not registered
     assert code_specs({"run": {"settings": {"backbone": "latent", "env_id": "sandbox/CarDrive-v0"}}}) == []
     check_checkpoint({"config": {"backbone": "latent", "arch_families": ["mlp", "attention"]}}, "x.pt")
-    assert load_policy(agent_checkpoint).name == "a2c"
+    assert load_driver(agent_checkpoint).name == "a2c"
 
 
 def test_evolved_drivers_and_runs_naming_code_are_refused(evolution_run, tmp_path, no_this):
     champion = evolution_run / "hall_of_fame" / "rank0.pt"
     driver = edited(champion, tmp_path / "driver.pt", lambda p: p.update(backbone="this:s"))
-    refused(lambda: load_policy(driver), driver, "this:s")
     refused(lambda: load_driver(driver), driver, "this:s")
-    refused(lambda: load_driver(load_checkpoint(driver), source=driver), driver, "this:s")
-    load_driver(load_checkpoint(champion))  # the real one needs no trust
+    refused(lambda: load_evolved_driver(driver), driver, "this:s")
+    refused(lambda: load_evolved_driver(load_checkpoint(driver), source=driver), driver, "this:s")
+    load_evolved_driver(load_checkpoint(champion))  # the real one needs no trust
 
     (tmp_path / "run").mkdir()
     run = edited(evolution_run / "checkpoint.pt", tmp_path / "run" / "checkpoint.pt",
                  lambda p: p["config"].update(arch_families=["mlp", "this:s"]))
-    refused(lambda: load_policy(run), run, "this:s")  # before it looks for the champion, which is missing here
+    refused(lambda: load_driver(run), run, "this:s")  # before it looks for the champion, which is missing here
 
     def gene(payload):
         payload["population"][0]["arch"] = json.dumps({"family": "this:s", "widths": [4], "activation": "tanh"})
@@ -120,7 +120,7 @@ def test_components_naming_code_are_refused(tmp_path, no_this):
                            "config": {"obs": "rays", "backbone": "this:s"}, "model": {}})
     refused(lambda: load_component(path), path, "this:s")
     refused(lambda: load_component_policy(path), path, "this:s")
-    refused(lambda: load_policy(path), path, "this:s")
+    refused(lambda: load_driver(path), path, "this:s")
     # the latent backbone reads an autoencoder's checkpoint: never trusted, whatever its options say
     refused(lambda: make_backbone("latent", cardrive_space("pixels"), checkpoint=path), path, "this:s")
 

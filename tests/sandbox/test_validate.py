@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sandbox.validate import check_positive_ints, check_unit_interval
+from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 
 @dataclass

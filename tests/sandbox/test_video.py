@@ -8,7 +8,7 @@ import pygame
 import pytest
 from PIL import Image
 
-from sandbox.video import Recorder
+from sandbox.viewer.video import Recorder
 
 
 def _frames(count):

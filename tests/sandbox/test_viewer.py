@@ -16,9 +16,9 @@ from PIL import Image
 
 from envs import CarDriveVectorEnv, drive_controller
 from sandbox.cli import main
-from sandbox.hud import LAP_COLOUR, RETURN_COLOUR
-from sandbox.scene import distinct_colours
-from sandbox.viewer import StopRun, Viewer
+from sandbox.viewer.hud import LAP_COLOUR, RETURN_COLOUR
+from sandbox.viewer.scene import distinct_colours
+from sandbox.viewer.window import StopRun, Viewer
 
 ROAD = (96, 96, 100)
 

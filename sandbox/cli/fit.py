@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sandbox.flags import (
+from sandbox.cli.flags import (
     LEVEL_NAMES,
     add_overwrite,
     add_seed,
@@ -100,7 +100,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int | None:
     """Run `collect`, `fit` or `bench components`; None for another module's command."""
     if args.command == "collect":
-        from sandbox.collect import collect
+        from sandbox.commands.collect import collect
 
         summary = collect(args.driver, args.level, args.steps, args.out, args.obs, args.num_envs, args.continuous,
                           args.tracks, args.seed, args.noise, args.episodes, args.max_episode_steps,
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int | None:
         return 0
     if args.command == "fit":
         from sandbox.components.fit import run_fit
-        from sandbox.rundir import free_run_dir
+        from sandbox.runs.rundir import free_run_dir
 
         if args.resume:
             refuse_on_resume(args.given, {"epochs", "data", "run_dir"}, f"fit {args.kind}")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.progress import ProgressLine
+from sandbox.runs.progress import ProgressLine
 
 TAGS = {  # history key of the agents -> CleanRL's tag
     "episodic_return": "charts/episodic_return",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sandbox.progress import ProgressLine
+from sandbox.runs.progress import ProgressLine
 
 
 def run_demo(num_cars: int = 4, steps: int = 400, tracks: str = "heldout", seed: int = 0,

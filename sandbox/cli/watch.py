@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from sandbox.flags import (
+from sandbox.cli.flags import (
     AGENT_NAMES,
     STRATEGY_NAMES,
     LinesFormatter,
@@ -134,12 +134,12 @@ def run(args: argparse.Namespace) -> int | None:
     if args.command == "watch":
         _watch(args)
     elif args.command == "play":
-        from sandbox.play import run_play
+        from sandbox.viewer.play import run_play
 
         run_play(level=args.level, tracks=args.tracks, obs=args.obs, discrete=args.discrete, record=args.record,
                  episodes=args.episodes, seed=args.seed)
     elif args.command == "replay":
-        from sandbox.replay import run_replay
+        from sandbox.viewer.replay import run_replay
 
         run_replay(args.checkpoint, cars=args.cars, episodes=args.episodes, tracks=args.tracks, level=args.level,
                    seed=args.seed, headless=args.headless, speed=1 if args.speed is None else args.speed,
@@ -157,8 +157,8 @@ VIEW_FLAGS = {"headless", "speed", "fps", "record", "png_every"}
 
 
 def _watch(args: argparse.Namespace) -> None:
-    from sandbox.rundir import free_run_dir
-    from sandbox.watch import watch_agent, watch_evolution
+    from sandbox.runs.rundir import free_run_dir
+    from sandbox.viewer.watch import watch_agent, watch_evolution
 
     view = {"headless": args.headless, "fps": args.fps, "record": args.record, "png_every": args.png_every}
     if args.resume:
@@ -188,7 +188,7 @@ def _watch(args: argparse.Namespace) -> None:
 def _watch_resumed(args: argparse.Namespace, view: dict) -> None:
     """`--resume RUN_DIR`: an evolution or an agent's run, whichever RUN_DIR holds; --agent / --evolve, if
     given, must name what it holds."""
-    from sandbox.watch import resumed_run, watch_agent, watch_evolution
+    from sandbox.viewer.watch import resumed_run, watch_agent, watch_evolution
 
     kind, name = resumed_run(args.resume)
     wanted = args.evolve if kind == "evolution" else args.agent
@@ -211,6 +211,6 @@ def _watch_resumed(args: argparse.Namespace, view: dict) -> None:
 
 def _print_result(result: dict | None) -> None:
     if result is not None:
-        from sandbox.train import print_result
+        from sandbox.commands.train import print_result
 
         print_result(result, as_json=False)

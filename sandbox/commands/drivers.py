@@ -5,12 +5,12 @@
 - an evolution run's checkpoint.pt (its champion, hall_of_fame/rank0.pt beside it);
 - a trainable component that drives (`sandbox fit bc|gail|transformer`'s checkpoint).
 
-    policy = load_policy("runs/a2c-0/checkpoint.pt")
+    policy = load_driver("runs/a2c-0/checkpoint.pt")
     actions = policy.act(obs)          # a batch of observations -> env actions (greedy)
     policy.observe(reward, terminated, truncated)   # after each step (the Decision Transformer keeps a context)
 
 A checkpoint that names code outside the sandbox (a "module:attr" backbone, a "module:EnvId" env id) is refused
-before anything is built, unless the caller passes `trust_code=True` (`--trust-code`; see `sandbox.trust`).
+before anything is built, unless the caller passes `trust_code=True` (`--trust-code`; see `sandbox.runs.trust`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.checkpoints import load_checkpoint
-from sandbox.trust import check_checkpoint
+from sandbox.runs.checkpoints import load_checkpoint
+from sandbox.runs.trust import check_checkpoint
 
 
 @dataclass
-class Policy:
+class GreedyDriver:
     """A greedy driver and the env it drives."""
 
     name: str
@@ -40,7 +40,7 @@ class Policy:
     """told what each step returned: a policy with a context (the Decision Transformer) follows its episodes"""
 
 
-def load_policy(path: str | os.PathLike, level: str | None = None, *, trust_code: bool = False) -> Policy:
+def load_driver(path: str | os.PathLike, level: str | None = None, *, trust_code: bool = False) -> GreedyDriver:
     """The policy a checkpoint holds; `level` drives it on another level than its own (if it can).
 
     Args:
@@ -58,7 +58,7 @@ def load_policy(path: str | os.PathLike, level: str | None = None, *, trust_code
         champion = Path(path).parent / "hall_of_fame" / "rank0.pt"
         if not champion.is_file():
             raise FileNotFoundError(f"{path} is an evolution run's checkpoint, and its champion {champion} is missing")
-        return load_policy(champion, level, trust_code=trust_code)
+        return load_driver(champion, level, trust_code=trust_code)
     if payload.get("kind") == "evolved-driver":
         return _evolved(payload, level, path, trust_code)
     if payload.get("component") in ("bc", "gail", "transformer"):
@@ -69,25 +69,25 @@ def load_policy(path: str | os.PathLike, level: str | None = None, *, trust_code
                      "evolved driver (hall_of_fame/rank*.pt), nor a bc, gail or transformer component")
 
 
-def _component(path: str | os.PathLike, level: str | None, trust_code: bool) -> Policy:
-    from sandbox.components.policy import load_policy as load_component_policy
+def _component(path: str | os.PathLike, level: str | None, trust_code: bool) -> GreedyDriver:
+    from sandbox.components.driving import load_driving_component
 
-    component = load_component_policy(path, trust_code=trust_code)
+    component = load_driving_component(path, trust_code=trust_code)
     kwargs = dict(component.env_kwargs)
     if level is not None and level != kwargs.get("level"):
         _check_levels(kwargs, level, path)
         kwargs["level"] = level
     name = type(component).__name__.replace("Policy", "").lower() or "component"
-    return Policy(name, lambda obs: component.act(obs, deterministic=True), "sandbox/CarDrive-v0", kwargs,
+    return GreedyDriver(name, lambda obs: component.act(obs, deterministic=True), "sandbox/CarDrive-v0", kwargs,
                   observe=component.observe)
 
 
-def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) -> Policy:
+def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) -> GreedyDriver:
     import torch
 
     from agents import FAMILIES
     from agents.envs import obs_to_tensor
-    from sandbox.train import make_config, spaces_of_config
+    from sandbox.commands.train import make_config, spaces_of_config
 
     run = payload["run"]
     settings = dict(run["settings"])
@@ -104,20 +104,20 @@ def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) 
         with torch.no_grad():
             return model.act(obs_to_tensor(obs), deterministic=True)
 
-    return Policy(run["agent"], act, config.env_id, dict(config.env_kwargs), config.seed)
+    return GreedyDriver(run["agent"], act, config.env_id, dict(config.env_kwargs), config.seed)
 
 
-def _evolved(payload: dict[str, Any], level: str | None, path: str | os.PathLike, trust_code: bool) -> Policy:
+def _evolved(payload: dict[str, Any], level: str | None, path: str | os.PathLike, trust_code: bool) -> GreedyDriver:
     import torch
 
-    from evolve import load_driver
+    from evolve import load_evolved_driver
 
-    net, env_kwargs = load_driver(payload, trust_code=trust_code, source=path)
+    net, env_kwargs = load_evolved_driver(payload, trust_code=trust_code, source=path)
     if level is not None and level != env_kwargs.get("level"):
         _check_levels(env_kwargs, level, path)
         env_kwargs = {**env_kwargs, "level": level}
     name = f"evolved ({payload.get('strategy', 'ga')}, generation {payload.get('generation', '?')})"
-    return Policy(name, lambda obs: net.act(torch.as_tensor(np.asarray(obs)).float()), "sandbox/CarDrive-v0",
+    return GreedyDriver(name, lambda obs: net.act(torch.as_tensor(np.asarray(obs)).float()), "sandbox/CarDrive-v0",
                   env_kwargs)
 
 

@@ -3,7 +3,7 @@
     sandbox watch --agent a2c                 # CarDrive easy, rays, MLP: the cars learn in a window
     sandbox watch --evolve ga                 # a whole population drives, generation after generation
 
-An agent's run writes exactly what `sandbox train` writes (`sandbox.train.run_training`, the viewer chained
+An agent's run writes exactly what `sandbox train` writes (`sandbox.commands.train.run_training`, the viewer chained
 after its own hook); an evolution what `sandbox evolve` writes (`evolve.run.run_evolution`). The run ends by
 itself when its steps or generations are spent, or when the person quits (a checkpoint is saved first).
 With no display, or `headless=True`, the frames go to RUN_DIR/watch.mp4 and RUN_DIR/frames/*.png.
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sandbox.viewer import StopRun, Viewer, display_available
+from sandbox.viewer.window import StopRun, Viewer, display_available
 
 VIDEO = "watch.mp4"
 FRAMES = "frames"
@@ -33,8 +33,8 @@ def viewer_options(run_dir: Path, headless: bool, record: str | None, png_every:
 
 def resumed_run(run_dir: str | os.PathLike) -> tuple[str, str]:
     """("train", agent) or ("evolution", strategy): what the run in `run_dir` is."""
-    from sandbox.checkpoints import load_checkpoint
-    from sandbox.rundir import CHECKPOINT, check_run_kind, run_kind
+    from sandbox.runs.checkpoints import load_checkpoint
+    from sandbox.runs.rundir import CHECKPOINT, check_run_kind, run_kind
 
     payload = load_checkpoint(Path(run_dir) / CHECKPOINT)
     kind = run_kind(payload)
@@ -54,10 +54,10 @@ def watch_agent(agent: str, settings: dict[str, Any], run_dir: str | os.PathLike
     `run_training`'s; with `resume`, the run in `run_dir` continues (`total_timesteps` and `trust_code` as in
     `resume_training`).
     """
-    from sandbox.checkpoints import load_checkpoint
-    from sandbox.rundir import check_new_run_dir, check_run_kind, clear_old_run
-    from sandbox.train import make_config, resume_training, run_training
-    from sandbox.trust import check_checkpoint
+    from sandbox.commands.train import make_config, resume_training, run_training
+    from sandbox.runs.checkpoints import load_checkpoint
+    from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run
+    from sandbox.runs.trust import check_checkpoint
 
     run_dir = Path(run_dir)
     if resume:
@@ -101,14 +101,14 @@ def watch_evolution(settings: dict[str, Any], run_dir: str | os.PathLike, *, hea
     `generations` and `trust_code` as in `resume_evolution`); `overwrite` as in `run_evolution`."""
     from evolve import make_config
     from evolve.run import resume_evolution, run_evolution
-    from sandbox.rundir import check_new_run_dir, clear_old_run
+    from sandbox.runs.rundir import check_new_run_dir, clear_old_run
 
     run_dir = Path(run_dir)
     if resume:
         from dataclasses import asdict
 
         from evolve.run import CHECKPOINT
-        from sandbox.checkpoints import load_checkpoint, to_numpy
+        from sandbox.runs.checkpoints import load_checkpoint, to_numpy
 
         settings = asdict(make_config(to_numpy(load_checkpoint(run_dir / CHECKPOINT)["config"])))
         if generations is not None:

@@ -5,7 +5,7 @@
 The keys held are tracked from the key events themselves (KEYDOWN / KEYUP), not from the keyboard's state
 array, so a drive is exactly what its events say (and a test can post them). Actions are (steer, throttle) =
 (right - left, up - down), or with `discrete=True` one Discrete(5) action a step: steering before throttle,
-as `envs.drive_controller` chooses. `--record FILE.npz` writes the trajectory format of `sandbox.trajectories`
+as `envs.drive_controller` chooses. `--record FILE.npz` writes the trajectory format of `sandbox.runs.trajectories`
 (what `sandbox collect` writes and the trainable components read), with driver "human".
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pygame
 
-from sandbox.scene import Scene, distinct_colours
-from sandbox.trajectories import save_trajectories, split_obs
-from sandbox.video import check_writable
-from sandbox.viewer import display_available, open_display
+from sandbox.runs.trajectories import save_trajectories, split_obs
+from sandbox.viewer.scene import Scene, distinct_colours
+from sandbox.viewer.video import check_writable
+from sandbox.viewer.window import display_available, open_display
 
 ARROWS = (pygame.K_LEFT, pygame.K_RIGHT, pygame.K_UP, pygame.K_DOWN)
 SIZE = (800, 800)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sandbox.flags import (
+from sandbox.cli.flags import (
     LEVEL_NAMES,
     STRATEGY_NAMES,
     add_overwrite,
@@ -126,7 +126,7 @@ def _wrote(run_dir) -> None:
 def run(args: argparse.Namespace) -> int | None:
     if args.command == "evolve":
         from evolve import resume_evolution, run_evolution
-        from sandbox.rundir import free_run_dir
+        from sandbox.runs.rundir import free_run_dir
 
         if args.resume:
             refuse_on_resume(args.given, RESUMABLE, "evolve")

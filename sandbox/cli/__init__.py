@@ -26,7 +26,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sandbox.flags import (
+from sandbox.cli.flags import (
     AGENT_NAMES,
     LEVEL_NAMES,
     LinesFormatter,
@@ -176,7 +176,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
 # Commands of the other front doors, one module each (argparse only at import, so `--help` stays light):
 # `add_parsers(sub, bench)` adds its subcommands (and its `bench` entries), `run(args)` returns an exit code,
 # or None when `args` is not one of its commands.
-COMMAND_MODULES: tuple[str, ...] = ("sandbox.cli_evolve", "sandbox.cli_fit", "sandbox.cli_watch")
+COMMAND_MODULES: tuple[str, ...] = ("sandbox.cli.evolve", "sandbox.cli.fit", "sandbox.cli.watch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,7 +211,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if code is not None:
             return code
     if args.command == "demo":
-        from sandbox.demo import run_demo
+        from sandbox.commands.demo import run_demo
 
         run_demo(
             num_cars=args.num_cars,
@@ -224,13 +224,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             level=args.level,
         )
     elif args.command == "baseline":
-        from sandbox.baseline import run_baseline
+        from sandbox.commands.baseline import run_baseline
 
         run_baseline(level=args.level, tracks=args.tracks, count=args.count, max_steps=args.max_steps)
     elif args.command == "train":
         _train(args, args.given)
     elif args.command == "eval":
-        from sandbox.train import evaluate_checkpoint, print_result
+        from sandbox.commands.train import evaluate_checkpoint, print_result
 
         print_result(evaluate_checkpoint(args.checkpoint, args.episodes, args.tracks, args.level,
                                          trust_code=args.trust_code), args.json)
@@ -258,8 +258,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, given: set[str]) -> None:
-    from sandbox.rundir import free_run_dir
-    from sandbox.train import print_result, resume_training, run_training
+    from sandbox.commands.train import print_result, resume_training, run_training
+    from sandbox.runs.rundir import free_run_dir
 
     if args.resume:
         refuse_on_resume(given, {"total_timesteps", "learning_rate"}, "train")

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.checkpoints import load_checkpoint, save_checkpoint
-from sandbox.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
-from sandbox.runlog import TAGS, RunLog
-from sandbox.trust import check_checkpoint
+from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
+from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
+from sandbox.runs.runlog import TAGS, RunLog
+from sandbox.runs.trust import check_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -166,10 +166,10 @@ def evaluate_checkpoint(path: str | os.PathLike, episodes: int, tracks: str = "h
                         level: str | None = None, trust_code: bool = False) -> dict:
     """Greedy evaluation of a checkpoint's driver (a trained agent, an evolved driver, a transformer policy);
     `level` overrides the level it was trained on; `trust_code` lets it import a `module:attr` it names."""
-    from sandbox.evaluate import evaluate
-    from sandbox.policies import load_policy
+    from sandbox.commands.drivers import load_driver
+    from sandbox.runs.evaluate import evaluate
 
-    policy = load_policy(path, level, trust_code=trust_code)
+    policy = load_driver(path, level, trust_code=trust_code)
     return evaluate(policy.act, policy.env_id, policy.env_kwargs, episodes, tracks, seed=policy.seed,
                     observe=policy.observe)
 
@@ -186,7 +186,7 @@ def spaces_of_config(config: Any) -> tuple:
 
 def _evaluate_model(model: Any, config: Any, episodes: int, tracks: str = "heldout") -> dict:
     from agents.envs import obs_to_tensor
-    from sandbox.evaluate import evaluate
+    from sandbox.runs.evaluate import evaluate
 
     model.eval()
     try:

@@ -1,6 +1,6 @@
 """Trained policies behind one interface, for `sandbox eval`, `replay`, `watch` and `collect`:
 
-    policy = load_policy("runs/dt/checkpoint.pt")     # Decision Transformer, behaviour cloning or GAIL
+    policy = load_driving_component("runs/dt/checkpoint.pt")     # Decision Transformer, behaviour cloning or GAIL
     actions = policy.act(obs_batch, deterministic=True)       # one action per env of the batch
     policy.observe(reward, terminated, truncated)             # optional: what the envs' step returned
     policy.env_kwargs                                         # the CarDrive arguments it drives with
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sandbox.checkpoints import load_checkpoint
+from sandbox.runs.checkpoints import load_checkpoint
 
 
 class TransformerPolicy:
@@ -89,12 +89,12 @@ class ModulePolicy:
         """Nothing to remember between steps."""
 
 
-def load_policy(path: str | os.PathLike, target_return: float | None = None, *,
+def load_driving_component(path: str | os.PathLike, target_return: float | None = None, *,
                 trust_code: bool = False) -> TransformerPolicy | ModulePolicy:
     """The policy a component checkpoint holds: a Decision Transformer, behaviour cloning or GAIL (every other
-    kind of driver loads through `sandbox.policies.load_policy`). Errors name the file and what it holds.
+    kind of driver loads through `sandbox.commands.drivers.load_driver`). Errors name the file and what it holds.
 
-    `trust_code` lets a "module:attr" backbone stored in the checkpoint import its module (`sandbox.trust`);
+    `trust_code` lets a "module:attr" backbone stored in the checkpoint import its module (`sandbox.runs.trust`);
     without it such a checkpoint is refused before anything is built.
     """
     from sandbox.components.base import load_component
@@ -115,9 +115,9 @@ def load_policy(path: str | os.PathLike, target_return: float | None = None, *,
 
 def drive(policy: Any, env_kwargs: dict[str, Any], episodes: int, tracks: str = "heldout", seed: int = 0,
           max_steps: int = 1000) -> dict[str, float]:
-    """One greedy episode per track of a level's `tracks` set (`sandbox.evaluate`), reporting each step to
+    """One greedy episode per track of a level's `tracks` set (`sandbox.runs.evaluate`), reporting each step to
     `policy.observe`: mean return, lap rate, clean-lap rate, median lap steps."""
-    from sandbox.evaluate import evaluate
+    from sandbox.runs.evaluate import evaluate
 
     kwargs = {k: v for k, v in env_kwargs.items() if k in ("level", "obs", "continuous")}
     return evaluate(policy.act, "sandbox/CarDrive-v0", kwargs, episodes, tracks, seed, max_steps,

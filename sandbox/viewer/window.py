@@ -18,7 +18,7 @@ Keys: space pause (the hook blocks, pumping events), + / - speed, R sensor rays,
 S save a checkpoint, Esc (or closing the window) save a checkpoint and quit. A checkpoint is saved at the next
 `update` or `generation` event, the only moment the loop's state is whole; quitting then raises `StopRun`
 out of the loop. Headless (no display, or `window=False`), the same frames are drawn off screen and go to a
-video and PNG snapshots (`sandbox.video.Recorder`).
+video and PNG snapshots (`sandbox.viewer.video.Recorder`).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import pygame
 
-from sandbox.hud import Hud, Tally
-from sandbox.scene import CrashMarks, Scene, distinct_colours, fitness_colours
-from sandbox.video import Recorder
+from sandbox.viewer.hud import Hud, Tally
+from sandbox.viewer.scene import CrashMarks, Scene, distinct_colours, fitness_colours
+from sandbox.viewer.video import Recorder
 
 SPEEDS = (1, 2, 4, 8, 16, 32, 64, 0)  # batch steps between frames; 0: as fast as training goes
 SIZE = (1280, 800)  # the window: a square world view, the HUD panel beside it
@@ -284,7 +284,7 @@ class Viewer:
 
     def screenshot(self, path: str | os.PathLike) -> Path:
         """Save the current frame as a PNG."""
-        from sandbox.video import save_png
+        from sandbox.viewer.video import save_png
 
         return save_png(self.surface, path)
 

@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.video import check_video
-from sandbox.viewer import StopRun, Viewer, display_available
+from sandbox.viewer.video import check_video
+from sandbox.viewer.window import StopRun, Viewer, display_available
 
 
-def load_policy(path: str | os.PathLike, level: str | None = None, *,
+def load_replay_driver(path: str | os.PathLike, level: str | None = None, *,
                 trust_code: bool = False) -> tuple[Any, dict[str, Any], str]:
     """(the policy: `act` and `observe`, the CarDrive kwargs it drives with, a title) of a checkpoint:
-    whatever `sandbox.policies.load_policy` loads (an agent, an evolved driver or run, a driving component);
+    whatever `sandbox.commands.drivers.load_driver` loads (an agent, an evolved driver or run, a driving component);
     `trust_code` lets a checkpoint that names code import it (`--trust-code`)."""
-    from sandbox.policies import load_policy as load
+    from sandbox.commands.drivers import load_driver as load
 
     policy = load(path, level, trust_code=trust_code)
     if policy.env_id != "sandbox/CarDrive-v0":
@@ -42,10 +42,10 @@ def run_replay(checkpoint: str | os.PathLike, cars: int = 8, episodes: int = 1, 
     """Drive the checkpoint's policy, one car per track of `tracks`, until each car has driven `episodes`
     episodes of at most `max_steps` steps (or the person quits); return laps and clean laps. `record` is a
     .mp4 or .gif (headless without one: replay.mp4 beside the checkpoint); `png_dir` also keeps PNG snapshots
-    (the last frame as last.png); `trust_code` as in `load_policy`."""
+    (the last frame as last.png); `trust_code` as in `load_replay_driver`."""
     if record is not None:
         check_video(record)  # a bad --record is one line now, before the checkpoint loads
-    policy, env_kwargs, title = load_policy(checkpoint, level, trust_code=trust_code)
+    policy, env_kwargs, title = load_replay_driver(checkpoint, level, trust_code=trust_code)
     window = not headless and display_available()
     if not window and record is None:
         record = Path(checkpoint).with_name("replay.mp4")

@@ -5,13 +5,13 @@
     collect("runs/a2c-0/checkpoint.pt", level="easy", steps=5_000, out="data/a2c.npz")
 
 Drivers: `expert` (the privileged expert, which reads the true world state: the demonstrator of the imitation
-learners), `controller` (the rays controller), or any driver checkpoint (`sandbox.policies`: a `sandbox train`
+learners), `controller` (the rays controller), or any driver checkpoint (`sandbox.commands.drivers`: a `sandbox train`
 agent, an evolved driver, or a policy of `sandbox fit`: behaviour cloning, GAIL, the Decision Transformer).
 `noise` replaces that share of the actions with random ones, which spreads the returns a Decision Transformer
 learns to tell apart.
 
 N cars drive at once; each car's episodes are written whole, one after another (the format of
-`sandbox.trajectories`, the one `sandbox play --record` writes). The env's next-step autoreset step (no
+`sandbox.runs.trajectories`, the one `sandbox play --record` writes). The env's next-step autoreset step (no
 transition) is left out. The file holds at least `steps` steps; with `episodes`, that many whole episodes.
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.progress import ProgressLine
-from sandbox.rundir import check_output_file
-from sandbox.trajectories import save_trajectories, split_obs
+from sandbox.runs.progress import ProgressLine
+from sandbox.runs.rundir import check_output_file
+from sandbox.runs.trajectories import save_trajectories, split_obs
 
 Driver = Callable[[Any, Any], np.ndarray]  # (env, observation batch) -> actions
 
@@ -45,9 +45,9 @@ def make_driver(driver: str, continuous: bool, trust_code: bool = False) -> tupl
         return (lambda env, obs: envs.drive_controller(obs["rays"], env.config.n_rays, continuous)), "rays"
     if not Path(driver).is_file():
         raise ValueError(f"--driver must be expert, controller or a checkpoint file; no file at {driver!r}")
-    from sandbox.policies import load_policy
+    from sandbox.commands.drivers import load_driver
 
-    policy = load_policy(driver, trust_code=trust_code)
+    policy = load_driver(driver, trust_code=trust_code)
     if policy.env_id != "sandbox/CarDrive-v0":
         raise ValueError(f"{driver} drives {policy.env_id}, not CarDrive")
     if bool(policy.env_kwargs.get("continuous", False)) != continuous:
