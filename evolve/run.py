@@ -47,7 +47,7 @@ def run_evolution(settings: dict[str, Any] | EvolveConfig, run_dir: str | os.Pat
 
     `on_event` sees `{"kind": "step", ..., "car_fitness"}` during each evaluation (serial runs only) and
     `{"kind": "generation", "generation", "best", "mean", "std", "evals_per_s", "heldout_lap_rate",
-    "save_checkpoint"}` after each generation.
+    "checkpoint_path"}` after each generation (`sandbox.runs.hooks`; the checkpoint is written every generation).
     """
     config = settings if isinstance(settings, EvolveConfig) else make_config(settings)
     run_dir = Path(run_dir)
@@ -147,7 +147,7 @@ class _Run:
         self._write(record)
         if self.on_event is not None:
             self.on_event({"kind": "generation", "generation": self.generation, **record,
-                           "save_checkpoint": lambda: self.run_dir / CHECKPOINT})
+                           "checkpoint_path": lambda: self.run_dir / CHECKPOINT})
         return record
 
     def _champion_heldout(self) -> dict[str, Any]:

@@ -4,9 +4,9 @@
     run_training("a2c", settings, run_dir, on_event=viewer)     # or run_evolution(..., on_event=viewer)
     viewer.close()
 
-The viewer is the hook (`agents.loop.Hook`). It reads `step` events (the env to draw, what the step returned,
+The viewer is the hook (`sandbox.runs.hooks.Hook`). It reads `step` events (the env to draw, what the step returned,
 and for a population each car's running fitness) and `update` / `generation` events (the learning curve, and
-`save_checkpoint`). It stays out of the training's way:
+`save_checkpoint` or, for a population, `checkpoint_path`). It stays out of the training's way:
 
 - drawing runs on a timer (`fps`, 30 by default), not on every step: between frames a step event costs the
   tally's few numpy calls and a clock read;
@@ -150,8 +150,9 @@ class Viewer:
     def _at_checkpoint(self, event: dict[str, Any]) -> None:
         """Save now if asked (the loop's state is whole only here); then quit if asked."""
         path = None
-        if (self.save_requested or self.quitting) and "save_checkpoint" in event:
-            path = Path(event["save_checkpoint"]())
+        save = event.get("save_checkpoint") or event.get("checkpoint_path")  # an agent's writes; a population's is
+        if (self.save_requested or self.quitting) and save is not None:  # written every generation: its path
+            path = Path(save())
             self.saved.append(path)
             self._say(f"checkpoint saved: {path}")
             print(f"saved checkpoint {path}", file=sys.stderr)

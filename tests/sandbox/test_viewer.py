@@ -145,7 +145,7 @@ def test_a_population_is_coloured_by_fitness():
     for event in _steps(env, 3, fitness):
         viewer(event)
     viewer({"kind": "generation", "generation": 1, "best": 10.0, "mean": 3.0, "std": 1.0, "evals_per_s": 9.0,
-            "heldout_lap_rate": 0.5, "save_checkpoint": lambda: "unused"})
+            "heldout_lap_rate": 0.5, "checkpoint_path": lambda: "unused"})
     viewer.frame()
     world = _pixels(viewer.surface, viewer.world_rect)
     assert _count(world, (40, 210, 90)) > 10  # the fittest car in green
