@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.bench.timing import format_table, machine_line, single_thread
+from sandbox.bench.timing import machine_line, single_thread
+from sandbox.commands.tables import format_table
 
 
 class _TaskSolvedError(Exception):

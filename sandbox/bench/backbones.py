@@ -22,7 +22,8 @@ from gymnasium import spaces
 from torch import nn
 
 from sandbox.backbones import make_backbone, stack_modules
-from sandbox.bench.timing import format_rate, format_table, machine_line, median_rate, single_thread
+from sandbox.bench.timing import format_rate, machine_line, median_rate, single_thread
+from sandbox.commands.tables import format_table
 
 FAMILIES = ("mlp", "cnn", "attention")
 ARCHS = ((11, 64, 64, 5), (4, 32, 2))  # rays -> 5 actions; CartPole -> 2 actions

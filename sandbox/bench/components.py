@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sandbox.bench.timing import format_table, machine_line, single_thread
+from sandbox.bench.timing import machine_line, single_thread
+from sandbox.commands.tables import format_table
 
 BUDGETS = {  # full, quick
     "frames": (8000, 400), "vae_epochs": (15, 1), "wm_generations": (25, 2), "wm_population": (24, 6),

@@ -16,7 +16,8 @@ import sys
 
 import numpy as np
 
-from sandbox.bench.timing import format_rate, format_table, machine_line, median_rate, single_thread
+from sandbox.bench.timing import format_rate, machine_line, median_rate, single_thread
+from sandbox.commands.tables import format_table
 
 GOALS = {"rays, N=4096": 1_000_000, "hard rays (traffic), N=4096": 500_000, "pixels, N=1024": 15_000,
          **{f"one-car env, {level} (gymnasium.make)": 30_000 for level in ("easy", "normal", "hard")}}

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sandbox.bench.timing import format_table, machine_line, single_thread
+from sandbox.bench.timing import machine_line, single_thread
+from sandbox.commands.tables import format_table
 
 GOAL_RATIO, GOAL_LAPS, GOAL_SECONDS = 50.0, 0.95, 30.0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.bench.race import HEADER, RAYS_SETTINGS, Clock, _TimeUpError, race_ours
-from sandbox.bench.timing import format_table
+from sandbox.commands.tables import format_table
 
 # Random pedestrian waits make a few episodes a noisy fitness: on normal and hard each individual drives 16
 # tracks (a population of 128 to pay for it), which doubled the GA's held-out clean laps in 2 minutes.

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.bench.timing import format_table, machine_line, single_thread
+from sandbox.bench.timing import machine_line, single_thread
+from sandbox.commands.tables import format_table
 
 # each family's settings on the rays levels; the schedules (epsilon) assume about this many steps
 RAYS_SETTINGS: dict[str, dict[str, Any]] = {

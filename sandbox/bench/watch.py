@@ -12,7 +12,8 @@ import os
 import statistics
 import time
 
-from sandbox.bench.timing import format_rate, format_table, machine_line
+from sandbox.bench.timing import format_rate, machine_line
+from sandbox.commands.tables import format_table
 
 
 def _run(timesteps: int, watched: bool) -> tuple[float, float]:

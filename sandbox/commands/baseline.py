@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sandbox.commands.tables import format_table
+
 Policy = Callable[[np.ndarray, object], np.ndarray]  # (rays observations (N, D), the world's core) -> actions
 
 
@@ -57,7 +59,6 @@ def run_baseline(level: str = "easy", tracks: str = "heldout", count: int = 100,
                  max_steps: int = 1000) -> dict[str, dict[str, np.ndarray]]:
     """Print the table of every driver on the first `count` tracks of the level's set; return the results."""
     from envs import get_level, track_seeds
-    from sandbox.bench.timing import format_table
 
     get_level(level)  # a bad level fails here, before any track is built
     seeds = [int(s) for s in track_seeds(tracks, level)[:count]]

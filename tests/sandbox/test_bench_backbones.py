@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sandbox.bench.backbones import backbone_rows, population_rows
-from sandbox.bench.timing import format_table
+from sandbox.commands.tables import format_table
 
 
 def test_backbone_rows_cover_every_family_and_mark_refused_spaces():
