@@ -3,7 +3,8 @@
 A spec resolves, in this order:
 
 1. a `"package.module:attr"` string: the attribute is imported (no registration needed);
-2. a name given to `register_backbone` (the built-ins "mlp", "cnn", "attention" are registered this way);
+2. a name given to `register_backbone` (the built-ins "mlp", "cnn", "attention" and "table", the tabular
+   one-hot code, are registered this way);
 3. a name published by an installed package under the entry-point group `sandbox.backbones`, e.g. in its
    pyproject.toml: `[project.entry-points."sandbox.backbones"] mynet = "mypkg.nets:MyNet"`.
 

@@ -51,20 +51,33 @@ EpochHook = Callable[[dict[str, Any]], None]
 
 
 class Component(Protocol):
-    """What every component offers (a `typing.Protocol`: nothing to inherit)."""
+    """What every component offers (a `typing.Protocol`: nothing to inherit), all that `sandbox fit` uses.
+
+    Class-level: `kind` (its name on the command line), `config_class` (its config dataclass),
+    `dataset(arrays, meta, **options)` (a trajectory file's arrays -> the tensors it learns from) and
+    `shapes_of(dataset)` (the shapes it is built from). Instance-level: what follows. Optional:
+    `batch_of(dataset, rows)` (a mini-batch of the dataset's rows; default: every key's rows), `reconstruct`
+    and `sample` (the images `sandbox fit` writes).
+    """
 
     kind: str
+    config_class: type
     config: Any
     shapes: dict[str, Any]
     optimizers: dict[str, torch.optim.Optimizer]
 
+    @staticmethod
+    def dataset(arrays: dict[str, np.ndarray], meta: dict[str, Any], **options: Any) -> Dataset: ...
+
+    @staticmethod
+    def shapes_of(dataset: Dataset) -> dict[str, Any]: ...
+
     def fit_step(self, batch: Dataset) -> dict[str, float]: ...
 
-    # optional: def batch_of(self, dataset: Dataset, rows: torch.Tensor) -> Dataset  (default: every key's rows)
+    def fit(self, dataset: Dataset, epochs: int = 1, hook: EpochHook | None = None,
+            seed: int | None = None) -> dict[str, list[float]]: ...
 
-    def fit(self, dataset: Dataset, epochs: int = 1, hook: EpochHook | None = None) -> dict[str, list[float]]: ...
-
-    def save(self, path: str | os.PathLike) -> Path: ...
+    def save(self, path: str | os.PathLike, **extra: Any) -> Path: ...
 
 
 def fit_epochs(component: Any, dataset: Dataset, epochs: int = 1, hook: EpochHook | None = None,

@@ -283,12 +283,6 @@ class Viewer:
                 f"speed {speed_label(self.speed)}   cars {core.num_cars}   "
                 f"{'follow camera' if self.following else 'overview'}"]
 
-    def screenshot(self, path: str | os.PathLike) -> Path:
-        """Save the current frame as a PNG."""
-        from sandbox.viewer.video import save_png
-
-        return save_png(self.surface, path)
-
     def close(self) -> Path | None:
         """Record the final state, finish the video and PNGs, close the window; return the video's path (None if
         none was written). Whatever fails, no temporary video is left and the window closes."""

@@ -18,6 +18,7 @@ from envs import CarDriveVectorEnv, drive_controller
 from sandbox.cli import main
 from sandbox.viewer.hud import LAP_COLOUR, RETURN_COLOUR
 from sandbox.viewer.scene import distinct_colours
+from sandbox.viewer.video import save_png
 from sandbox.viewer.window import StopRun, Viewer
 
 ROAD = (96, 96, 100)
@@ -66,7 +67,7 @@ def test_screenshot_shows_the_track_the_cars_and_the_hud(viewer, tmp_path):
             viewer.tally.ended = max(viewer.tally.ended, 1)
     viewer._hud_at = -1e9
     viewer.frame()
-    path = viewer.screenshot(tmp_path / "shot.png")
+    path = save_png(viewer.surface, tmp_path / "shot.png")
     shot = np.asarray(Image.open(path).convert("RGB"))
     world, panel = shot[:, : viewer.world_rect.width], shot[:, viewer.world_rect.width:]
     assert _count(world, ROAD) > 5000  # the road
