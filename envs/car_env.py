@@ -25,7 +25,8 @@ class CarDriveEnv(gym.Env):
     A kinematic bicycle car (`envs.physics`) starts at rest on the start line of a track drawn from a pool
     of the chosen set (`envs.track`) and must drive laps. Pedestrians cross the road at the crosswalks. The
     `level` (`envs.levels`) sets the road's width and bends, the tyres' grip, how pedestrians time their
-    crossings, traffic, and what a contact does: `easy` (the default), `normal`, `hard`.
+    crossings, traffic, and what a contact does: `easy` (the default), `normal`, `hard`, or any level added
+    with `envs.register_level`.
 
     ## Action Space
     `Discrete(5)`: 0 no-op, 1 steer left, 2 steer right, 3 accelerate, 4 brake/reverse. With
@@ -33,18 +34,20 @@ class CarDriveEnv(gym.Env):
     and then reverses.
 
     ## Observation Space
-    `obs="rays"`: float32 (n_rays + 2,): distances to the road edge or a pedestrian along n_rays rays spread
-    over 180 degrees (left to right), each divided by the 64-cell range so in [0, 1], exact to the grid;
-    then speed / max speed and the heading relative to the track / pi, both in [-1, 1]; on normal and hard
-    then n_rays 0/1 flags "this ray met a pedestrian" and n_rays "this ray met a car".
+    `obs="rays"`: float32 (n_rays + 2,) where the level's `ray_kinds` is False (easy: 11 with the default 9
+    rays), (3 * n_rays + 2,) where it is True (normal, hard: 29). First the distances to the first thing met
+    (the road's edge, a pedestrian, a traffic car) along n_rays rays spread over 180 degrees (left to
+    right), each divided by the 64-cell range so in [0, 1], exact to the grid; then speed / max speed and
+    the heading relative to the track / pi, both in [-1, 1]; then, where `ray_kinds`, n_rays 0/1 flags
+    "this ray met a pedestrian" and n_rays "this ray met a car".
     `obs="pixels"`: uint8 (64, 64, 3) top-down image turned with the car, which sits facing up at column
     32, three quarters down. `obs="both"`: `Dict(rays=..., pixels=...)`.
 
     ## Rewards
     Progress along the centreline: a full lap is worth 100 (driving backwards costs the same). -10 and the
     end of the episode for leaving the road; for each new contact with a pedestrian or a traffic car -10 and
-    the car stops (easy), or -20 and the end of the episode (normal, hard); +50 for completing the lap,
-    which ends the episode.
+    the car stops (easy), or -20 and the end of the episode (normal, hard), as the level's `contact_penalty`
+    and `contact_ends_episode` say; +50 for completing the lap, which ends the episode.
 
     ## Starting State
     At rest on the start line, facing along the track; a track of the pool drawn from the env's generator.
@@ -54,8 +57,9 @@ class CarDriveEnv(gym.Env):
     Truncated: `max_episode_steps`.
 
     ## Arguments
-    `obs` ("rays" | "pixels" | "both"), `continuous`, `level` ("easy" | "normal" | "hard" | an
-    `envs.Level`), `tracks` ("train" | "heldout", the level's seed sets, | a list of seeds),
+    `obs` ("rays" | "pixels" | "both"), `continuous`, `level` (a name in `envs.LEVELS`: "easy" | "normal" |
+    "hard" | a registered one; or an `envs.Level`), `tracks` ("train" | "heldout", the level's seed sets, | a
+    list of seeds),
     `num_tracks` (pool size drawn from a named set), `n_rays`, `image_size`, `pedestrians`,
     `max_episode_steps`, `render_mode` ("human" | "rgb_array"), `show_rays`.
 

@@ -11,13 +11,14 @@ import numpy as np
 
 def drive_controller(obs: np.ndarray, n_rays: int = 9, continuous: bool = True, gain: float = 2.0,
                      caution: float = 0.5) -> np.ndarray:
-    """Actions for a batch of rays observations (N, n_rays + 2).
+    """Actions for a batch of rays observations (N, n_rays + 2), or (N, 3 * n_rays + 2) on levels whose rays
+    say what they met: only the n_rays distances and the speed after them are read.
 
     steer    = gain * (distance-weighted mean direction of the rays), toward the most open road;
     throttle = 4 * (target speed - speed), the target speed falling as the front ray shortens.
 
     Args:
-        obs: (N, n_rays + 2) rays observations (or one (n_rays + 2,) observation).
+        obs: (N, rays_size) rays observations (or one (rays_size,) observation).
         n_rays: rays in the observation.
         continuous: return (N, 2) (steer, throttle) in [-1, 1]; else (N,) Discrete(5) actions.
         gain: how hard to steer toward open road.

@@ -39,7 +39,7 @@ class WorldConfig:
 
     Attributes:
         obs: "rays", "pixels" or "both".
-        level: "easy", "normal", "hard" or a `Level` (stored resolved, as the `Level`).
+        level: a name in `envs.LEVELS` or a `Level` (stored resolved, as the `Level`).
         n_rays: number of distance rays, spread evenly over `ray_fov`.
         ray_fov: angle covered by the rays, radians, centred on the heading (left to right).
         ray_range: longest distance a ray reports, cells; distances are divided by it.

@@ -6,10 +6,8 @@ every grid cell whose centre lies within `half_width` of the centreline. The gri
 collision, the ray sensor and the pixel observation alike, so all three agree cell for cell.
 
 A `TrackShape` sets the road's half-width, how twisty the loop is (control points, their radii, the
-tightest bend allowed) and how many crosswalks it has; each level of the world (`envs.levels`) has one.
-`EASY_SHAPE` draws exactly the tracks this module always has. Seeds come in disjoint named sets per level;
-easy's are `train` (0 .. 99,999) and `heldout` (100 fixed seeds from 1,000,000) that training never draws
-from, so generalisation can be measured on tracks no learner has seen.
+tightest bend allowed) and how many crosswalks it has. This module holds no shapes: each level carries its
+own (`Level.shape` in `envs.levels`), and so do its seed sets. A seed and a shape give one track, always.
 
 The heavy parts (the rasterisation, the self-touch check, the blind-start search) are compiled with numba,
 so a track takes a few milliseconds: a seeded reset never waits for one.
@@ -30,9 +28,6 @@ import numpy as np
 from numba import njit
 
 GRID_SIZE = 384  # cells per side of every track's grid (one cell = one world unit)
-HALF_WIDTH = 8.0  # road half-width on easy, cells
-TRAIN_SEEDS = np.arange(0, 100_000)  # easy's track sets (`envs.levels` holds every level's)
-HELDOUT_SEEDS = np.arange(1_000_000, 1_000_100)
 
 # Materials of the grid. Everything but GRASS is road: the car may drive on it and rays pass through it.
 GRASS, ROAD, KERB, CROSSWALK, START_LINE = 0, 1, 2, 3, 4
@@ -40,11 +35,16 @@ GRASS, ROAD, KERB, CROSSWALK, START_LINE = 0, 1, 2, 3, 4
 MAX_CROSSWALKS = 4  # crosswalks a track can have (the pedestrian arrays are sized for it)
 _BLIND_EXIT = 0.08  # a car that never steers must leave the road before this fraction of the lap
 _CROSSWALK_HALF_LENGTH = 2.0  # along the road, cells
+# The geometry the generator drew every track with before it took a shape (easy's): a shape with exactly this
+# geometry keeps that random stream, so the seeds that always gave easy's tracks still give them. Any other
+# shape mixes a hash of its geometry into the seed: two shapes never draw the same loops.
+_FIRST_GEOMETRY = (8.0, (8, 13), (0.45, 1.0), 16.0, (1, 3), 60.0)
 
 
 @dataclass(frozen=True)
 class TrackShape:
-    """The geometry a track is drawn with.
+    """The geometry a track is drawn with; a level carries one (`Level.shape`). Numbers are stored as floats,
+    so `half_width=8` and `half_width=8.0` are one shape and draw the same tracks.
 
     Attributes:
         half_width: road half-width, cells.
@@ -75,6 +75,9 @@ class TrackShape:
         if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= MAX_CROSSWALKS):
             raise ValueError(f"crosswalks must be integers 1 <= lo <= hi <= {MAX_CROSSWALKS}, got {self.crosswalks!r}")
         _check("crosswalk_min_radius", self.crosswalk_min_radius, 0.0, 1000.0)
+        for name in ("half_width", "min_radius", "crosswalk_min_radius"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "radius_range", tuple(float(v) for v in self.radius_range))
 
 
 def _check(name: str, value, lo: float, hi: float) -> None:
@@ -90,11 +93,6 @@ def _pair(name: str, value) -> tuple:
     return value
 
 
-EASY_SHAPE = TrackShape(HALF_WIDTH, (8, 13), (0.45, 1.0), 16.0, (1, 3), 60.0)
-NORMAL_SHAPE = TrackShape(6.5, (9, 14), (0.4, 1.0), 11.0, (3, 4), 40.0)
-HARD_SHAPE = TrackShape(6.0, (10, 15), (0.35, 1.0), 9.0, (3, 4), 40.0)
-
-
 @dataclass(frozen=True, eq=False)
 class Track:
     """One closed track. Arrays are read-only; positions are (x, y) in cells, y pointing down the grid.
@@ -106,7 +104,7 @@ class Track:
         tangents: (M, 2) unit driving directions at the samples.
         length: lap length in cells (= M, the arc length of the closed centreline).
         start_index: centreline sample where cars start, facing along the tangent.
-        crosswalks: (C,) centreline sample indices of the crosswalks (1 to 3).
+        crosswalks: (C,) centreline sample indices of the crosswalks (1 to MAX_CROSSWALKS).
         material: (GRID_SIZE, GRID_SIZE) uint8 grid of GRASS / ROAD / KERB / CROSSWALK / START_LINE.
         min_radius: smallest radius of curvature of the centreline, cells.
         shape: the `TrackShape` it was drawn with.
@@ -121,7 +119,7 @@ class Track:
     crosswalks: np.ndarray
     material: np.ndarray
     min_radius: float
-    shape: TrackShape = EASY_SHAPE
+    shape: TrackShape
 
     @property
     def road(self) -> np.ndarray:
@@ -129,17 +127,17 @@ class Track:
         return self.material != GRASS
 
 
-@functools.lru_cache(maxsize=256)
-def make_track(seed: int, shape: TrackShape = EASY_SHAPE) -> Track:
-    """Generate (or fetch from the process's cache) the track of `seed` drawn with `shape`. Deterministic:
-    same seed and shape, same track."""
+@functools.lru_cache(maxsize=256, typed=True)  # typed: seed True is refused, never seed 1's track
+def make_track(seed: int, shape: TrackShape) -> Track:
+    """Generate (or fetch from the process's cache) the track of `seed` drawn with `shape` (a level's:
+    `make_track(seed, envs.LEVELS["easy"].shape)`). Deterministic: same seed and shape, same track."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"a track seed must be an integer, got {seed!r}")
     if not isinstance(shape, TrackShape):
         raise TypeError(f"shape must be a TrackShape, got {type(shape).__name__}")
-    entropy = [int(seed), 0x7AC4]
-    if shape != EASY_SHAPE:  # easy keeps the generator it always had; other shapes get their own stream
-        entropy.append(zlib.crc32(repr(astuple(shape)).encode()))
+    entropy, geometry = [int(seed), 0x7AC4], astuple(shape)
+    if geometry != _FIRST_GEOMETRY:  # easy keeps the generator it always had; other shapes get their own stream
+        entropy.append(zlib.crc32(repr(geometry).encode()))
     rng = np.random.default_rng(entropy)
     for _ in range(100):
         points = _smooth_loop(rng, shape)

@@ -75,7 +75,7 @@ def test_steering_right_increases_heading():
 def test_progress_per_step_is_bounded_by_distance_driven(seed, track, noise):
     """A car on the inside of a bend sweeps at most R / (R - half_width) cells of centreline per cell
     driven (R the track's smallest radius); +1 for the one-cell sampling of the centreline."""
-    t = envs.make_track(track)
+    t = envs.make_track(track, envs.LEVELS["easy"].shape)
     bound_factor = t.min_radius / (t.min_radius - t.half_width)
     env = envs.CarDriveEnv(tracks=[track], continuous=True, max_episode_steps=300)
     rng = np.random.default_rng(seed)

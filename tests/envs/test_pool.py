@@ -6,7 +6,8 @@ import numpy as np
 
 import envs
 from envs.pool import TrackPool
-from envs.track import EASY_SHAPE
+
+EASY_SHAPE = envs.LEVELS["easy"].shape
 
 
 def _built(pool: TrackPool) -> list[int]:

@@ -10,22 +10,23 @@ from envs import track as track_module
 from envs.track import CROSSWALK, GRASS, GRID_SIZE, START_LINE
 
 SEEDS = [0, 1, 7, 99_999, 1_000_000, 1_000_099]
+EASY = envs.LEVELS["easy"].shape  # the shapes live in the levels
 ARRAYS = ("centreline", "tangents", "crosswalks", "material")
 
 
 @pytest.mark.parametrize("seed", SEEDS[:3])
 def test_same_seed_same_track(seed):
     fresh = track_module.make_track.__wrapped__  # bypass the cache: really generate it twice
-    a, b = fresh(seed), fresh(seed)
+    a, b = fresh(seed, EASY), fresh(seed, EASY)
     assert a is not b
     for name in ARRAYS:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert (a.length, a.start_index, a.min_radius) == (b.length, b.start_index, b.min_radius)
-    np.testing.assert_array_equal(a.material, envs.make_track(seed).material)
+    np.testing.assert_array_equal(a.material, envs.make_track(seed, EASY).material)
 
 
 def test_different_seeds_different_tracks():
-    a, b = envs.make_track(0), envs.make_track(1)
+    a, b = envs.make_track(0, EASY), envs.make_track(1, EASY)
     assert a.length != b.length or not np.array_equal(a.material, b.material)
 
 
@@ -45,12 +46,12 @@ def test_unknown_track_set_is_named_in_the_error():
 @pytest.mark.parametrize("bad", [1.5, "3", True, None])
 def test_track_seed_must_be_an_integer(bad):
     with pytest.raises(TypeError, match="integer"):
-        envs.make_track(bad)
+        envs.make_track(bad, EASY)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_track_is_well_formed(seed):
-    t = envs.make_track(seed)
+    t = envs.make_track(seed, EASY)
     m = len(t.centreline)
     assert t.seed == seed and t.length == m and t.centreline.shape == t.tangents.shape == (m, 2)
     assert t.material.shape == (GRID_SIZE, GRID_SIZE) and t.material.dtype == np.uint8
@@ -78,7 +79,7 @@ def test_track_is_well_formed(seed):
 
 @pytest.mark.parametrize("seed", SEEDS[:2])
 def test_track_arrays_are_read_only(seed):
-    t = envs.make_track(seed)
+    t = envs.make_track(seed, EASY)
     for name in ARRAYS:
         with pytest.raises(ValueError):
             getattr(t, name)[0] = 0
@@ -88,7 +89,7 @@ def test_track_arrays_are_read_only(seed):
 def test_road_is_a_band_of_half_width_around_the_centreline(seed):
     """Cells whose centre is well within the half width are road, cells well beyond it are grass: the road
     never touches itself, or some far cell would be road."""
-    t = envs.make_track(seed)
+    t = envs.make_track(seed, EASY)
     ys, xs = np.mgrid[0:GRID_SIZE:3, 0:GRID_SIZE:3]
     centres = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], axis=1)
     nearest = np.full(len(centres), np.inf)
@@ -102,14 +103,14 @@ def test_road_is_a_band_of_half_width_around_the_centreline(seed):
 
 # -- shapes: the levels' geometry ----------------------------------------------------------------------
 
-SHAPES = {"easy": track_module.EASY_SHAPE, "normal": track_module.NORMAL_SHAPE, "hard": track_module.HARD_SHAPE}
+SHAPES = {name: envs.LEVELS[name].shape for name in ("easy", "normal", "hard")}
 
 
 def test_easy_tracks_are_the_tracks_they_always_were():
     """Pinned from the generator as it was before shapes: easy must never change."""
     import hashlib
 
-    material = envs.make_track(0).material
+    material = envs.make_track(0, EASY).material
     assert hashlib.sha256(material.tobytes()).hexdigest()[:16] == "a9588d14d4624369"
     assert int(material.sum()) == 11628
 
@@ -143,9 +144,22 @@ def test_bad_shape_field_is_named(field, value):
     import dataclasses
 
     with pytest.raises(ValueError, match=field):
-        dataclasses.replace(track_module.EASY_SHAPE, **{field: value})
+        dataclasses.replace(EASY, **{field: value})
 
 
 def test_shape_must_be_a_track_shape():
     with pytest.raises(TypeError, match="shape"):
         envs.make_track(0, "hard")
+
+
+def test_a_shape_stores_its_numbers_as_floats():
+    """`half_width=8` and `half_width=8.0` are one shape (one cache key), so they must draw one track."""
+    import dataclasses
+
+    whole = envs.TrackShape(8, (8, 13), (0.45, 1), 16, (1, 3), 60)
+    assert whole == EASY and repr(dataclasses.astuple(whole)) == repr(dataclasses.astuple(EASY))
+    wide = dataclasses.replace(EASY, half_width=10)
+    assert wide.half_width == 10.0 and isinstance(wide.half_width, float)
+    np.testing.assert_array_equal(track_module.make_track.__wrapped__(5, wide).material,
+                                  track_module.make_track.__wrapped__(5, dataclasses.replace(EASY, half_width=10.0))
+                                  .material)
