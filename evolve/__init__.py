@@ -6,7 +6,8 @@
 - `genome`: a driver (backbone + policy head) as a flat vector; architecture genes for `arch`.
 - `evaluate`: every individual's cars in one `CarDriveVectorEnv`, every network in one batched forward.
 - `distributed`: DEAP's `toolbox.map` seam, batched: here, in local processes, or on a Ray cluster.
-- `strategies`: GA (eaSimple / eaMuPlusLambda), CMA-ES, architecture evolution, as DEAP toolboxes.
+- `strategies`: GA (eaSimple / eaMuPlusLambda), CMA-ES, architecture evolution, one file each, and the
+  `STRATEGIES` registry (`register_strategy` adds one).
 - `run`: the generation loop with its run directory, checkpoints and `--resume`.
 """
 

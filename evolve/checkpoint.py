@@ -1,6 +1,6 @@
 """What an evolution run writes and reads back: evolved drivers (the hall of fame), and the run's state after a
-generation (population, hall of fame, logbook, CMA-ES state, every random state) so `--resume` continues it
-exactly. Both go through `sandbox.runs.checkpoints` (atomic, versioned, `weights_only=True`).
+generation (population, hall of fame, logbook, the strategy's own state, every random state) so `--resume`
+continues it exactly. Both go through `sandbox.runs.checkpoints` (atomic, versioned, `weights_only=True`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from deap import cma
 
 from evolve.genome import ArchGenes, Driver, from_vector
 from sandbox.runs.checkpoints import load_checkpoint, restore_rng_states, rng_states, save_checkpoint, to_tensors
@@ -20,7 +18,7 @@ from sandbox.runs.trust import check_checkpoint
 
 DRIVER_KIND = "evolved-driver"
 RUN_KIND = "evolution"
-_CMA_FIELDS = ("centroid", "sigma", "pc", "ps", "C", "B", "diagD", "BD", "cond", "update_count")
+_OLD_STATE_KEYS = ("cma",)  # a format note, not a strategy case: where runs saved before the registry kept it
 
 
 def save_driver(path: str | os.PathLike, net: Driver, env_kwargs: dict[str, Any], backbone: str,
@@ -104,18 +102,12 @@ def restore_random_states(state: dict[str, Any]) -> None:
     restore_rng_states(state)
 
 
-def cma_state(strategy: cma.Strategy | None) -> dict[str, Any] | None:
-    if strategy is None:
-        return None
-    values = {name: getattr(strategy, name) for name in _CMA_FIELDS}
-    return to_tensors({name: value.item() if isinstance(value, np.generic) else value  # weights_only: no numpy
-                       for name, value in values.items()})
-
-
-def restore_cma(strategy: cma.Strategy, state: dict[str, Any]) -> None:
-    for name in _CMA_FIELDS:
-        value = state[name]
-        setattr(strategy, name, value.numpy().copy() if isinstance(value, torch.Tensor) else value)
+def strategy_state(payload: dict[str, Any]) -> Any:
+    """The strategy's own state in a run's checkpoint (`Strategy.save_state`'s value; None if it keeps none)."""
+    for key in ("strategy_state", *_OLD_STATE_KEYS):
+        if key in payload:
+            return payload[key]
+    return None
 
 
 def save_run(path: Path, payload: dict[str, Any]) -> Path:

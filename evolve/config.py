@@ -17,7 +17,8 @@ class EvolveConfig:
     """Hyper-parameters, named as DEAP's algorithms name them."""
 
     strategy: str = "ga"
-    """ga (genetic algorithm), cma (CMA-ES) or arch (architecture evolution)"""
+    """a name in `evolve.strategies.STRATEGIES`: ga (genetic algorithm), cma (CMA-ES), arch (architecture
+    evolution), or one added with `register_strategy`"""
     population: int = 256
     """individuals per generation (CMA-ES: lambda)"""
     generations: int = 30
@@ -66,9 +67,6 @@ class EvolveConfig:
         if self.population < 2:
             raise ValueError(f"population must be at least 2, got {self.population}")
         check_unit_interval(self, "cxpb", "mutpb", "indpb", "arch_mutpb")
-        mu_plus_lambda = self.strategy == "arch" or self.algorithm == "mu+lambda"
-        if mu_plus_lambda and self.cxpb + self.mutpb > 1.0 + 1e-9:  # eaMuPlusLambda's varOr draws one of the two
-            raise ValueError(f"cxpb + mutpb must be <= 1 for eaMuPlusLambda, got {self.cxpb + self.mutpb}")
         for name in ("sigma", "cma_sigma"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -86,6 +84,7 @@ class EvolveConfig:
             self.backbone_options["widths"] = (16,)
         self.arch_families = tuple(self.arch_families)
         self.eval_spec()  # the level, obs and episode fields are checked there
+        STRATEGIES[self.strategy].check(self)  # last: what only its algorithm requires, on the whole config
 
     def eval_spec(self) -> EvalSpec:
         """What each individual is and where it drives."""

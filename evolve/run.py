@@ -3,10 +3,11 @@
     result = run_evolution({"strategy": "ga", "population": 256, "generations": 30}, "runs/ga-0")
 
 After every generation: a progress line (best, mean and std fitness, evaluations/s, the champion's held-out
-lap rate), `checkpoint.pt` (atomic: population, hall of fame, logbook, CMA-ES state, random states), the DEAP
-logbook as `logbook.csv`, and the hall of fame as `hall_of_fame/rank{i}.pt` (drivers `sandbox eval` loads). At
-the end `fitness.png`. `resume_evolution(run_dir)` continues a stopped run (killed with kill -9 too) and ends
-where the uninterrupted run would have.
+lap rate), `checkpoint.pt` (atomic: population, hall of fame, logbook, the strategy's own state such as
+CMA-ES's, random states), the DEAP logbook as `logbook.csv`, and the hall of fame as `hall_of_fame/rank{i}.pt`
+(drivers `sandbox eval` loads). At the end `fitness.png`. `resume_evolution(run_dir)` continues a stopped run
+(killed with kill -9 too) and ends where the uninterrupted run would have. The strategy (`evolve.strategies`)
+is reached only through `STRATEGIES[config.strategy]`: its start, its generation step, its state.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from evolve import checkpoint as ckpt
 from evolve.config import EvolveConfig, make_config
 from evolve.distributed import BatchFitness, BatchMap
 from evolve.evaluate import spaces_of
-from evolve.strategies import Individual, make_cma, make_toolbox, one_generation
+from evolve.strategies import STRATEGIES, Individual, make_toolbox
 from sandbox.runs.checkpoints import load_checkpoint, to_numpy, to_tensors
 from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
 from sandbox.runs.runlog import write_csv
@@ -96,27 +97,25 @@ class _Run:
         self.map = BatchMap(config.workers, config.ray)
         if config.workers == 0 and config.ray is None:
             self.fitness.hook = on_event  # a viewer sees the cars drive (in this process only)
+        self.strategy = STRATEGIES[config.strategy]
         self.toolbox = make_toolbox(config, self.spaces, self.fitness, self.map)
         self.hof = tools.HallOfFame(config.hof_size)
         self.stats = tools.Statistics(key=lambda ind: ind.fitness.values[0])
         for name, fn in (("avg", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
             self.stats.register(name, fn)
         self.records: list[dict[str, Any]] = []
-        self.generation, self.elapsed, self.population, self.strategy = 0, 0.0, [], None
+        self.generation, self.elapsed, self.population = 0, 0.0, []
+        self.state: Any = None  # what the strategy keeps between generations (CMA-ES's distribution)
         self.heldout: dict[str, Any] = {"vector": None, "lap_rate": float("nan"), "clean_lap_rate": float("nan")}
 
     def start(self) -> None:
         config = self.config
         ckpt.restore_random_states(_seeded_states(config.seed))
-        if config.strategy == "cma":
-            self.strategy = make_cma(config, self.spaces)
-        else:
-            self.population = self.toolbox.population(n=config.population)
+        self.population, self.state = self.strategy.start(config, self.toolbox, self.spaces)
 
     def restore(self, payload: dict[str, Any]) -> None:
-        if self.config.strategy == "cma":
-            self.strategy = make_cma(self.config, self.spaces)
-            ckpt.restore_cma(self.strategy, payload["cma"])
+        # before the random states: rebuilding the state may draw from them (CMA-ES initialises a network)
+        self.state = self.strategy.restore_state(self.config, self.spaces, ckpt.strategy_state(payload))
         self.population = ckpt.restore_individuals(payload["population"], Individual)
         # the hall of fame exactly as it was (its order among equal fitnesses too): items best first, keys ascending
         self.hof.items = ckpt.restore_individuals(payload["hof"], Individual)
@@ -131,8 +130,8 @@ class _Run:
         self.generation += 1
         self.fitness.context = {"generation": self.generation}
         start = time.perf_counter()
-        self.population, logbook = one_generation(self.config, self.toolbox, self.population, self.hof, self.stats,
-                                                  self.strategy)
+        self.population, logbook = self.strategy.generation(self.config, self.toolbox, self.population, self.hof,
+                                                            self.stats, self.state)
         seconds = time.perf_counter() - start
         self.elapsed += seconds
         evals = sum(logbook.select("nevals"))
@@ -182,7 +181,7 @@ class _Run:
             "config": to_tensors(dataclasses.asdict(self.config)), "generation": self.generation,
             "elapsed": self.elapsed, "population": ckpt.individuals_state(self.population),
             "hof": ckpt.individuals_state(list(self.hof)), "records": self.records, "heldout": self.heldout,
-            "cma": ckpt.cma_state(self.strategy), "rng": ckpt.random_states()})
+            "strategy_state": self.strategy.save_state(self.state), "rng": ckpt.random_states()})
 
 
 def _seeded_states(seed: int) -> dict[str, Any]:
