@@ -17,9 +17,6 @@ gae_lambda = 1 gives the n-step returns of the original A2C.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.actor_critic import ActorCritic
+from agents.actor_critic import ActorCritic, setup_actor_critic
 from agents.envs import obs_to_tensor, stack_obs
-from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic, step_event
+from agents.loop import append_step, start_loop
+from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 
@@ -44,9 +42,9 @@ class A2CConfig:
     backbone: str = "mlp"
     """any `sandbox.backbones.make_backbone` spec"""
     backbone_options: dict[str, Any] = field(default_factory=dict)
+    """options of the backbone's config, e.g. {"widths": (64, 64)}"""
     share_backbone: bool = False
     """one backbone under the policy and value heads (cheaper on pixels) instead of one each"""
-    """options of the backbone's config, e.g. {"widths": (64, 64)}"""
     num_envs: int = 128
     """envs stepped together"""
     num_steps: int = 16
@@ -91,8 +89,6 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
     return advantages
 
 
-
-
 def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | None = None,
           env_wrapper: Callable[[Any], Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
     """Train an actor-critic; return it and the history of per-update metrics.
@@ -104,46 +100,24 @@ def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | N
     `env_wrapper`, if given, wraps the vector env (e.g. GAIL's, which replaces the reward by a discriminator's).
     """
     env, model, optimizer = setup_actor_critic(config, "A2C", env_wrapper)
-    n, steps = config.num_envs, config.num_steps
-    loop = resume_loop(resume, env, model, optimizer, config.seed, config.learning_rate)
-    obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]
-    finished: list[float] = []
-    start, global_step, first = time.perf_counter(), loop["global_step"], loop["update"] + 1
-    for update in range(first, config.total_timesteps // (n * steps) + 1):
+    loop, obs = start_loop("a2c", config, env, model, optimizer, resume, log)
+    for update in range(loop.update + 1, config.total_timesteps // (config.num_envs * config.num_steps) + 1):
         # rollout
-        rollout = {key: [] for key in ("obs", "action", "reward", "terminated", "done", "valid")}
-        for _ in range(steps):
+        rollout: dict[str, list] = {}
+        for _ in range(config.num_steps):
             obs_t = obs_to_tensor(obs)
             with torch.no_grad():
                 action = model(obs_t)[0].sample()
             obs, reward, terminated, truncated, info = env.step(model.to_env(action))
-            done = terminated | truncated
-            if log is not None:
-                log(step_event(global_step + n, env, reward, terminated, truncated, info))
-            episode_return += np.where(valid, reward, 0.0)
-            finished.extend(episode_return[done & valid].tolist())
-            episode_return[done] = 0.0
-            for key, value in (("obs", obs_t), ("action", action), ("reward", reward), ("terminated", terminated),
-                               ("done", done), ("valid", valid)):
-                rollout[key].append(value)
-            valid = ~done
-            global_step += n
+            valid = loop.step(reward, terminated, truncated, info)
+            append_step(rollout, obs=obs_t, action=action, reward=reward, terminated=terminated,
+                        done=terminated | truncated, valid=valid)
         # update
         metrics = _update(model, optimizer, rollout, obs_to_tensor(obs), config, update)
         # log
-        history["global_step"].append(global_step)
-        history["episodic_return"].append(float(np.mean(finished)) if finished else float("nan"))
-        history["sps"].append((global_step - loop["global_step"]) / (time.perf_counter() - start))
-        for key, value in metrics.items():
-            history[key].append(value)
-        finished = []
-        if log is not None:
-            state = functools.partial(loop_state, "a2c", config, env, model, optimizer, update, global_step, valid,
-                                      episode_return, history)
-            log({"kind": "update", "global_step": global_step, "update": update, "env": env, "model": model,
-                 "state": state, **{key: values[-1] for key, values in history.items()}})
+        loop.log_update(update, metrics)
     env.close()
-    return model, history
+    return model, loop.history
 
 
 def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[str, list], last_obs,
@@ -186,11 +160,3 @@ def _rows(dist, rows: slice):
         return torch.distributions.Categorical(logits=dist.logits[rows])
     return torch.distributions.Normal(dist.mean[rows], dist.stddev[rows])
 
-
-def config_from_dict(values: dict[str, Any]) -> A2CConfig:
-    """An `A2CConfig` from a dict (a checkpoint's, a CLI's); an unknown key is an error that names it."""
-    known = {f.name for f in dataclasses.fields(A2CConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown A2C setting(s) {unknown}; known: {sorted(known)}")
-    return A2CConfig(**values)

@@ -10,11 +10,13 @@ one lets the value loss (returns of tens to hundreds) swamp the policy's gradien
 `share_backbone=True` shares it (one forward a step; the usual choice for CNNs on pixels).
 
 Gaussian actions are sampled unbounded and clipped to the action space only when sent to the env, so the
-log-probability is that of the action the policy drew.
+log-probability is that of the action the policy drew. `setup_actor_critic` seeds a policy agent's run and
+builds its envs, its actor-critic and the optimiser (REINFORCE and A2C start so).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,8 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
+from agents.envs import make_vec_env
+from agents.optim import make_optimizer
 from sandbox.backbones import make_backbone
 
 
@@ -96,3 +100,18 @@ class ActorCritic(nn.Module):
         if self.discrete:
             return action.numpy()
         return torch.maximum(torch.minimum(action, self.high), self.low).numpy()
+
+
+def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any] | None = None
+                       ) -> tuple[Any, ActorCritic, torch.optim.Optimizer]:
+    """Seed the run, build the envs (wrapped by `env_wrapper` if given), the actor-critic and its optimiser
+    from a policy agent's config."""
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    if env_wrapper is not None:
+        env = env_wrapper(env)
+    check_action_space(env.single_action_space, agent, "every agent family handles these")
+    model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
+                        config.backbone_options, config.share_backbone)
+    return env, model, make_optimizer(config.optimizer, model.parameters(), config.learning_rate)

@@ -1,5 +1,14 @@
-"""What every agent's training loop shares and is not the algorithm: the hook's type, and saving and
-restoring the loop's state (a checkpoint's payload) so that a stopped run continues where it stopped.
+"""What every agent's training loop shares and is not the algorithm: counting env steps and episodes, the
+history of per-update metrics and the hook's events (`UpdateLog`), and saving and restoring the loop's state
+(a checkpoint's payload) so that a stopped run continues where it stopped.
+
+    loop, obs = start_loop("a2c", config, env, model, optimizer, resume, log)
+    while loop.global_step < config.total_timesteps:
+        obs, reward, terminated, truncated, info = env.step(action)
+        valid = loop.step(reward, terminated, truncated, info)   # the rows that were transitions
+        ...
+        loop.log_update(update, {"policy_loss": ..., "value_loss": ...})   # whatever the family reports
+    return model, loop.history
 
 On CarDrive the envs' own state is saved too (`CarDriveVectorEnv.state_dict`), so a resumed run is the run
 that was never stopped, step for step. Other gymnasium envs cannot hand over their state: a resumed run
@@ -9,47 +18,130 @@ starts their episodes afresh (seeded from the update it resumes at) and is repro
 from __future__ import annotations
 
 import dataclasses
+import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from agents.actor_critic import ActorCritic, check_action_space
-from agents.envs import make_vec_env
-from agents.optim import make_optimizer
 from sandbox.runs.checkpoints import restore_rng_states, rng_states, to_numpy, to_tensors
+from sandbox.runs.hooks import Hook, step_event, update_event
 
-Hook = Callable[[dict[str, Any]], None]
-"""The one hook through which a loop is observed (a logger, the live viewer). It receives two kinds of event:
-
-- `{"kind": "step", ...}` after every batch step of the envs (`step_event`): a viewer draws from it, on its own
-  timer; a logger ignores it. Cheap: one small dict per batch step, and nothing at all when no hook is given.
-- `{"kind": "update", "global_step", "update", "env", "model", "state", <this update's metrics>}` after each
-  update; `state()` returns the checkpoint payload of the run as it stands right after that update.
-"""
+TAGS = {"episodic_return": "charts/episodic_return", "sps": "charts/SPS"}
+"""what the loop logs for every family -> CleanRL's TensorBoard tag (a family adds its own: `Family.metrics`)"""
 
 
-def step_event(global_step: int, env: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-               info: dict[str, Any]) -> dict[str, Any]:
-    """The hook's per-step event: the env (to draw) and what its last step returned."""
-    return {"kind": "step", "global_step": global_step, "env": env, "reward": reward, "terminated": terminated,
-            "truncated": truncated, "info": info}
+class EpisodeTally:
+    """Each env's running return, which rows of a batch step are transitions, the returns of finished episodes.
+
+    Next-step autoreset: the step after an episode ends only restarts that env (the action ignored, reward 0),
+    so it is no transition; `valid` is False for it. An episode's return is the sum of its valid rewards.
+    """
+
+    def __init__(self, valid: np.ndarray, episode_return: np.ndarray):
+        self.valid = valid  # (N,) bool: whether the next step of each env is a transition
+        self.episode_return = episode_return  # (N,) the return so far of each env's running episode
+        self.finished: list[float] = []  # returns of the episodes finished since `mean_return` last ran
+
+    def step(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """Count one batch step (reward, terminated | truncated); return its valid mask (N,)."""
+        valid = self.valid
+        self.episode_return += np.where(valid, reward, 0.0)
+        self.finished.extend(self.episode_return[done & valid].tolist())
+        self.episode_return[done] = 0.0
+        self.valid = ~done
+        return valid
+
+    def mean_return(self) -> float:
+        """The mean return of the episodes finished since the last call (nan when none did), then forget them."""
+        mean = float(np.mean(self.finished)) if self.finished else float("nan")
+        self.finished = []
+        return mean
 
 
-def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any] | None = None
-                       ) -> tuple[Any, ActorCritic, torch.optim.Optimizer]:
-    """Seed the run, build the envs (wrapped by `env_wrapper` if given), the actor-critic and its optimiser
-    from a policy agent's config."""
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
-    if env_wrapper is not None:
-        env = env_wrapper(env)
-    check_action_space(env.single_action_space, agent, "every agent family handles these")
-    model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
-                        config.backbone_options, config.share_backbone)
-    return env, model, make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
+@dataclasses.dataclass
+class UpdateLog:
+    """One run's loop as the outside sees it: where it stands (`global_step`, `update`), its episodes, the
+    history of per-update metrics, and the hook's step and update events. `start_loop` makes it."""
+
+    agent: str
+    """the family's name (`agents.FAMILIES`), saved in the checkpoint"""
+    config: Any
+    env: Any
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    hook: Hook | None
+    tally: EpisodeTally
+    history: dict[str, list[float]]
+    """global_step, episodic_return, the family's metrics and sps, one entry per update"""
+    global_step: int = 0
+    update: int = 0
+    """the last update logged"""
+
+    def __post_init__(self) -> None:
+        self.start_step, self.start_time = self.global_step, time.perf_counter()  # SPS counts this process's steps
+
+    def step(self, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+             info: dict[str, Any]) -> np.ndarray:
+        """After each batch step of the envs: count it, show it to the hook, tally its episodes; return its
+        valid mask (N,), the rows that were transitions."""
+        self.global_step += self.env.num_envs
+        if self.hook is not None:
+            self.hook(step_event(self.global_step, self.env, reward, terminated, truncated, info))
+        return self.tally.step(reward, terminated | truncated)
+
+    def log_update(self, update: int, metrics: dict[str, float],
+                   extra: Callable[[], dict[str, Any]] | None = None) -> None:
+        """After update number `update`: append global_step, episodic_return, this update's `metrics` (whatever
+        keys the family reports; an `episodic_return` there replaces the tally's) and sps to the history, and
+        send the hook the update event. `extra()` gives what only the family keeps between updates."""
+        self.update = update
+        elapsed = time.perf_counter() - self.start_time
+        row = {"episodic_return": self.tally.mean_return(), **metrics,
+               "sps": (self.global_step - self.start_step) / elapsed}
+        self.history.setdefault("global_step", []).append(self.global_step)
+        for key, value in row.items():
+            self.history.setdefault(key, []).append(value)
+        if self.hook is not None:
+            state = functools.partial(loop_state, self.agent, self.config, self.env, self.model, self.optimizer,
+                                      update, self.global_step, self.tally.valid, self.tally.episode_return,
+                                      self.history, extra)
+            self.hook(update_event(self.global_step, update, self.env, self.model, state, row))
+
+
+def append_step(rollout: dict[str, list], **values: Any) -> None:
+    """Append one batch step's values to a rollout, a dict of per-step lists (made on first use)."""
+    for key, value in values.items():
+        rollout.setdefault(key, []).append(value)
+
+
+def start_loop(agent: str, config: Any, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               resume: dict[str, Any] | None, hook: Hook | None) -> tuple[UpdateLog, Any]:
+    """The loop's bookkeeping and first observation: a fresh start (the envs reset with `config.seed`), or
+    the state a payload (`resume`) saved, with `config.learning_rate` in place of the saved rate (a run resumed
+    after a NaN goes on more gently)."""
+    n = env.num_envs
+    if resume is None:
+        obs, _ = env.reset(seed=config.seed)
+        return UpdateLog(agent, config, env, model, optimizer, hook, EpisodeTally(np.ones(n, bool), np.zeros(n)),
+                         {}), obs
+    model.load_state_dict(resume["model"])
+    optimizer.load_state_dict(resume["optimizer"])
+    for group in optimizer.param_groups:
+        group["lr"] = config.learning_rate
+    restore_rng_states(resume["rng"])
+    if resume["env"] is not None and hasattr(env, "load_state_dict"):
+        env.load_state_dict(to_numpy(resume["env"]))
+        obs = env.observe()
+        tally = EpisodeTally(resume["valid"].numpy().copy(), resume["episode_return"].numpy().copy())
+    else:  # an env that cannot restore its state starts new episodes
+        obs, _ = env.reset(seed=config.seed + int(resume["update"]))
+        tally = EpisodeTally(np.ones(n, bool), np.zeros(n))
+    history = {key: list(values) for key, values in resume["history"].items()}
+    return UpdateLog(agent, config, env, model, optimizer, hook, tally, history, int(resume["global_step"]),
+                     int(resume["update"])), obs
 
 
 def loop_state(agent: str, config: Any, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -63,29 +155,3 @@ def loop_state(agent: str, config: Any, env: Any, model: torch.nn.Module, optimi
             "history": {key: list(values) for key, values in history.items()},
             "env": to_tensors(env.state_dict()) if hasattr(env, "state_dict") else None,
             "extra": extra() if extra is not None else {}}
-
-
-def resume_loop(resume: dict[str, Any] | None, env: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                seed: int, learning_rate: float | None = None) -> dict[str, Any]:
-    """The loop's starting point: a fresh start (env reset with `seed`), or the state a payload saved (with
-    `learning_rate`, if given, in place of the saved one: a run resumed after a NaN goes on more gently)."""
-    n = env.num_envs
-    if resume is None:
-        obs, _ = env.reset(seed=seed)
-        return {"obs": obs, "valid": np.ones(n, bool), "episode_return": np.zeros(n), "update": 0,
-                "global_step": 0, "history": {key: [] for key in (
-                    "global_step", "episodic_return", "policy_loss", "value_loss", "entropy", "sps")}}
-    model.load_state_dict(resume["model"])
-    optimizer.load_state_dict(resume["optimizer"])
-    if learning_rate is not None:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate
-    restore_rng_states(resume["rng"])
-    if resume["env"] is not None and hasattr(env, "load_state_dict"):
-        env.load_state_dict(to_numpy(resume["env"]))
-        obs, valid, episode_return = env.observe(), resume["valid"].numpy().copy(), resume["episode_return"].numpy()
-    else:  # an env that cannot restore its state starts new episodes
-        obs, _ = env.reset(seed=seed + int(resume["update"]))
-        valid, episode_return = np.ones(n, bool), np.zeros(n)
-    return {"obs": obs, "valid": valid, "episode_return": episode_return.copy(), "update": int(resume["update"]),
-            "global_step": int(resume["global_step"]), "history": {k: list(v) for k, v in resume["history"].items()}}

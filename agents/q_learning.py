@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +25,12 @@ import numpy as np
 import torch
 
 from agents.envs import make_vec_env, obs_to_tensor
-from agents.loop import Hook, loop_state, resume_loop, step_event
+from agents.loop import start_loop
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, linear_schedule
 from agents.replay_buffer import ReplayBuffer
 from sandbox.runs.checkpoints import to_numpy, to_tensors
+from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_positive_ints
 
 LOG_EVERY = 1_000
@@ -91,33 +91,22 @@ def train(config: QLearningConfig, log: Hook | None = None,
     optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)
     rng = np.random.default_rng(config.seed)
     buffer = ReplayBuffer(min(config.buffer_size, config.total_timesteps), env.single_observation_space)
-    loop = resume_loop(resume, env, q, optimizer, config.seed, config.learning_rate)
+    loop, obs = start_loop("qlearning", config, env, q, optimizer, resume, log)
     if resume is not None:
         _restore_extra(resume["extra"], target, rng, buffer)
-    obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]
-    history.setdefault("td_loss", [])
-    history.setdefault("epsilon", [])
-    n, start, global_step, update = config.num_envs, time.perf_counter(), loop["global_step"], loop["update"]
-    finished: list[float] = []
-    losses: list[float] = []
-    while global_step < config.total_timesteps:
+    n, losses = config.num_envs, []
+    while loop.global_step < config.total_timesteps:
         # rollout
         epsilon = linear_schedule(config.start_e, config.end_e,
-                                  int(config.exploration_fraction * config.total_timesteps), global_step)
+                                  int(config.exploration_fraction * config.total_timesteps), loop.global_step)
         with torch.no_grad():
             action = epsilon_greedy(q(obs_to_tensor(obs)), epsilon, rng)
-        if global_step < config.learning_starts:
+        if loop.global_step < config.learning_starts:
             action = rng.integers(0, q.n_actions, n)
         next_obs, reward, terminated, truncated, info = env.step(action)
-        done = terminated | truncated
-        if log is not None:
-            log(step_event(global_step + n, env, reward, terminated, truncated, info))
+        valid = loop.step(reward, terminated, truncated, info)
         buffer.add(obs, action, reward, next_obs, terminated, valid)
-        episode_return += np.where(valid, reward, 0.0)
-        finished.extend(episode_return[done & valid].tolist())
-        episode_return[done] = 0.0
-        obs, valid = next_obs, ~done
-        global_step += n
+        obs, global_step = next_obs, loop.global_step
         # update
         if global_step > config.learning_starts and (global_step // n) % config.train_frequency == 0:
             for _ in range(config.gradient_steps):
@@ -127,21 +116,12 @@ def train(config: QLearningConfig, log: Hook | None = None,
                 p_target.data.mul_(1.0 - config.tau).add_(config.tau * p.data)
         # log, every LOG_EVERY env steps
         if (global_step // LOG_EVERY) > ((global_step - n) // LOG_EVERY):
-            update += 1
-            history["global_step"].append(global_step)
-            history["episodic_return"].append(float(np.mean(finished)) if finished else float("nan"))
-            history["td_loss"].append(float(np.mean(losses)) if losses else float("nan"))  # nan: still exploring
-            history["epsilon"].append(epsilon)
-            history["sps"].append((global_step - loop["global_step"]) / (time.perf_counter() - start))
-            finished, losses = [], []
-            if log is not None:
-                extra = functools.partial(_extra, target, rng, buffer)
-                state = functools.partial(loop_state, "qlearning", config, env, q, optimizer, update, global_step,
-                                          valid, episode_return, history, extra)
-                log({"kind": "update", "global_step": global_step, "update": update, "env": env, "model": q,
-                     "state": state, **{key: values[-1] for key, values in history.items() if values}})
+            td_loss = float(np.mean(losses)) if losses else float("nan")  # nan: still exploring
+            loop.log_update(loop.update + 1, {"td_loss": td_loss, "epsilon": epsilon},
+                            functools.partial(_extra, target, rng, buffer))
+            losses = []
     env.close()
-    return q, history
+    return q, loop.history
 
 
 def _update(q: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, batch: dict,

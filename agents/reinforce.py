@@ -17,17 +17,16 @@ their episode to end; the step after an episode (next-step autoreset) is no tran
 
 from __future__ import annotations
 
-import functools
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from agents.actor_critic import ActorCritic
+from agents.actor_critic import ActorCritic, setup_actor_critic
 from agents.envs import obs_to_tensor
-from agents.loop import Hook, loop_state, resume_loop, setup_actor_critic, step_event
+from agents.loop import start_loop
+from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 
@@ -135,44 +134,28 @@ def train(config: ReinforceConfig, log: Hook | None = None,
     """Train a policy by REINFORCE; return it and the history of per-update metrics. `log` and `resume` as
     for A2C (`agents.a2c.train`): the hook's `state` includes the episodes still running."""
     env, model, optimizer = setup_actor_critic(config, "REINFORCE")
-    loop = resume_loop(resume, env, model, optimizer, config.seed, config.learning_rate)
-    obs, valid, history = loop["obs"], loop["valid"], loop["history"]
+    loop, obs = start_loop("reinforce", config, env, model, optimizer, resume, log)
     episodes = _Episodes(config.num_envs, config.gamma)
     if resume is not None and resume["env"] is not None:
         episodes.load_state_dict(resume["extra"]["episodes"])
-    start, global_step, update = time.perf_counter(), loop["global_step"], loop["update"]
-    while global_step < config.total_timesteps:
+    while loop.global_step < config.total_timesteps:
         # rollout
         obs_t = obs_to_tensor(obs)
         with torch.no_grad():
             action = model(obs_t)[0].sample()
         obs, reward, terminated, truncated, info = env.step(model.to_env(action))
-        done = terminated | truncated
-        if log is not None:
-            log(step_event(global_step + config.num_envs, env, reward, terminated, truncated, info))
-        episodes.add(obs_t, action, reward, done, valid)
-        valid = ~done
-        global_step += config.num_envs
+        valid = loop.step(reward, terminated, truncated, info)
+        episodes.add(obs_t, action, reward, terminated | truncated, valid)
         if len(episodes.batch["return"]) < config.batch_size:
             continue
         # update
-        update += 1
+        update = loop.update + 1
         metrics = _update(model, optimizer, *episodes.take(), config, update)
-        # log
-        history["global_step"].append(global_step)
-        history["episodic_return"].append(float(np.mean(episodes.returns)))
-        history["sps"].append((global_step - loop["global_step"]) / (time.perf_counter() - start))
-        episodes.returns = []
-        for key, value in metrics.items():
-            history[key].append(value)
-        if log is not None:
-            state = functools.partial(loop_state, "reinforce", config, env, model, optimizer, update, global_step,
-                                      valid, np.zeros(config.num_envs), history,
-                                      lambda: {"episodes": episodes.state_dict()})
-            log({"kind": "update", "global_step": global_step, "update": update, "env": env, "model": model,
-                 "state": state, **{key: values[-1] for key, values in history.items()}})
+        # log: the returns of the episodes this batch finished, as each episode's own steps summed them
+        metrics["episodic_return"], episodes.returns = float(np.mean(episodes.returns)), []
+        loop.log_update(update, metrics, lambda: {"episodes": episodes.state_dict()})
     env.close()
-    return model, history
+    return model, loop.history
 
 
 def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, obs, actions: torch.Tensor,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +30,10 @@ import numpy as np
 import torch
 
 from agents.envs import make_vec_env, obs_to_tensor, stack_obs
-from agents.loop import Hook, loop_state, resume_loop, step_event
+from agents.loop import append_step, start_loop
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
+from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_positive_ints
 
 
@@ -93,11 +93,7 @@ def train(config: SarsaConfig, log: Hook | None = None,
     target = copy.deepcopy(q)
     optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)
     rng = np.random.default_rng(config.seed)
-    loop = resume_loop(resume, env, q, optimizer, config.seed, config.learning_rate)
-    obs, valid, episode_return, history = loop["obs"], loop["valid"], loop["episode_return"], loop["history"]
-    history.setdefault("td_loss", [])
-    history.setdefault("epsilon", [])
-    n, steps, start, global_step = config.num_envs, config.num_steps, time.perf_counter(), loop["global_step"]
+    loop, obs = start_loop("sarsa", config, env, q, optimizer, resume, log)
     decay = int(config.exploration_fraction * config.total_timesteps)
     if resume is None:
         with torch.no_grad():
@@ -106,48 +102,27 @@ def train(config: SarsaConfig, log: Hook | None = None,
         rng.bit_generator.state = resume["extra"]["rng"]
         action = resume["extra"]["action"].numpy().copy()
         target.load_state_dict(resume["extra"]["target"])
-    finished: list[float] = []
-    for update in range(loop["update"] + 1, config.total_timesteps // (n * steps) + 1):
+    for update in range(loop.update + 1, config.total_timesteps // (config.num_envs * config.num_steps) + 1):
         # rollout: T steps of the epsilon-greedy policy; a_{t+1} is drawn at s_{t+1} before it is taken
-        epsilon = linear_schedule(config.start_e, config.end_e, decay, global_step)
-        rollout = {key: [] for key in ("obs", "action", "reward", "terminated", "done", "valid")}
-        for _ in range(steps):
+        epsilon = linear_schedule(config.start_e, config.end_e, decay, loop.global_step)
+        rollout: dict[str, list] = {}
+        for _ in range(config.num_steps):
             obs_t = obs_to_tensor(obs)
             obs, reward, terminated, truncated, info = env.step(action)
-            done = terminated | truncated
-            if log is not None:
-                log(step_event(global_step + n, env, reward, terminated, truncated, info))
-            for key, value in (("obs", obs_t), ("action", action), ("reward", reward), ("terminated", terminated),
-                               ("done", done), ("valid", valid)):
-                rollout[key].append(value)
+            valid = loop.step(reward, terminated, truncated, info)
+            append_step(rollout, obs=obs_t, action=action, reward=reward, terminated=terminated, valid=valid)
             with torch.no_grad():
                 action = epsilon_greedy(q(obs_to_tensor(obs)), epsilon, rng)
-            episode_return += np.where(valid, reward, 0.0)
-            finished.extend(episode_return[done & valid].tolist())
-            episode_return[done] = 0.0
-            valid = ~done
-            global_step += n
-        rollout["obs"].append(obs_to_tensor(obs))
-        rollout["action"].append(action)
+        append_step(rollout, obs=obs_to_tensor(obs), action=action)
         # update
         td_loss = _update(q, target, optimizer, rollout, epsilon, config)
         if update % config.target_update_interval == 0:
             target.load_state_dict(q.state_dict())
         # log
-        history["global_step"].append(global_step)
-        history["episodic_return"].append(float(np.mean(finished)) if finished else float("nan"))
-        history["td_loss"].append(td_loss)
-        history["epsilon"].append(epsilon)
-        history["sps"].append((global_step - loop["global_step"]) / (time.perf_counter() - start))
-        finished = []
-        if log is not None:
-            extra = functools.partial(_extra, target, rng, action)
-            state = functools.partial(loop_state, "sarsa", config, env, q, optimizer, update, global_step, valid,
-                                      episode_return, history, extra)
-            log({"kind": "update", "global_step": global_step, "update": update, "env": env, "model": q,
-                 "state": state, **{key: values[-1] for key, values in history.items() if values}})
+        loop.log_update(update, {"td_loss": td_loss, "epsilon": epsilon},
+                        functools.partial(_extra, target, rng, action))
     env.close()
-    return q, history
+    return q, loop.history
 
 
 def _update(q: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, rollout: dict[str, list],

@@ -61,6 +61,7 @@ class Level:
         train_seeds: [start, stop) of the training track seeds.
         heldout_seeds: [start, stop) of the held-out track seeds; a registered level's two sets overlap no
             other registered level's.
+        description: a few words for `--help` (what the level asks of a driver).
     """
 
     name: str
@@ -76,6 +77,7 @@ class Level:
     ray_kinds: bool
     train_seeds: tuple[int, int]
     heldout_seeds: tuple[int, int]
+    description: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or self.name.split() != [self.name]:
@@ -134,6 +136,7 @@ EASY = Level(
     pedestrian_timing="timetable", pedestrian_speed=PED_SPEED, pedestrian_wait=(0.0, 0.0), contact_penalty=10.0,
     contact_ends_episode=False, grip=math.inf, traffic=0, traffic_speed=(2.0, 2.0), ray_kinds=False,
     train_seeds=(0, 100_000), heldout_seeds=(1_000_000, 1_000_100),
+    description="wide road, gentle bends, pedestrians that only cost reward",
 )
 NORMAL = Level(
     name="normal", shape=TrackShape(half_width=6.5, control_points=(9, 14), radius_range=(0.4, 1.0),
@@ -141,6 +144,7 @@ NORMAL = Level(
     pedestrian_timing="random", pedestrian_speed=0.12, pedestrian_wait=(5.0, 120.0), contact_penalty=20.0,
     contact_ends_episode=True, grip=0.35, traffic=0, traffic_speed=(2.0, 2.0), ray_kinds=True,
     train_seeds=(100_000, 200_000), heldout_seeds=(2_000_000, 2_000_100),
+    description="pedestrians stepping out at random, a contact ends the episode, bends to slow for",
 )
 HARD = Level(
     name="hard", shape=TrackShape(half_width=6.0, control_points=(10, 15), radius_range=(0.35, 1.0),
@@ -148,6 +152,7 @@ HARD = Level(
     pedestrian_timing="random", pedestrian_speed=0.12, pedestrian_wait=(5.0, 120.0), contact_penalty=20.0,
     contact_ends_episode=True, grip=0.3, traffic=4, traffic_speed=(1.0, 1.8), ray_kinds=True,
     train_seeds=(200_000, 300_000), heldout_seeds=(3_000_000, 3_000_100),
+    description="normal plus traffic to follow or overtake, tighter still",
 )
 
 _registry: dict[str, Level] = {}

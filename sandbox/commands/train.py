@@ -19,7 +19,7 @@ from typing import Any
 
 from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
 from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
-from sandbox.runs.runlog import TAGS, RunLog
+from sandbox.runs.runlog import RunLog
 from sandbox.runs.trust import check_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
@@ -82,7 +82,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
         check_weights(event["model"], agent, event["update"])
         if rounding and not last and resume is None:  # said once the run is under way, not before a refusal
             print(rounding, file=sys.stderr)
-        scalars = {tag: float(event[key]) for key, tag in TAGS.items() if key in event}
+        scalars = {tag: float(event[key]) for key, tag in family.tags.items() if key in event}
         if eval_every and event["update"] % eval_every == 0:
             result = _evaluate_model(event["model"], config, eval_episodes)
             scalars.update({f"eval/{k}": float(v) for k, v in result.items() if isinstance(v, (int, float))})

@@ -18,17 +18,6 @@ from typing import Any
 
 from sandbox.runs.progress import ProgressLine
 
-TAGS = {  # history key of the agents -> CleanRL's tag
-    "episodic_return": "charts/episodic_return",
-    "sps": "charts/SPS",
-    "policy_loss": "losses/policy_loss",
-    "value_loss": "losses/value_loss",
-    "q_loss": "losses/td_loss",
-    "td_loss": "losses/td_loss",
-    "entropy": "losses/entropy",
-    "epsilon": "charts/epsilon",
-}
-
 
 class RunLog:
     """CSV rows (one per write, columns as they first appear), TensorBoard scalars, a progress line.

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.a2c import A2CConfig, config_from_dict, gae, train
+from agents.a2c import A2CConfig, gae, train
+from sandbox.commands.train import make_config
 
 
 def _col(*values: float) -> torch.Tensor:
@@ -77,7 +78,7 @@ def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="gae_lambda"):
         A2CConfig(gae_lambda=1.5)
     with pytest.raises(ValueError, match="learning_rat"):
-        config_from_dict({"learning_rat": 0.1})
+        make_config("a2c", {"learning_rat": 0.1})
     with pytest.raises(ValueError, match="optimizer must be one of"):
         train(A2CConfig(env_id="CartPole-v1", optimizer="adagrad", num_envs=2, total_timesteps=8))
     with pytest.raises(ValueError, match="unknown env id 'NoSuchEnv-v0'"):
