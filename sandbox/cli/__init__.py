@@ -27,8 +27,6 @@ import sys
 from collections.abc import Sequence
 
 from sandbox.cli.flags import (
-    AGENT_NAMES,
-    LEVEL_NAMES,
     LinesFormatter,
     Parser,
     add_agent_flags,
@@ -38,8 +36,11 @@ from sandbox.cli.flags import (
     add_seed,
     add_tracks,
     add_trust_code,
+    agent_names,
     agent_settings,
+    agents_help,
     given_flags,
+    level_names,
     positive_float,
     positive_int,
     refuse_on_resume,
@@ -90,10 +91,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "replaces it.",
     )
     add_agent_help(p)
-    p.add_argument("--agent", choices=AGENT_NAMES, help="the agent family (qlearning and sarsa need discrete actions)")
+    p.add_argument("--agent", choices=agent_names(), help=f"the agent family: {agents_help()}")
     add_agent_flags(p)
     p.add_argument("--env", default="sandbox/CarDrive-v0", help="gymnasium id (default sandbox/CarDrive-v0)")
-    p.add_argument("--level", choices=LEVEL_NAMES, help="CarDrive's level (default easy)")
+    add_level(p, default=None, what="CarDrive's level (default easy)")
     add_seed(p)
     p.add_argument("--run-dir", help="where the run's files go (default runs/AGENT-SEED, or the next free "
                    "runs/AGENT-SEED_2, _3, ...)")
@@ -115,7 +116,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="path to a checkpoint.pt")
     p.add_argument("--episodes", type=positive_int, default=100, help="episodes (CarDrive: tracks); default 100")
     add_tracks(p)
-    p.add_argument("--level", choices=LEVEL_NAMES, help="evaluate on another level than the one trained on")
+    add_level(p, default=None, what="evaluate on another level than the one trained on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_trust_code(p)
 
@@ -156,7 +157,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "laps, clean laps (final and best of five evaluations) and median lap steps, and the expert's rates.",
     )
     dr.add_argument("--minutes", type=positive_float, default=10.0, help="training minutes per learner (10)")
-    dr.add_argument("--levels", nargs="+", choices=LEVEL_NAMES, default=["normal", "hard"], help="levels to race")
+    dr.add_argument("--levels", nargs="+", choices=level_names(), default=["normal", "hard"], help="levels to race")
     dr.add_argument("--agents", nargs="+", choices=("a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"),
                     default=["a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"],
                     help="our families to race (a2c-attention: A2C over the attention backbone)")
@@ -269,7 +270,7 @@ def _train(args: argparse.Namespace, given: set[str]) -> None:
         print_result(result, as_json=False)
         return
     if args.agent is None:
-        raise ValueError(f"--agent is required ({', '.join(AGENT_NAMES)}), unless --resume RUN_DIR is given")
+        raise ValueError(f"--agent is required ({', '.join(agent_names())}), unless --resume RUN_DIR is given")
     settings = agent_settings(args, given)
     run_dir = args.run_dir or free_run_dir(f"runs/{args.agent}-{args.seed}")
     result = run_training(args.agent, settings, run_dir, args.eval_every, args.eval_episodes, args.checkpoint_every,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sandbox.cli.flags import (
-    LEVEL_NAMES,
-    STRATEGY_NAMES,
+    add_level,
     add_overwrite,
     add_seed,
     add_trust_code,
@@ -16,6 +15,8 @@ from sandbox.cli.flags import (
     positive_float,
     positive_int,
     refuse_on_resume,
+    strategies_help,
+    strategy_names,
 )
 
 RESUMABLE = {"generations", "workers", "ray"}  # flags that may go with --resume: a longer run, another map
@@ -52,7 +53,7 @@ def add_evolve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=non_negative_int, default=0,
                    help="local processes evaluating shards (0: this process)")
     p.add_argument("--ray", metavar="ADDRESS", help="evaluate shards on the Ray cluster at ADDRESS (or auto)")
-    p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="world level (easy)")
+    add_level(p)
 
 
 def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -65,8 +66,8 @@ def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersActi
         "RUN_DIR/hall_of_fame/rank*.pt (drivers for `sandbox eval` and `sandbox replay`) and "
         "RUN_DIR/fitness.png. `sandbox evolve --resume RUN_DIR` continues a stopped run (kill -9 too).",
     )
-    p.add_argument("--strategy", choices=STRATEGY_NAMES, default="ga",
-                   help="ga: genetic algorithm; cma: CMA-ES; arch: architecture evolution (default ga)")
+    p.add_argument("--strategy", choices=strategy_names(), default="ga",
+                   help=f"{strategies_help()} (default ga)")
     add_evolve_flags(p)
     p.add_argument("--run-dir", help="where the run's files go (default runs/evolve-STRATEGY-SEED, or the next "
                    "free _2, _3, ...)")

@@ -13,11 +13,12 @@ import argparse
 from typing import Any
 
 from sandbox.cli.flags import (
-    LEVEL_NAMES,
+    add_level,
     add_overwrite,
     add_seed,
     add_tracks,
     add_trust_code,
+    component_kinds,
     positive_float,
     positive_int,
     refuse_on_resume,
@@ -25,7 +26,6 @@ from sandbox.cli.flags import (
     unit_float,
 )
 
-KINDS = ("autoencoder", "vae", "gan", "gail", "bc", "transformer")
 # CLI flag -> config field, for the flags a component's config has
 OPTIONS = ("backbone", "latent_dim", "learning_rate", "batch_size", "steps_per_epoch", "context", "seed")
 
@@ -56,7 +56,7 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--driver", default="expert",
                    help="expert (privileged, the demonstrator), controller (rays), or a checkpoint path")
-    p.add_argument("--level", choices=LEVEL_NAMES, default="easy", help="world level (default easy)")
+    add_level(p)
     p.add_argument("--steps", type=positive_int, default=10_000, help="steps to record, at least (default 10000)")
     p.add_argument("--episodes", type=positive_int, help="record this many whole episodes instead of --steps")
     p.add_argument("--out", required=True, help="the .npz file to write (an existing file is refused; --overwrite "
@@ -81,7 +81,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         "convolutional (--backbone mlp: plain); gail trains A2C on the discriminator's reward "
         "(--steps-per-epoch env steps per epoch).",
     )
-    p.add_argument("kind", choices=KINDS, help="the component")
+    p.add_argument("kind", choices=component_kinds(), help="the component")
     p.add_argument("--data", required=True, help="a trajectory file (sandbox collect, sandbox play --record)")
     p.add_argument("--epochs", type=positive_int, default=10, help="epochs in all (default 10)")
     p.add_argument("--run-dir", help="where the run's files go (default runs/fit-KIND, or the next free _2, _3, ...)")

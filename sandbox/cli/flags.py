@@ -18,11 +18,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+import envs
+from agents import FAMILIES
+from evolve.strategies import STRATEGIES
+from sandbox.components.base import COMPONENTS
+
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
 TRACK_SETS = ("heldout", "train")  # envs.TRACK_SETS, spelled out so `--help` imports nothing heavy
-LEVEL_NAMES = ("easy", "normal", "hard")  # envs.LEVELS (a test holds the two equal)
-STRATEGY_NAMES = ("ga", "cma", "arch")  # evolve.STRATEGIES (a test holds the two equal)
-AGENT_NAMES = ("qlearning", "sarsa", "reinforce", "a2c")  # agents.FAMILIES (a test holds the two equal)
 AGENT_DEFAULTS = ("num_envs", "total_timesteps", "learning_rate", "optimizer")  # shown by --help, per agent
 
 
@@ -108,10 +110,44 @@ NUMERIC_TYPES = (positive_int, population, non_negative_int, seed, positive_floa
 """Every numeric flag's type is one of these (a test over the whole parser holds every command to it)."""
 
 
-def add_level(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--level", choices=LEVEL_NAMES, default="easy",
-                   help="world level: easy (wide road, pedestrians only cost reward), normal (random pedestrians "
-                   "whose contact ends the episode, bends to slow for), hard (normal plus traffic); default easy")
+# The registries are the one list of each kind: the choices are read from them whenever a parser is built, so
+# a family, strategy, level or component registered before `main()` runs is a choice like the built-ins.
+def level_names() -> list[str]:
+    """The levels of `envs.LEVELS`."""
+    return list(envs.LEVELS)
+
+
+def agent_names() -> list[str]:
+    """The families of `agents.FAMILIES`."""
+    return list(FAMILIES)
+
+
+def strategy_names() -> list[str]:
+    """The strategies of `evolve.strategies.STRATEGIES`."""
+    return list(STRATEGIES)
+
+
+def component_kinds() -> list[str]:
+    """The trainable components of `sandbox.components.base.COMPONENTS`."""
+    return list(COMPONENTS)
+
+
+def levels_help() -> str:
+    return "; ".join(f"{name} ({level.description})" if level.description else name
+                     for name, level in envs.LEVELS.items())
+
+
+def agents_help() -> str:
+    return "; ".join(f"{name}: {family.help}" for name, family in FAMILIES.items())
+
+
+def strategies_help() -> str:
+    return "; ".join(f"{name}: {strategy.help}" for name, strategy in STRATEGIES.items())
+
+
+def add_level(p: argparse.ArgumentParser, default: str | None = "easy", what: str = "world level") -> None:
+    p.add_argument("--level", choices=level_names(), default=default,
+                   help=f"{what}: {levels_help()} (default {default or 'the one it was trained on'})")
 
 
 def add_seed(p: argparse.ArgumentParser, what: str = "seed of the whole run") -> None:
@@ -185,8 +221,6 @@ def add_agent_help(p: argparse.ArgumentParser) -> None:
 def agent_defaults_text() -> str:
     """'each agent's own defaults:' and one line per family, read from its config class."""
     import dataclasses
-
-    from agents import FAMILIES
 
     lines = ["each agent's own defaults (what an unset flag takes):"]
     for name, family in FAMILIES.items():

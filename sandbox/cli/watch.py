@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 
 from sandbox.cli.flags import (
-    AGENT_NAMES,
-    STRATEGY_NAMES,
     LinesFormatter,
     add_agent_flags,
     add_agent_help,
@@ -24,11 +22,13 @@ from sandbox.cli.flags import (
     add_seed,
     add_tracks,
     add_trust_code,
+    agent_names,
     agent_settings,
     population,
     positive_float,
     positive_int,
     refuse_on_resume,
+    strategy_names,
 )
 
 SPEED_CHOICES = ("1", "2", "4", "8", "16", "32", "64", "max")
@@ -61,8 +61,8 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
     )
     add_agent_help(p)
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--agent", choices=AGENT_NAMES, help="an agent family to train")
-    who.add_argument("--evolve", choices=STRATEGY_NAMES, help="an evolution strategy to run")
+    who.add_argument("--agent", choices=agent_names(), help="an agent family to train")
+    who.add_argument("--evolve", choices=strategy_names(), help="an evolution strategy to run")
     add_level(p)
     add_agent_flags(p, prefix="agents: ")
     p.add_argument("--population", type=population, help="evolution: individuals per generation")
@@ -107,7 +107,7 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cars", type=positive_int, default=8, help="cars, one per held-out track (default 8)")
     p.add_argument("--episodes", type=positive_int, default=1, help="episodes each car drives (default 1)")
     add_tracks(p)
-    p.add_argument("--level", choices=("easy", "normal", "hard"), help="drive another level than the one trained on")
+    add_level(p, default=None, what="drive another level than the one trained on")
     add_seed(p, "seed of the pedestrians and traffic")
     add_trust_code(p)
     _add_view_flags(p, "batch steps between frames (default 1: real time)")

@@ -79,14 +79,14 @@ def test_the_numeric_types(kind, text, ok):
             kind(text)
 
 
-def test_the_name_lists_equal_the_registries():
+def test_the_choices_are_the_registries():
     import envs
     from agents import FAMILIES
     from evolve.strategies import STRATEGIES
+    from sandbox.components.base import COMPONENTS
 
-    assert set(flags.AGENT_NAMES) == set(FAMILIES)
-    assert set(flags.LEVEL_NAMES) == set(envs.LEVELS)
-    assert set(flags.STRATEGY_NAMES) == set(STRATEGIES)
+    assert flags.agent_names() == list(FAMILIES) and flags.strategy_names() == list(STRATEGIES)
+    assert flags.level_names() == list(envs.LEVELS) and flags.component_kinds() == list(COMPONENTS)
 
 
 @pytest.mark.parametrize("command", ["train", "watch"])
