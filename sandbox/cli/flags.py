@@ -189,6 +189,10 @@ def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help=f"{prefix}held-out episodes per evaluation (default 20)")
     p.add_argument("--checkpoint-every", type=positive_int, default=20,
                    help=f"{prefix}updates between checkpoints (default 20; and one at the end)")
+    p.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help=f"{prefix}any field of the agent's config, over the shipped settings for the env "
+                   "(agents/settings/AGENT.toml), e.g. --set gamma=0.995 --set backbone_options={widths=[64,64]}; "
+                   "values are TOML (a bare word is a string); repeat it for several")
 
 
 class LinesFormatter(argparse.HelpFormatter):
@@ -211,6 +215,31 @@ class _HelpWithAgentDefaults(argparse.Action):
         parser.epilog = agent_defaults_text()
         parser.print_help()
         parser.exit()
+
+
+def key_value(text: str) -> tuple[str, object]:
+    """`key=value` -> (key, value): the value read as TOML (1e-3, true, [64, 64], {widths=[64]}), else a string."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with a config field as KEY, got {text!r}")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value  # a bare word: rmsprop, tanh ...
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        raise argparse.ArgumentTypeError(f"{key}: expected a finite number, got {value!r}")
+    return key, _tuples(parsed)
+
+
+def _tuples(value: object) -> object:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
 
 
 def add_agent_help(p: argparse.ArgumentParser) -> None:
@@ -269,4 +298,10 @@ def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
     for key in ("total_timesteps", "num_envs", "learning_rate", "optimizer"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
+    for key, value in args.set:
+        if key in ("env_id", "env_kwargs"):
+            raise ValueError(f"--set {key}: the env is chosen with --env, --level, --obs and --continuous")
+        if key in settings and key != "backbone":
+            raise ValueError(f"--set {key} repeats a flag or an earlier --set; give it once")
+        settings[key] = value
     return settings

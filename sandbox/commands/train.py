@@ -60,6 +60,8 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
             checkpoint; non-finite weights are never saved).
     """
     family, run_dir = _family(agent), Path(run_dir)
+    if resume is None:  # a resumed run keeps the settings its checkpoint holds
+        settings = resolve_settings(agent, settings)
     config = make_config(agent, settings)
     if resume is None:
         check_new_run_dir(run_dir, overwrite)
@@ -112,6 +114,23 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     result = _evaluate_model(model, config, eval_episodes)
     _write_json(run_dir / "eval.json", result)
     return result
+
+
+def resolve_settings(agent: str, settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
+    """The shipped settings for `agent` on the env `settings` names (`agents.settings`), with `settings` over
+    them; says on stderr which it used (unless `quiet`)."""
+    from agents.settings import source, tuned_settings
+
+    defaults = _family(agent).config()
+    env_id = settings.get("env_id", defaults.env_id)
+    tuned, entries = tuned_settings(agent, env_id, settings.get("env_kwargs", defaults.env_kwargs))
+    resolved = {**tuned, **settings}
+    if not quiet:
+        kept = {k: v for k, v in tuned.items() if k not in settings}
+        where = f"{source(agent).name} [{'] ['.join(entries)}]" if entries else "the config's defaults"
+        text = " ".join(f"{k}={v}" for k, v in kept.items()) or "none left (all given)"
+        print(f"settings: {agent} on {env_id} from {where}: {text}; --set key=value overrides any", file=sys.stderr)
+    return resolved
 
 
 def _check_budget(family: Any, config: Any) -> str:

@@ -159,3 +159,29 @@ def test_the_progress_line_says_no_episode_yet_and_ends_with_a_newline(tmp_path,
     err = capsys.readouterr().err
     assert "no episode yet" in err and "nan" not in err and "return     3.50" in err
     assert err.endswith("\n")
+
+
+def test_a_run_says_which_settings_it_used_and_set_overrides_them(tmp_path, capsys):
+    run = tmp_path / "cp"
+    assert main(["train", "--agent", "a2c", "--env", "CartPole-v1", "--total-timesteps", "256", "--eval-episodes",
+                 "1", "--set", "gamma=0.98", "--set", "num_steps=4", "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "settings: a2c on CartPole-v1 from a2c.toml [CartPole-v1]: num_envs=16" in err
+    settings = load_checkpoint(run / "checkpoint.pt")["run"]["settings"]
+    assert settings["gamma"] == 0.98 and settings["num_steps"] == 4 and settings["num_envs"] == 16
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    ("gama=0.9", "unknown a2c setting(s) ['gama']"),
+    ("gamma=2", "gamma"),
+    ("env_id=CartPole-v1", "--env"),
+    ("=3", "KEY=VALUE"),
+])
+def test_a_bad_set_is_one_line_naming_it(flag, message, tmp_path, capsys):
+    try:
+        code = main(["train", "--agent", "a2c", "--set", flag, "--run-dir", str(tmp_path / "r")])
+    except SystemExit as exit_info:  # refused by the parser
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
