@@ -60,6 +60,8 @@ class A2CConfig:
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     normalize_advantage: bool = False
+    anneal_lr: bool = False
+    """decay the learning rate linearly to 0 over the run (as the A3C paper does): a steadier final policy"""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -89,6 +91,12 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
     return advantages
 
 
+def annealed_lr(learning_rate: float, update: int, num_updates: int) -> float:
+    """The learning rate of update `update` (1-based) of `num_updates`, falling linearly from `learning_rate`
+    at the first update to learning_rate / num_updates at the last."""
+    return learning_rate * (1.0 - (update - 1.0) / num_updates)
+
+
 def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | None = None,
           env_wrapper: Callable[[Any], Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
     """Train an actor-critic; return it and the history of per-update metrics.
@@ -101,7 +109,10 @@ def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | N
     """
     env, model, optimizer = setup_actor_critic(config, "A2C", env_wrapper)
     loop, obs = start_loop("a2c", config, env, model, optimizer, resume, log)
-    for update in range(loop.update + 1, config.total_timesteps // (config.num_envs * config.num_steps) + 1):
+    num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
+    for update in range(loop.update + 1, num_updates + 1):
+        if config.anneal_lr:
+            optimizer.param_groups[0]["lr"] = annealed_lr(config.learning_rate, update, num_updates)
         # rollout
         rollout: dict[str, list] = {}
         for _ in range(config.num_steps):

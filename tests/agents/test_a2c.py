@@ -142,3 +142,9 @@ def test_resume_equals_uninterrupted(tmp_path):
         assert resumed[key] == full[key], key
     for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_annealed_learning_rate_falls_linearly_to_one_step_above_zero():
+    from agents.a2c import annealed_lr
+
+    assert [annealed_lr(1.0, u, 4) for u in (1, 2, 3, 4)] == [1.0, 0.75, 0.5, 0.25]

@@ -1,0 +1,84 @@
+"""Normalisation (sandbox.runs.normalize): its statistics equal a two-pass computation, survive save and load
+exactly, and the frozen form a trained driver uses gives what the wrapper gave in training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from envs import CarDriveVectorEnv
+from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint, to_numpy, to_tensors
+from sandbox.runs.normalize import (
+    check_normalizable,
+    frozen_observations,
+    load_normalizer_state,
+    normalize_now,
+    normalized,
+    normalizer_state,
+)
+
+
+def _drive(env, steps: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Random actions; what the wrapped env returned, and the raw observations and rewards under it."""
+    raw_obs, raw_rewards, seen = [], [], []
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    raw_obs.append(env.unwrapped.observe())
+    seen.append(obs)
+    for _ in range(steps):
+        obs, _, terminated, truncated, _ = env.step(rng.integers(0, 5, env.num_envs))
+        raw_obs.append(env.unwrapped.observe())
+        seen.append(obs)
+    return raw_obs, raw_rewards, seen
+
+
+def test_observation_statistics_equal_a_two_pass_computation():
+    env = normalized(CarDriveVectorEnv(4, level="normal"), observation=True, reward=False, gamma=0.99)
+    raw, _, _ = _drive(env, 30)
+    stacked = np.concatenate(raw).astype(np.float64)  # (31 * 4, D): every observation the statistics saw
+    state = normalizer_state(env)["observation"]
+    np.testing.assert_allclose(state["mean"], stacked.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(state["var"], stacked.var(axis=0), rtol=1e-3, atol=1e-5)
+    assert state["count"] == pytest.approx(len(stacked) + 1e-4)  # Gymnasium starts the count at 1e-4
+
+
+def test_the_state_survives_a_checkpoint_exactly_and_resumes_the_same(tmp_path):
+    def make():
+        return normalized(CarDriveVectorEnv(3, level="normal"), observation=True, reward=True, gamma=0.99)
+
+    env = make()
+    _drive(env, 20)
+    save_checkpoint(tmp_path / "n.pt", {"normalize": to_tensors(normalizer_state(env)),
+                                         "env": to_tensors(env.unwrapped.state_dict())})
+    payload = load_checkpoint(tmp_path / "n.pt")
+    other = make()
+    other.reset(seed=5)
+    other.unwrapped.load_state_dict(to_numpy(payload["env"]))
+    load_normalizer_state(other, to_numpy(payload["normalize"]))
+    for key in ("observation", "reward"):
+        for name, value in normalizer_state(env)[key].items():
+            np.testing.assert_array_equal(normalizer_state(other)[key][name], value, err_msg=f"{key}.{name}")
+    np.testing.assert_array_equal(normalize_now(other, other.unwrapped.observe()),
+                                  normalize_now(env, env.unwrapped.observe()))
+    actions = np.array([3, 1, 0])
+    a, b = env.step(actions), other.step(actions)
+    for x, y in zip(a[:4], b[:4], strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_the_frozen_form_gives_what_the_wrapper_gave():
+    env = normalized(CarDriveVectorEnv(4, level="easy"), observation=True, reward=False, gamma=0.99)
+    _drive(env, 10)
+    frozen = frozen_observations(to_numpy(to_tensors(normalizer_state(env))))
+    env.update_running_mean = False  # the wrapper as it stands, not learning from this step
+    obs, *_ = env.step(np.array([3, 3, 3, 3]))
+    np.testing.assert_array_equal(frozen(env.unwrapped.observe()), obs)
+    assert frozen_observations({})(obs) is obs
+
+
+def test_images_and_dicts_are_refused_by_name():
+    with pytest.raises(ValueError, match="normalize_observation needs a vector"):
+        check_normalizable(spaces.Box(0, 255, (8, 8, 3), np.uint8), "normalize_observation")
+    with pytest.raises(ValueError, match="normalize_observation"):
+        normalized(CarDriveVectorEnv(2, obs="both"), observation=True, reward=False, gamma=0.99)
