@@ -1,0 +1,107 @@
+"""Observation and reward normalisation for any family, through Gymnasium's own vector wrappers.
+
+    env = normalized(env, observation=True, reward=True, gamma=0.99)   # NormalizeObservation, NormalizeReward
+    state = normalizer_state(env)            # into the checkpoint: the running statistics, exactly
+    load_normalizer_state(env, state)        # a resumed run goes on with them
+    act = frozen_observations(state)         # where a trained driver acts again (eval, replay, watch, collect)
+
+Observations: each feature is centred and scaled by its running mean and variance, (obs - mean) /
+sqrt(var + eps) (what SB3's `VecNormalize` and Gymnasium's `NormalizeObservation` do). Rewards: scaled by the
+standard deviation of the running discounted return, r / sqrt(var(G) + eps) (Gymnasium's `NormalizeReward`,
+which skips the next-step-autoreset step as this project's loops do). The statistics are Gymnasium's
+`RunningMeanStd` (the parallel algorithm of Chan et al.), kept in float64.
+
+The wrappers sit on the native `CarDriveVectorEnv`; what needs the world itself (its state for an exact resume,
+the viewer's drawing) reads `env.unwrapped`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
+
+EPSILON = 1e-8  # Gymnasium's default, in both wrappers
+
+
+def check_normalizable(observation_space: spaces.Space, where: str) -> None:
+    """Observation normalisation is for vectors: images are scaled by the CNN, and a Dict has no one shape."""
+    if not isinstance(observation_space, spaces.Box) or observation_space.dtype == np.uint8:
+        raise ValueError(f"{where}: normalize_observation needs a vector (Box) observation, not "
+                         f"{observation_space}; images are scaled by the CNN backbone")
+
+
+def normalized(env: Any, observation: bool, reward: bool, gamma: float) -> Any:
+    """`env` wrapped by Gymnasium's NormalizeObservation and / or NormalizeReward (as asked)."""
+    if observation:
+        check_normalizable(env.single_observation_space, "normalize_observation")
+        env = NormalizeObservation(env, epsilon=EPSILON)
+    if reward:
+        env = NormalizeReward(env, gamma=gamma, epsilon=EPSILON)
+    return env
+
+
+def _wrappers(env: Any) -> dict[str, Any]:
+    found = {}
+    while hasattr(env, "env"):  # the chain of vector wrappers down to the native env
+        if isinstance(env, NormalizeObservation):
+            found["observation"] = env
+        elif isinstance(env, NormalizeReward):
+            found["reward"] = env
+        env = env.env
+    return found
+
+
+def normalizer_state(env: Any) -> dict[str, Any]:
+    """The running statistics of `env`'s normalisation wrappers ({} when it has none), as plain arrays."""
+    found, state = _wrappers(env), {}
+    if "observation" in found:
+        rms = found["observation"].obs_rms
+        state["observation"] = {"mean": rms.mean.copy(), "var": rms.var.copy(), "count": float(rms.count)}
+    if "reward" in found:
+        wrapper = found["reward"]
+        rms = wrapper.return_rms
+        state["reward"] = {"mean": np.array(rms.mean), "var": np.array(rms.var),
+                           "count": float(rms.count), "accumulated": wrapper.accumulated_reward.copy(),
+                           "prev_dones": wrapper._prev_dones.copy()}
+    return state
+
+
+def load_normalizer_state(env: Any, state: dict[str, Any]) -> None:
+    """Put back what `normalizer_state` saved (a resumed run goes on with the same statistics)."""
+    found = _wrappers(env)
+    if "observation" in state:
+        rms, saved = found["observation"].obs_rms, state["observation"]
+        rms.mean, rms.var, rms.count = np.array(saved["mean"]), np.array(saved["var"]), float(saved["count"])
+    if "reward" in state:
+        wrapper, saved = found["reward"], state["reward"]
+        rms = wrapper.return_rms
+        rms.mean, rms.var, rms.count = np.array(saved["mean"]), np.array(saved["var"]), float(saved["count"])
+        wrapper.accumulated_reward = np.array(saved["accumulated"])
+        wrapper._prev_dones = np.array(saved["prev_dones"])
+
+
+def normalize_now(env: Any, obs: np.ndarray) -> np.ndarray:
+    """`obs` (straight from the native env, e.g. after its state was restored) as the wrapper would hand it on,
+    without updating the statistics."""
+    wrapper = _wrappers(env).get("observation")
+    if wrapper is None:
+        return obs
+    return scale(obs, wrapper.obs_rms.mean, wrapper.obs_rms.var)
+
+
+def scale(obs: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """(obs - mean) / sqrt(var + eps): Gymnasium's NormalizeObservation, frozen (the same arithmetic, in the
+    statistics' own dtype, so a driver sees at evaluation exactly what it saw in training)."""
+    return (obs - mean) / np.sqrt(var + EPSILON)
+
+
+def frozen_observations(state: dict[str, Any] | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The observation normalisation a checkpoint's statistics give (identity when it has none)."""
+    if not state or "observation" not in state:
+        return lambda obs: obs
+    mean, var = np.asarray(state["observation"]["mean"]), np.asarray(state["observation"]["var"])
+    return lambda obs: scale(obs, mean, var)
