@@ -36,10 +36,13 @@ class CarDriveEnv(gym.Env):
     ## Observation Space
     `obs="rays"`: float32 (n_rays + 2,) where the level's `ray_kinds` is False (easy: 11 with the default 9
     rays), (3 * n_rays + 2,) where it is True (normal, hard: 29). First the distances to the first thing met
-    (the road's edge, a pedestrian, a traffic car) along n_rays rays spread over 180 degrees (left to
-    right), each divided by the 64-cell range so in [0, 1], exact to the grid; then speed / max speed and
-    the heading relative to the track / pi, both in [-1, 1]; then, where `ray_kinds`, n_rays 0/1 flags
-    "this ray met a pedestrian" and n_rays "this ray met a car".
+    on the road (the road's edge, a pedestrian, a traffic car) along n_rays rays spread over 180 degrees
+    (left to right), each divided by the 64-cell range so in [0, 1], exact to the grid; then speed / max
+    speed and the heading relative to the track / pi, both in [-1, 1]; then, where `ray_kinds`, n_rays
+    distances along the same rays to the nearest pedestrian and n_rays to the nearest traffic car, divided
+    by the range (1: none within range). These two read on through the road's edge, as a lidar sees a
+    person on the pavement: a pedestrian waiting beyond the kerb is seen before it steps out; one behind
+    the car, or beyond the range, is not. Each is exact (ray-circle, ray-box).
     `obs="pixels"`: uint8 (64, 64, 3) top-down image turned with the car, which sits facing up at column
     32, three quarters down. `obs="both"`: `Dict(rays=..., pixels=...)`.
 

@@ -12,7 +12,8 @@ import numpy as np
 def drive_controller(obs: np.ndarray, n_rays: int = 9, continuous: bool = True, gain: float = 2.0,
                      caution: float = 0.5) -> np.ndarray:
     """Actions for a batch of rays observations (N, n_rays + 2), or (N, 3 * n_rays + 2) on levels whose rays
-    say what they met: only the n_rays distances and the speed after them are read.
+    also give the nearest pedestrian and traffic car: only the n_rays distances (to the first thing met on
+    the road) and the speed after them are read, so it sees a pedestrian only once it is on the road.
 
     steer    = gain * (distance-weighted mean direction of the rays), toward the most open road;
     throttle = 4 * (target speed - speed), the target speed falling as the front ray shortens.

@@ -83,7 +83,7 @@ class WorldConfig:
     @property
     def rays_size(self) -> int:
         """Length of the rays observation: distances, speed, heading, and on levels with moving things
-        two flags per ray (met a pedestrian, met a car)."""
+        two more distances per ray (the nearest pedestrian, the nearest traffic car)."""
         return self.n_rays * (3 if self.level.ray_kinds else 1) + 2
 
 
@@ -255,7 +255,8 @@ class CarDriveCore:
     # -- observations -------------------------------------------------------------------------------
     def rays(self) -> np.ndarray:
         """(N, rays_size) float32: ray distances / range, speed / MAX_SPEED, heading to track / pi, and on
-        levels with moving things (`Level.ray_kinds`) n_rays flags "met a pedestrian", n_rays "met a car"."""
+        levels with moving things (`Level.ray_kinds`) each ray's distance / range to the nearest pedestrian,
+        then to the nearest traffic car, read through the road's edge (1: none in range); see `sensors.sense`."""
         n, r = self.num_cars, self.config.n_rays
         out = np.empty((n, self.config.rays_size), np.float32)
         pool = self.tracks
@@ -287,12 +288,14 @@ class CarDriveCore:
 
 @njit(cache=True)
 def _rays_kernel(material, tangents, track_id, index, pos, heading, speed, angles, max_dist, peds, traffic_,
-                 kinds_on, n_rays, out):
-    """Fill the rays observation (N, rays_size) in one call: sensors, speed, heading to the track, kinds."""
+                 movers_on, n_rays, out):
+    """Fill the rays observation (N, rays_size) in one call: the rays, speed, heading to the track, and
+    (movers_on) each ray's distance to the nearest pedestrian and traffic car through the road's edge."""
     n = pos.shape[0]
     dist = np.empty((n, n_rays))
-    kinds = np.empty((n, n_rays), np.int64)
-    sensors.sense(material, track_id, pos, heading, angles, max_dist, peds, traffic_, dist, kinds)
+    ped = np.empty((n, n_rays if movers_on else 0))  # no columns: `sense` skips them
+    car = np.empty((n, n_rays if movers_on else 0))
+    sensors.sense(material, track_id, pos, heading, angles, max_dist, peds, traffic_, dist, ped, car)
     rel = np.empty(n)
     physics.heading_to_track(tangents, track_id, index, heading, rel)
     for i in range(n):
@@ -300,10 +303,10 @@ def _rays_kernel(material, tangents, track_id, index, pos, heading, speed, angle
             out[i, r] = dist[i, r]
         out[i, n_rays] = speed[i] / physics.MAX_SPEED
         out[i, n_rays + 1] = rel[i] / np.pi
-        if kinds_on:
+        if movers_on:
             for r in range(n_rays):
-                out[i, n_rays + 2 + r] = kinds[i, r] == sensors.HIT_PEDESTRIAN
-                out[i, 2 * n_rays + 2 + r] = kinds[i, r] == sensors.HIT_CAR
+                out[i, n_rays + 2 + r] = ped[i, r]
+                out[i, 2 * n_rays + 2 + r] = car[i, r]
 
 
 @njit(cache=True)

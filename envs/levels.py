@@ -8,8 +8,9 @@
     hard    normal, narrower and twistier still, plus traffic: slower cars driving the lap that a car must
             follow or overtake; touching one ends the episode too.
 
-On normal and hard the rays observation also says what each ray hit (road edge, pedestrian, car), so that
-waiting for a pedestrian is learnable. Each level has its own disjoint `train` and `heldout` track seeds.
+On normal and hard the rays observation also gives, per ray, the distance to the nearest pedestrian and to
+the nearest traffic car, read on through the road's edge, so that a pedestrian waiting at the kerb is seen
+and waiting for it is learnable. Each level has its own disjoint `train` and `heldout` track seeds.
 
 A `Level` holds everything a level changes, its track shape and its seed sets included, so a new level is one
 `Level` and one `register_level` call, wherever it is defined; its name then works everywhere a level name
@@ -57,7 +58,8 @@ class Level:
             (inf: the plain kinematic car, which turns as tight at any speed).
         traffic: traffic cars in each car's world.
         traffic_speed: (lo, hi) cruising speeds of traffic, cells/step, uniform (top speed is 4).
-        ray_kinds: the rays observation also says what each ray hit.
+        ray_kinds: the rays observation also gives each ray's distance to the nearest pedestrian and to the
+            nearest traffic car, through the road's edge (`envs.sensors.sense`).
         train_seeds: [start, stop) of the training track seeds.
         heldout_seeds: [start, stop) of the held-out track seeds; a registered level's two sets overlap no
             other registered level's.

@@ -10,8 +10,9 @@ integrate and each car's world stays independent. Two timings (a level picks one
   then repeats), so a driver cannot learn a timetable but every episode is still reproducible from its seed.
   A pedestrian at a crosswalk a track does not have is never present.
 
-Waiting pedestrians stand KERB_MARGIN cells beyond the road edge: on the grass, seen in the pixels but not
-by a ray, which stops at the road's edge.
+Waiting pedestrians stand KERB_MARGIN cells beyond the road edge: on the grass, seen in the pixels and, on
+levels whose rays carry a pedestrian channel (normal, hard), by the rays, whose pedestrian distance reads on
+through the road's edge; the rays' first distance (easy's only one) stops at the edge.
 """
 
 from __future__ import annotations

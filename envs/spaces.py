@@ -16,7 +16,7 @@ def observation_space(config: WorldConfig) -> spaces.Space:
     """One car's observation space for `config.obs`."""
     n, size = config.n_rays, config.rays_size
     # ray distances in [0, 1], then speed / max speed and heading to the track / pi, both in [-1, 1], then
-    # (levels with moving things) 0/1 flags: ray met a pedestrian, ray met a car
+    # (levels with moving things) per ray the distance to the nearest pedestrian, then car, in [0, 1]
     low = np.zeros(size, np.float32)
     low[n : n + 2] = -1.0
     rays = spaces.Box(low, np.ones(size, np.float32), dtype=np.float32)

@@ -60,8 +60,9 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
             checkpoint; non-finite weights are never saved).
     """
     family, run_dir = _family(agent), Path(run_dir)
+    used = ""
     if resume is None:  # a resumed run keeps the settings its checkpoint holds
-        settings = resolve_settings(agent, settings)
+        settings, used = resolve_settings(agent, settings)
     config = make_config(agent, settings)
     if resume is None:
         check_new_run_dir(run_dir, overwrite)
@@ -82,8 +83,10 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
                 on_event(event)
             return
         check_weights(event["model"], agent, event["update"])
-        if rounding and not last and resume is None:  # said once the run is under way, not before a refusal
-            print(rounding, file=sys.stderr)
+        if not last and resume is None:  # said once the run is under way, never before a refusal
+            for line in (used, rounding):
+                if line:
+                    print(line, file=sys.stderr)
         scalars = {tag: float(event[key]) for key, tag in family.tags.items() if key in event}
         if eval_every and event["update"] % eval_every == 0:
             result = _evaluate_model(event["model"], config, eval_episodes)
@@ -116,21 +119,18 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     return result
 
 
-def resolve_settings(agent: str, settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
+def resolve_settings(agent: str, settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The shipped settings for `agent` on the env `settings` names (`agents.settings`), with `settings` over
-    them; says on stderr which it used (unless `quiet`)."""
+    them, and the line that says which were used."""
     from agents.settings import source, tuned_settings
 
     defaults = _family(agent).config()
     env_id = settings.get("env_id", defaults.env_id)
     tuned, entries = tuned_settings(agent, env_id, settings.get("env_kwargs", defaults.env_kwargs))
-    resolved = {**tuned, **settings}
-    if not quiet:
-        kept = {k: v for k, v in tuned.items() if k not in settings}
-        where = f"{source(agent).name} [{'] ['.join(entries)}]" if entries else "the config's defaults"
-        text = " ".join(f"{k}={v}" for k, v in kept.items()) or "none left (all given)"
-        print(f"settings: {agent} on {env_id} from {where}: {text}; --set key=value overrides any", file=sys.stderr)
-    return resolved
+    kept = {k: v for k, v in tuned.items() if k not in settings}
+    where = f"{source(agent).name} [{'] ['.join(entries)}]" if entries else "the config's defaults"
+    text = " ".join(f"{k}={v}" for k, v in kept.items()) or "none left (all given)"
+    return {**tuned, **settings}, f"settings: {agent} on {env_id} from {where}: {text}; --set key=value overrides any"
 
 
 def _check_budget(family: Any, config: Any) -> str:

@@ -15,8 +15,9 @@ import envs
 from envs import core as core_module
 from envs import pedestrians, sensors, traffic
 from envs.levels import EASY, HARD, NORMAL
+from sandbox.commands.baseline import evaluate_on_tracks
 from tests.envs.test_determinism import _actions, _assert_info_equal, _assert_obs_equal, _car
-from tests.envs.test_sensors import reference_grid_distance
+from tests.envs.test_sensors import reference_box_distance, reference_grid_distance
 
 LEVEL_NAMES = ("easy", "normal", "hard")
 MOVING = ("normal", "hard")
@@ -108,12 +109,15 @@ def test_easy_keeps_its_seeds_and_is_the_default():
 
 
 @pytest.mark.parametrize("level", MOVING)
-def test_rays_say_what_they_met(level):
+def test_rays_carry_pedestrian_and_car_distances(level):
     env = envs.CarDriveEnv(level=level)
     assert env.observation_space.shape == (3 * 9 + 2,)
     obs, _ = env.reset(seed=0)
-    flags = obs[11:]
-    assert set(np.unique(flags).tolist()) <= {0.0, 1.0}
+    assert env.observation_space.contains(obs)
+    assert ((obs[11:] >= 0.0) & (obs[11:] <= 1.0)).all()
+    env = envs.CarDriveEnv(level=level, pedestrians=False)
+    obs, _ = env.reset(seed=0)
+    assert (obs[11:20] == 1.0).all()  # no pedestrian, none within range
 
 
 def _core(level, n=1, track=None, **kwargs) -> envs.CarDriveCore:
@@ -134,29 +138,6 @@ def _park_traffic_ahead(core, distance: float, side: float = 0.0, angle: float =
                           math.cos(h), math.sin(h), 1.0]
 
 
-def reference_box_distance(x0, y0, dx, dy, box, max_dist, step=1e-3):
-    """Brute force: march along the ray in small steps until a point is inside the box, then bisect.
-    box = (x, y, cos, sin, present) as a row of the traffic array."""
-    bx, by, c, s, _ = box
-
-    def inside(t):
-        rx, ry = x0 + t * dx - bx, y0 + t * dy - by
-        return abs(rx * c + ry * s) <= traffic.CAR_HALF_LENGTH and abs(-rx * s + ry * c) <= traffic.CAR_HALF_WIDTH
-
-    if inside(0.0):
-        return 0.0
-    ts = np.arange(step, max_dist + step, step)
-    xs, ys = x0 + ts * dx - bx, y0 + ts * dy - by
-    hit = (np.abs(xs * c + ys * s) <= traffic.CAR_HALF_LENGTH) & (np.abs(-xs * s + ys * c) <= traffic.CAR_HALF_WIDTH)
-    if not hit.any():
-        return max_dist
-    lo, hi = ts[np.argmax(hit)] - step, ts[np.argmax(hit)]
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if inside(mid) else (mid, hi)
-    return min(hi, max_dist)
-
-
 def test_box_distance_matches_brute_force():
     rng = np.random.default_rng(4)
     hits = 0
@@ -175,7 +156,8 @@ def test_box_distance_matches_brute_force():
 
 def test_rays_see_traffic_exactly():
     """Through the env's own observation: each ray's distance is the nearer of the road edge (the grid
-    reference) and the traffic car (the brute-force march), and its flag says which."""
+    reference) and the traffic car (the brute-force march), and its car channel is the distance to the car
+    through the road's edge."""
     core = _core("hard", pedestrians=False)
     r, max_dist = core.config.n_rays, core.config.ray_range
     checked = 0
@@ -189,8 +171,8 @@ def test_rays_see_traffic_exactly():
             edge = reference_grid_distance(grid, x0, y0, dx, dy, max_dist)
             car = reference_box_distance(x0, y0, dx, dy, core.traffic[0, 0], max_dist)
             assert obs[k] * max_dist == pytest.approx(min(edge, car), abs=1e-5)
-            assert obs[2 * r + 2 + k] == float(car < edge)
-            assert obs[r + 2 + k] == 0.0
+            assert obs[2 * r + 2 + k] * max_dist == pytest.approx(car, abs=1e-5)
+            assert obs[r + 2 + k] == 1.0  # no pedestrians
             checked += car < edge
     assert checked >= 4
 
@@ -273,6 +255,19 @@ def test_touching_traffic_ends_the_episode_with_the_penalty(level):
     assert not info["clean_lap"] and not info["lap_completed"]
     assert reward < -lvl.contact_penalty + 1.0  # progress this step is worth well under one point
     assert lvl.contact_penalty > core_module.CRASH_PENALTY
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("level", "ceiling"), [("normal", 0.6), ("hard", 0.3)])
+def test_the_rays_controller_stays_a_floor(level, ceiling):
+    """Calibration: on the held-out tracks the rays controller (`envs.drive_controller`, which brakes for
+    nothing it cannot see on the road) laps cleanly at most `ceiling` of the time, the expert every time."""
+    seeds = [int(s) for s in envs.track_seeds("heldout", level)]
+    controller = evaluate_on_tracks(lambda obs, core: envs.drive_controller(obs, core.config.n_rays), seeds,
+                                    max_steps=1000, level=level)
+    expert = evaluate_on_tracks(lambda obs, core: envs.drive_expert(core), seeds, max_steps=1000, level=level)
+    assert controller["clean_lap"].mean() <= ceiling
+    assert expert["clean_lap"].all()
 
 
 def test_bad_level_names_the_argument_and_lists_the_levels():

@@ -1,4 +1,5 @@
-"""The ray sensor is exact to the collision grid; pedestrians block rays; the ego image shows what it should."""
+"""The ray sensor is exact to the collision grid; pedestrians block rays; the pedestrian and traffic channels
+read on through the road's edge, exactly; the ego image shows what it should."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 import envs
-from envs import sensors
-from envs.pedestrians import MAX_CROSSWALKS, PED_RADIUS
+from envs import sensors, traffic
+from envs.pedestrians import KERB_MARGIN, MAX_CROSSWALKS, PED_RADIUS
 from envs.track import GRASS, ROAD
 
 TRACKS = [0, 1, 1_000_000, 1_000_042]
@@ -95,6 +96,50 @@ def reference_circle_distance(x0, y0, dx, dy, cx, cy, radius, max_dist):
     if along < 0 or miss2 > radius**2:
         return max_dist
     return min(along - math.sqrt(radius**2 - miss2), max_dist)
+
+
+def reference_box_distance(x0, y0, dx, dy, box, max_dist, step=1e-3):
+    """Brute force: march along the ray in small steps until a point is inside the box, then bisect.
+    box = (x, y, cos, sin, present) as a row of the traffic array."""
+    bx, by, c, s, _ = box
+
+    def inside(t):
+        rx, ry = x0 + t * dx - bx, y0 + t * dy - by
+        return abs(rx * c + ry * s) <= traffic.CAR_HALF_LENGTH and abs(-rx * s + ry * c) <= traffic.CAR_HALF_WIDTH
+
+    if inside(0.0):
+        return 0.0
+    ts = np.arange(step, max_dist + step, step)
+    xs, ys = x0 + ts * dx - bx, y0 + ts * dy - by
+    hit = (np.abs(xs * c + ys * s) <= traffic.CAR_HALF_LENGTH) & (np.abs(-xs * s + ys * c) <= traffic.CAR_HALF_WIDTH)
+    if not hit.any():
+        return max_dist
+    lo, hi = ts[np.argmax(hit)] - step, ts[np.argmax(hit)]
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if inside(mid) else (mid, hi)
+    return min(hi, max_dist)
+
+
+def reference_rays(core: envs.CarDriveCore, i: int) -> np.ndarray:
+    """(3, R) brute force of car i's rays, in cells, each capped at the range: the road's edge, the nearest
+    pedestrian and the nearest traffic car along the ray, the last two regardless of the edge. The rays
+    observation holds min(edge, pedestrian, car) (the first thing met on the road), pedestrian and car."""
+    grid, max_dist = core.material[core.track_id[i]], core.config.ray_range
+    reach = math.hypot(traffic.CAR_HALF_LENGTH, traffic.CAR_HALF_WIDTH)  # a box's bounding circle
+    rows = []
+    for offset in core.ray_angles:
+        a = core.heading[i] + offset
+        x0, y0, dx, dy = core.pos[i, 0], core.pos[i, 1], math.cos(a), math.sin(a)
+        edge = reference_grid_distance(grid, x0, y0, dx, dy, max_dist)
+        ped = min((reference_circle_distance(x0, y0, dx, dy, px, py, PED_RADIUS, max_dist)
+                   for px, py, present in core.peds[i] if present > 0), default=max_dist)
+        car = min((reference_box_distance(x0, y0, dx, dy, box, max_dist) for box in core.traffic[i]
+                   if box[traffic.PRESENT] > 0  # the march only where the ray meets the bounding circle
+                   and reference_circle_distance(x0, y0, dx, dy, box[0], box[1], reach, max_dist) < max_dist),
+                  default=max_dist)
+        rows.append((edge, ped, car))
+    return np.array(rows).T
 
 
 def test_circle_distance_matches_reference_and_lands_on_the_circle():
@@ -251,3 +296,107 @@ def test_cast_rays_on_a_driving_batch_matches_the_reference():
             a = core.heading[i] + angle
             want = reference_grid_distance(grid, core.pos[i, 0], core.pos[i, 1], np.cos(a), np.sin(a), 64.0)
             assert abs(obs[i, r] * 64.0 - want) < 64.0 * 2e-7  # exact up to the float32 observation
+
+
+def _channels(core: envs.CarDriveCore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Car 0's rays observation split into (first thing met, nearest pedestrian, nearest car), in cells."""
+    obs, r, max_dist = core.rays()[0].astype(float), core.config.n_rays, core.config.ray_range
+    return obs[:r] * max_dist, obs[r + 2 : 2 * r + 2] * max_dist, obs[2 * r + 2 :] * max_dist
+
+
+def _along_ray(core: envs.CarDriveCore, ray: int, distance: float) -> np.ndarray:
+    """The point `distance` cells along car 0's ray `ray`."""
+    a = core.heading[0] + core.ray_angles[ray]
+    return core.pos[0] + distance * np.array([math.cos(a), math.sin(a)])
+
+
+def _pedestrians_at(core: envs.CarDriveCore, *points) -> None:
+    """Car 0's pedestrians stand at these points (in slots from the last), the other slots empty."""
+    core.peds[0] = 0.0
+    for slot, point in zip(range(MAX_CROSSWALKS - 1, -1, -1), points, strict=False):
+        core.peds[0, slot] = [point[0], point[1], 1.0]
+
+
+NORMAL_TRACK = 2_000_000  # a held-out track of normal
+
+
+def test_a_pedestrian_on_the_grass_beyond_the_kerb_is_seen_through_the_edge():
+    """Where a pedestrian waits (KERB_MARGIN beyond the road's edge) the first distance still stops at the
+    edge, but the pedestrian channel reads on to the pedestrian, exactly."""
+    core = _world(level="normal", track=NORMAL_TRACK)
+    _pedestrians_at(core)
+    clear, none, _ = _channels(core)
+    assert (none == core.config.ray_range).all()
+    right = core.config.n_rays - 1  # the ray square to the right, across the road
+    kerb = clear[right] + KERB_MARGIN
+    point = _along_ray(core, right, kerb)
+    assert core.material[0][int(point[1]), int(point[0])] == GRASS
+    _pedestrians_at(core, point)
+    first, ped, _ = _channels(core)
+    np.testing.assert_array_equal(first, clear)  # the edge channel stops at the edge
+    assert ped[right] == pytest.approx(kerb - PED_RADIUS, abs=1e-4)
+    np.testing.assert_allclose(ped, reference_rays(core, 0)[1], atol=1e-4)
+
+
+def test_a_pedestrian_behind_the_car_or_beyond_range_is_not_seen():
+    core = _world(level="normal", track=NORMAL_TRACK)
+    max_dist, ahead = core.config.ray_range, core.config.n_rays // 2
+    assert core.ray_angles[ahead] == 0.0
+    behind = core.pos[0] - 10.0 * np.array([math.cos(core.heading[0]), math.sin(core.heading[0])])
+    _pedestrians_at(core, behind, _along_ray(core, ahead, max_dist + PED_RADIUS + 0.01))
+    _, ped, _ = _channels(core)
+    assert (ped == max_dist).all()
+    _pedestrians_at(core, _along_ray(core, ahead, max_dist + PED_RADIUS - 0.5))  # its near side just in range
+    _, ped, _ = _channels(core)
+    assert ped[ahead] == pytest.approx(max_dist - 0.5, abs=1e-4)
+
+
+def test_each_ray_reads_the_nearest_of_two_pedestrians():
+    core = _world(level="normal", track=NORMAL_TRACK)
+    ahead = core.config.n_rays // 2
+    near, far = _along_ray(core, ahead, 20.0), _along_ray(core, ahead, 30.0)
+    for order in ((near, far), (far, near)):  # whichever slot each stands in
+        _pedestrians_at(core, *order)
+        _, ped, _ = _channels(core)
+        assert ped[ahead] == pytest.approx(20.0 - PED_RADIUS, abs=1e-4)
+        np.testing.assert_allclose(ped, reference_rays(core, 0)[1], atol=1e-4)
+
+
+def test_a_traffic_car_beyond_the_edge_is_seen_through_it():
+    core = _world(level="hard", track=3_000_000)
+    core.traffic[0, :, traffic.PRESENT] = 0.0
+    _pedestrians_at(core)
+    clear, _, none = _channels(core)
+    assert (none == core.config.ray_range).all()
+    right = core.config.n_rays - 1
+    x, y = _along_ray(core, right, clear[right] + 6.0)
+    h = core.heading[0] + 0.4
+    core.traffic[0, 0] = [x, y, math.cos(h), math.sin(h), 1.0]
+    first, _, car = _channels(core)
+    np.testing.assert_array_equal(first, clear)
+    assert clear[right] < car[right] < clear[right] + 6.0
+    np.testing.assert_allclose(car, reference_rays(core, 0)[2], atol=1e-4)
+
+
+@pytest.mark.parametrize("level", ["normal", "hard"])
+def test_every_channel_of_a_driving_batch_matches_the_reference(level):
+    """The rays observation of cars the expert drives past crosswalks and traffic, every channel against the
+    brute force (grid intervals, circle closest approach, box march): exact up to float32 and the march."""
+    n, tracks = 24, [int(s) for s in envs.track_seeds("heldout", level)[:8]]
+    env = envs.CarDriveVectorEnv(n, level=level, continuous=True, tracks=tracks, max_episode_steps=400)
+    env.reset(seed=1)
+    core, r, max_dist = env.core, env.config.n_rays, env.config.ray_range
+    beyond = {"pedestrian": 0, "car": 0}  # rays that see a mover beyond the road's edge
+    for step in range(1, 181):
+        obs, *_ = env.step(envs.drive_expert(core))
+        if step % 6:
+            continue
+        for i in range(n):
+            edge, ped, car = reference_rays(core, i)
+            want = np.stack([np.minimum(edge, np.minimum(ped, car)), ped, car])
+            got = np.stack([obs[i, :r], obs[i, r + 2 : 2 * r + 2], obs[i, 2 * r + 2 :]]).astype(float) * max_dist
+            np.testing.assert_allclose(got, want, atol=2e-5, err_msg=f"car {i} at step {step}")
+            beyond["pedestrian"] += int(((ped > edge) & (ped < max_dist)).sum())
+            beyond["car"] += int(((car > edge) & (car < max_dist)).sum())
+    assert beyond["pedestrian"] > 0
+    assert beyond["car"] > 0 or level == "normal"
