@@ -62,6 +62,10 @@ class A2CConfig:
     normalize_advantage: bool = False
     anneal_lr: bool = False
     """decay the learning rate linearly to 0 over the run (as the A3C paper does): a steadier final policy"""
+    normalize_observation: bool = False
+    """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only)"""
+    normalize_reward: bool = False
+    """scale rewards by the running standard deviation of the discounted return (Gymnasium's NormalizeReward)"""
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -25,7 +25,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
-from agents.envs import make_vec_env
+from agents.envs import make_train_env
 from agents.optim import make_optimizer
 from sandbox.backbones import make_backbone
 
@@ -108,9 +108,7 @@ def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any
     from a policy agent's config."""
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
-    if env_wrapper is not None:
-        env = env_wrapper(env)
+    env = make_train_env(config, env_wrapper)
     check_action_space(env.single_action_space, agent, "every agent family handles these")
     model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
                         config.backbone_options, config.share_backbone)

@@ -8,6 +8,7 @@ new episode's first observation with reward 0, so that step is no transition (`a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium
@@ -16,6 +17,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 import envs
+from sandbox.runs.normalize import normalized
 
 
 def make_vec_env(env_id: str, num_envs: int, **env_kwargs: Any) -> VectorEnv:
@@ -29,6 +31,17 @@ def make_vec_env(env_id: str, num_envs: int, **env_kwargs: Any) -> VectorEnv:
     if env_id not in gymnasium.registry:
         raise ValueError(f"unknown env id {env_id!r}; for example {envs.ENV_ID!r}, 'CartPole-v1', 'Acrobot-v1'")
     return gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
+
+
+def make_train_env(config: Any, env_wrapper: Callable[[Any], Any] | None = None) -> VectorEnv:
+    """The envs a family learns from, as its config says: `num_envs` copies of `env_id`, wrapped by
+    `env_wrapper` (GAIL's reward) if given, then by the observation / reward normalisation it asks for
+    (`normalize_observation`, `normalize_reward`: Gymnasium's vector wrappers, `sandbox.runs.normalize`)."""
+    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    if env_wrapper is not None:
+        env = env_wrapper(env)
+    return normalized(env, getattr(config, "normalize_observation", False), getattr(config, "normalize_reward", False),
+                      getattr(config, "gamma", 0.99))
 
 
 def obs_to_tensor(obs: np.ndarray | dict[str, np.ndarray]) -> torch.Tensor | dict[str, torch.Tensor]:

@@ -28,6 +28,14 @@ import torch
 
 from sandbox.runs.checkpoints import restore_rng_states, rng_states, to_numpy, to_tensors
 from sandbox.runs.hooks import Hook, step_event, update_event
+from sandbox.runs.normalize import (
+    beneath,
+    frozen,
+    frozen_observations,
+    load_normalizer_state,
+    normalize_now,
+    normalizer_state,
+)
 
 TAGS = {"episodic_return": "charts/episodic_return", "sps": "charts/SPS"}
 """what the loop logs for every family -> CleanRL's TensorBoard tag (a family adds its own: `Family.metrics`)"""
@@ -88,8 +96,8 @@ class UpdateLog:
         """After each batch step of the envs: count it, show it to the hook, tally its episodes; return its
         valid mask (N,), the rows that were transitions."""
         self.global_step += self.env.num_envs
-        if self.hook is not None:
-            self.hook(step_event(self.global_step, self.env, reward, terminated, truncated, info))
+        if self.hook is not None:  # the world itself (to draw), under any normalisation wrapper
+            self.hook(step_event(self.global_step, self.env.unwrapped, reward, terminated, truncated, info))
         return self.tally.step(reward, terminated | truncated)
 
     def log_update(self, update: int, metrics: dict[str, float],
@@ -108,7 +116,10 @@ class UpdateLog:
             state = functools.partial(loop_state, self.agent, self.config, self.env, self.model, self.optimizer,
                                       update, self.global_step, self.tally.valid, self.tally.episode_return,
                                       self.history, extra)
-            self.hook(update_event(self.global_step, update, self.env, self.model, state, row))
+            event = update_event(self.global_step, update, self.env.unwrapped, self.model, state, row)
+            # how the driver sees observations as of this update (an evaluation must see them the same way)
+            event["observation_normalizer"] = lambda: frozen_observations(normalizer_state(self.env))
+            self.hook(event)
 
 
 def append_step(rollout: dict[str, list], **values: Any) -> None:
@@ -122,7 +133,7 @@ def start_loop(agent: str, config: Any, env: Any, model: torch.nn.Module, optimi
     """The loop's bookkeeping and first observation: a fresh start (the envs reset with `config.seed`), or
     the state a payload (`resume`) saved, with `config.learning_rate` in place of the saved rate (a run resumed
     after a NaN goes on more gently)."""
-    n = env.num_envs
+    n, world = env.num_envs, beneath(env)  # `env` may wear normalisation wrappers; `world` holds the state
     if resume is None:
         obs, _ = env.reset(seed=config.seed)
         return UpdateLog(agent, config, env, model, optimizer, hook, EpisodeTally(np.ones(n, bool), np.zeros(n)),
@@ -132,12 +143,14 @@ def start_loop(agent: str, config: Any, env: Any, model: torch.nn.Module, optimi
     for group in optimizer.param_groups:
         group["lr"] = config.learning_rate
     restore_rng_states(resume["rng"])
-    if resume["env"] is not None and hasattr(env, "load_state_dict"):
-        env.load_state_dict(to_numpy(resume["env"]))
-        obs = env.observe()
+    load_normalizer_state(env, to_numpy(resume.get("normalize") or {}))
+    if resume["env"] is not None and hasattr(world, "load_state_dict"):
+        world.load_state_dict(to_numpy(resume["env"]))
+        obs = normalize_now(env, world.observe())  # as the wrapper handed it on before the stop
         tally = EpisodeTally(resume["valid"].numpy().copy(), resume["episode_return"].numpy().copy())
-    else:  # an env that cannot restore its state starts new episodes
-        obs, _ = env.reset(seed=config.seed + int(resume["update"]))
+    else:  # an env that cannot restore its state starts new episodes (seen through the saved statistics)
+        with frozen(env):
+            obs, _ = env.reset(seed=config.seed + int(resume["update"]))
         tally = EpisodeTally(np.ones(n, bool), np.zeros(n))
     history = {key: list(values) for key, values in resume["history"].items()}
     return UpdateLog(agent, config, env, model, optimizer, hook, tally, history, int(resume["global_step"]),
@@ -153,5 +166,5 @@ def loop_state(agent: str, config: Any, env: Any, model: torch.nn.Module, optimi
             "optimizer": optimizer.state_dict(), "rng": rng_states(), "update": update, "global_step": global_step,
             "valid": torch.from_numpy(valid.copy()), "episode_return": torch.from_numpy(episode_return.copy()),
             "history": {key: list(values) for key, values in history.items()},
-            "env": to_tensors(env.state_dict()) if hasattr(env, "state_dict") else None,
-            "extra": extra() if extra is not None else {}}
+            "env": to_tensors(beneath(env).state_dict()) if hasattr(beneath(env), "state_dict") else None,
+            "normalize": to_tensors(normalizer_state(env)), "extra": extra() if extra is not None else {}}

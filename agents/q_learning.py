@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.envs import make_vec_env, obs_to_tensor
+from agents.envs import make_train_env, obs_to_tensor
 from agents.loop import start_loop
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, linear_schedule
@@ -67,6 +67,10 @@ class QLearningConfig:
     """batch steps between gradient steps"""
     gradient_steps: int = 1
     max_grad_norm: float = 10.0
+    normalize_observation: bool = False
+    """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only)"""
+    normalize_reward: bool = False
+    """scale rewards by the running standard deviation of the discounted return (Gymnasium's NormalizeReward)"""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,7 +89,7 @@ def train(config: QLearningConfig, log: Hook | None = None,
           resume: dict[str, Any] | None = None) -> tuple[QNetwork, dict[str, list[float]]]:
     """Train a Q-network; return it and its history. `log` and `resume` as for A2C (`agents.a2c.train`)."""
     torch.manual_seed(config.seed)
-    env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
+    env = make_train_env(config)
     q = QNetwork(env.single_observation_space, env.single_action_space, config.backbone, config.backbone_options)
     target = copy.deepcopy(q)
     optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)

@@ -58,6 +58,10 @@ class ReinforceConfig:
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    normalize_observation: bool = False
+    """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only)"""
+    normalize_reward: bool = False
+    """scale rewards by the running standard deviation of the discounted return (Gymnasium's NormalizeReward)"""
     seed: int = 0
 
     def __post_init__(self) -> None:

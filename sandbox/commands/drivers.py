@@ -88,6 +88,8 @@ def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) 
     from agents import FAMILIES
     from agents.envs import obs_to_tensor
     from sandbox.commands.train import make_config, spaces_of_config
+    from sandbox.runs.checkpoints import to_numpy
+    from sandbox.runs.normalize import frozen_observations
 
     run = payload["run"]
     settings = dict(run["settings"])
@@ -99,10 +101,11 @@ def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) 
     model = FAMILIES[run["agent"]].make_model(config, *wanted)
     model.load_state_dict(payload["model"])
     model.eval()
+    normalize = frozen_observations(to_numpy(payload.get("normalize") or {}))  # as it saw them in training
 
     def act(obs: Any) -> np.ndarray:
         with torch.no_grad():
-            return model.act(obs_to_tensor(obs), deterministic=True)
+            return model.act(obs_to_tensor(normalize(obs)), deterministic=True)
 
     return GreedyDriver(run["agent"], act, config.env_id, dict(config.env_kwargs), config.seed)
 

@@ -89,7 +89,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
                     print(line, file=sys.stderr)
         scalars = {tag: float(event[key]) for key, tag in family.tags.items() if key in event}
         if eval_every and event["update"] % eval_every == 0:
-            result = _evaluate_model(event["model"], config, eval_episodes)
+            result = _evaluate_model(event["model"], config, eval_episodes, event["observation_normalizer"]())
             scalars.update({f"eval/{k}": float(v) for k, v in result.items() if isinstance(v, (int, float))})
         log.write(event["global_step"], scalars)
         if event["update"] % checkpoint_every == 0:
@@ -114,7 +114,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
                          f"{family.update_steps(config):,} steps of finished episodes); raise --total-timesteps. "
                          "Nothing was written")
     save(last)
-    result = _evaluate_model(model, config, eval_episodes)
+    result = _evaluate_model(model, config, eval_episodes, last["observation_normalizer"]())
     _write_json(run_dir / "eval.json", result)
     return result
 
@@ -194,22 +194,27 @@ def evaluate_checkpoint(path: str | os.PathLike, episodes: int, tracks: str = "h
 
 
 def spaces_of_config(config: Any) -> tuple:
-    """(observation space, action space) of one env of an agent's config."""
-    from agents.envs import make_vec_env
+    """(observation space, action space) of one env of an agent's config, as its model sees them (under the
+    normalisation it asks for)."""
+    from dataclasses import replace
 
-    env = make_vec_env(config.env_id, 1, **config.env_kwargs)
+    from agents.envs import make_train_env
+
+    env = make_train_env(replace(config, num_envs=1))
     spaces = env.single_observation_space, env.single_action_space
     env.close()
     return spaces
 
 
-def _evaluate_model(model: Any, config: Any, episodes: int, tracks: str = "heldout") -> dict:
+def _evaluate_model(model: Any, config: Any, episodes: int, normalize: Callable[[Any], Any],
+                    tracks: str = "heldout") -> dict:
+    """Greedy held-out evaluation of a model being trained, seeing observations as it does (`normalize`)."""
     from agents.envs import obs_to_tensor
     from sandbox.runs.evaluate import evaluate
 
     model.eval()
     try:
-        return evaluate(lambda obs: model.act(obs_to_tensor(obs), deterministic=True), config.env_id,
+        return evaluate(lambda obs: model.act(obs_to_tensor(normalize(obs)), deterministic=True), config.env_id,
                         config.env_kwargs, episodes, tracks, seed=config.seed)
     finally:
         model.train()

@@ -17,7 +17,8 @@ the viewer's drawing) reads `env.unwrapped`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,28 @@ def load_normalizer_state(env: Any, state: dict[str, Any]) -> None:
         rms.mean, rms.var, rms.count = np.array(saved["mean"]), np.array(saved["var"]), float(saved["count"])
         wrapper.accumulated_reward = np.array(saved["accumulated"])
         wrapper._prev_dones = np.array(saved["prev_dones"])
+
+
+def beneath(env: Any) -> Any:
+    """`env` without its normalisation wrappers (what holds the envs' state: the native env, or another
+    wrapper with a `state_dict` of its own, such as GAIL's reward)."""
+    while isinstance(env, (NormalizeObservation, NormalizeReward)):
+        env = env.env
+    return env
+
+
+@contextmanager
+def frozen(env: Any) -> Iterator[Any]:
+    """Within the block the wrappers normalise with their statistics as they stand, without updating them."""
+    found = list(_wrappers(env).values())
+    before = [wrapper.update_running_mean for wrapper in found]
+    for wrapper in found:
+        wrapper.update_running_mean = False
+    try:
+        yield env
+    finally:
+        for wrapper, setting in zip(found, before, strict=True):
+            wrapper.update_running_mean = setting
 
 
 def normalize_now(env: Any, obs: np.ndarray) -> np.ndarray:

@@ -27,6 +27,10 @@ def test_the_tally_masks_the_autoreset_step_and_sums_valid_rewards():
 class _Env:
     num_envs = 2
 
+    @property
+    def unwrapped(self):  # as every gymnasium env: the env beneath any wrappers (none here)
+        return self
+
 
 def test_the_update_log_keeps_what_the_family_reports_and_tells_the_hook():
     events = []

@@ -82,3 +82,56 @@ def test_images_and_dicts_are_refused_by_name():
         check_normalizable(spaces.Box(0, 255, (8, 8, 3), np.uint8), "normalize_observation")
     with pytest.raises(ValueError, match="normalize_observation"):
         normalized(CarDriveVectorEnv(2, obs="both"), observation=True, reward=False, gamma=0.99)
+
+
+NORMALIZED = {"num_envs": 4, "num_steps": 16, "total_timesteps": 512, "normalize_observation": True,
+              "normalize_reward": True, "env_kwargs": {"level": "normal"}}
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_normalized_run_resumes_as_the_uninterrupted_one(tmp_path):
+    import torch
+
+    from sandbox.commands.train import resume_training, run_training
+
+    run_training("a2c", NORMALIZED, tmp_path / "whole", eval_episodes=2, checkpoint_every=2)
+
+    def stop_at_4(event):
+        if event["kind"] == "update" and event["update"] == 4:
+            raise _Stop  # as a kill right after update 4's checkpoint
+
+    with pytest.raises(_Stop):
+        run_training("a2c", NORMALIZED, tmp_path / "cut", eval_episodes=2, checkpoint_every=2, on_event=stop_at_4)
+    resume_training(tmp_path / "cut")
+    a, b = load_checkpoint(tmp_path / "whole" / "checkpoint.pt"), load_checkpoint(tmp_path / "cut" / "checkpoint.pt")
+    assert a["global_step"] == b["global_step"] == 512
+    for name, value in a["model"].items():
+        torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0, msg=name)
+    for key in ("observation", "reward"):
+        for name, value in a["normalize"][key].items():
+            torch.testing.assert_close(b["normalize"][key][name], value, rtol=0, atol=0, msg=f"{key}.{name}")
+
+
+def test_a_normalized_driver_drives_the_same_through_eval_and_replay(tmp_path):
+    import json
+
+    from sandbox.commands.drivers import load_driver
+    from sandbox.commands.train import evaluate_checkpoint, run_training
+    from sandbox.viewer.replay import load_replay_driver
+
+    run = tmp_path / "run"
+    run_training("a2c", NORMALIZED, run, eval_episodes=5)
+    payload = load_checkpoint(run / "checkpoint.pt")
+    assert payload["normalize"]["observation"]["count"] > 512  # the statistics went into the checkpoint
+    # `sandbox eval` sees observations as training's own final evaluation did
+    assert evaluate_checkpoint(run / "checkpoint.pt", episodes=5) == json.loads((run / "eval.json").read_text())
+    driver, (replayed, _, _) = load_driver(run / "checkpoint.pt"), load_replay_driver(run / "checkpoint.pt")
+    env = CarDriveVectorEnv(8, level="normal")
+    obs, _ = env.reset(seed=3)
+    for _ in range(20):
+        actions = driver.act(obs)
+        np.testing.assert_array_equal(replayed.act(obs), actions)  # `sandbox replay` and `watch`'s loader
+        obs, *_ = env.step(actions)

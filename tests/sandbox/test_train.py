@@ -166,9 +166,12 @@ def test_a_run_says_which_settings_it_used_and_set_overrides_them(tmp_path, caps
     assert main(["train", "--agent", "a2c", "--env", "CartPole-v1", "--total-timesteps", "256", "--eval-episodes",
                  "1", "--set", "gamma=0.98", "--set", "num_steps=4", "--run-dir", str(run)]) == 0
     err = capsys.readouterr().err
-    assert "settings: a2c on CartPole-v1 from a2c.toml [CartPole-v1]: num_envs=16" in err
+    from agents.settings import tuned_settings
+
+    shipped, _ = tuned_settings("a2c", "CartPole-v1")
+    assert f"settings: a2c on CartPole-v1 from a2c.toml [CartPole-v1]: num_envs={shipped['num_envs']}" in err
     settings = load_checkpoint(run / "checkpoint.pt")["run"]["settings"]
-    assert settings["gamma"] == 0.98 and settings["num_steps"] == 4 and settings["num_envs"] == 16
+    assert settings["gamma"] == 0.98 and settings["num_steps"] == 4 and settings["num_envs"] == shipped["num_envs"]
 
 
 @pytest.mark.parametrize(("flag", "message"), [
