@@ -20,7 +20,7 @@ from typing import Any
 from gymnasium import spaces
 from torch import nn
 
-from agents import a2c, loop, q_learning, reinforce, sarsa
+from agents import a2c, loop, ppo, q_learning, reinforce, sarsa
 from agents.actor_critic import ActorCritic
 from agents.qnet import QNetwork
 
@@ -100,3 +100,8 @@ register_family(Family("a2c", a2c.A2CConfig, a2c.train, _actor_critic, _rollout,
 register_family(Family("reinforce", reinforce.ReinforceConfig, reinforce.train, _actor_critic,
                        lambda config: config.batch_size, metrics=_POLICY_METRICS,
                        help="REINFORCE: Monte-Carlo policy gradient, with a learned baseline"))
+register_family(Family("ppo", ppo.PPOConfig, ppo.train, _actor_critic, _rollout, whole_rollouts=True,
+                       metrics={**_POLICY_METRICS, "approx_kl": "losses/approx_kl", "clipfrac": "losses/clipfrac",
+                                "explained_variance": "losses/explained_variance",
+                                "learning_rate": "charts/learning_rate"},
+                       help="PPO: clipped surrogate, GAE, minibatch epochs over each rollout"))

@@ -88,7 +88,7 @@ NORMALIZED = {"num_envs": 4, "num_steps": 16, "total_timesteps": 512, "normalize
               "normalize_reward": True, "env_kwargs": {"level": "normal"}}
 
 
-class _Stop(Exception):
+class _StopError(Exception):
     pass
 
 
@@ -101,9 +101,9 @@ def test_a_normalized_run_resumes_as_the_uninterrupted_one(tmp_path):
 
     def stop_at_4(event):
         if event["kind"] == "update" and event["update"] == 4:
-            raise _Stop  # as a kill right after update 4's checkpoint
+            raise _StopError  # as a kill right after update 4's checkpoint
 
-    with pytest.raises(_Stop):
+    with pytest.raises(_StopError):
         run_training("a2c", NORMALIZED, tmp_path / "cut", eval_episodes=2, checkpoint_every=2, on_event=stop_at_4)
     resume_training(tmp_path / "cut")
     a, b = load_checkpoint(tmp_path / "whole" / "checkpoint.pt"), load_checkpoint(tmp_path / "cut" / "checkpoint.pt")

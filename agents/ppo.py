@@ -1,0 +1,287 @@
+"""PPO: proximal policy optimisation with the clipped surrogate objective (Schulman et al., "Proximal Policy
+Optimization Algorithms", arXiv:1707.06347, 2017) and GAE advantages (Schulman et al., "High-Dimensional
+Continuous Control Using Generalized Advantage Estimation", ICLR 2016), as CleanRL's ppo.py reads.
+
+    for each update:
+        roll the N envs num_steps steps with a ~ pi_old(.|s), keeping log pi_old(a|s) and V_old(s)   # rollout
+        A_t = GAE(gamma, lambda) of the rollout (`agents.a2c.gae`),  R_t = A_t + V_old(s_t)
+        for update_epochs epochs, for each of num_minibatches shuffled minibatches:                   # update
+            rho = pi(a|s) / pi_old(a|s);  L_clip = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A))
+            loss = L_clip + vf_coef L_V - ent_coef mean(H);  one Adam step, norm clipped to max_grad_norm
+        (stop the epochs early once the approximate KL passes target_kl)
+
+Next-step autoreset: the step after an episode ends restarts that env and is no transition; its row is
+dropped from the batch before the minibatches are drawn (so they hold transitions only). A terminated episode
+bootstraps from 0, a truncated one from V(final observation), as in A2C. The rollout lives in tensors made
+once and overwritten every update (one forward per batch step); the minibatches index its flat rows.
+
+    model, history = train(PPOConfig(env_kwargs={"level": "easy"}, total_timesteps=200_000))  # laps easy
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from agents.a2c import annealed_lr, gae
+from agents.actor_critic import ActorCritic, setup_actor_critic
+from agents.envs import obs_to_tensor
+from agents.loop import UpdateLog, start_loop
+from sandbox.runs.hooks import Hook
+from sandbox.runs.validate import check_positive_ints, check_unit_interval
+
+MLP_OPTIONS = {"widths": (128, 128), "activation": "tanh"}
+"""the mlp's options when none are given: what drives CarDrive rays well under PPO"""
+
+METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
+"""what each minibatch step reports (the history keeps their means over an update)"""
+
+Obs = torch.Tensor | dict[str, torch.Tensor]
+
+
+@dataclass
+class PPOConfig:
+    """Hyper-parameters, named as CleanRL and SB3 name them; the defaults are for CarDrive rays."""
+
+    env_id: str = "sandbox/CarDrive-v0"
+    """a gymnasium id; CarDrive runs through its native vector env"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """arguments of the env, e.g. {"level": "normal", "continuous": True}"""
+    backbone: str = "mlp"
+    """any `sandbox.backbones.make_backbone` spec"""
+    backbone_options: dict[str, Any] | None = None
+    """options of the backbone's config; None: the backbone's own defaults, except the mlp's: MLP_OPTIONS"""
+    share_backbone: bool = False
+    """one backbone under the policy and value heads instead of one each"""
+    num_envs: int = 256
+    """envs stepped together"""
+    num_steps: int = 32
+    """steps per env per rollout: a batch of num_envs * num_steps"""
+    total_timesteps: int = 2_000_000
+    """env steps of the whole run (whole rollouts)"""
+    learning_rate: float = 3e-4
+    optimizer: str = "adam"
+    """adam, rmsprop or sgd"""
+    anneal_lr: bool = True
+    """decay the learning rate linearly to 0 over the run's updates (`agents.a2c.annealed_lr`)"""
+    gamma: float = 0.995
+    gae_lambda: float = 0.95
+    num_minibatches: int = 8
+    """minibatches per epoch (the batch's transitions shuffled and split)"""
+    update_epochs: int = 4
+    """passes over each rollout"""
+    norm_adv: bool = True
+    """scale the advantages of each minibatch to zero mean and unit variance"""
+    clip_coef: float = 0.2
+    """eps: how far the probability ratio may move before its gradient is cut (and the value, if clip_vloss)"""
+    clip_vloss: bool = True
+    """clip the value's move from V_old to clip_coef, as the PPO2 code does (CleanRL's default)"""
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    """stop an update's epochs once the approximate KL to pi_old passes this; None: never"""
+    normalize_observation: bool = False
+    """scale observations by their running mean and variance (vectors only); the normalisation layer wraps the
+    envs for it, `train` itself reads no more of it"""
+    normalize_reward: bool = False
+    """scale rewards by the running standard deviation of the discounted return; the normalisation layer wraps
+    the envs for it, `train` itself reads no more of it"""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs")
+        check_unit_interval(self, "gamma", "gae_lambda")
+        for name in ("ent_coef", "vf_coef", "max_grad_norm"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.clip_coef > 0.0:
+            raise ValueError(f"clip_coef must be > 0, got {self.clip_coef!r}")
+        if self.target_kl is not None and not self.target_kl > 0.0:
+            raise ValueError(f"target_kl must be > 0 or None (no early stop), got {self.target_kl!r}")
+        for name in ("share_backbone", "anneal_lr", "norm_adv", "clip_vloss", "normalize_observation",
+                     "normalize_reward"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.backbone_options is None:
+            self.backbone_options = dict(MLP_OPTIONS) if self.backbone == "mlp" else {}
+
+
+def clipped_surrogate(log_ratio: torch.Tensor, advantages: torch.Tensor, clip_coef: float) -> torch.Tensor:
+    """PPO's policy loss (eq. 7 of the paper, negated to be minimised), rho = exp(log_ratio):
+        L = mean(max(-A rho, -A clip(rho, 1 - clip_coef, 1 + clip_coef)))
+    """
+    ratio = log_ratio.exp()
+    return torch.max(-advantages * ratio, -advantages * ratio.clamp(1.0 - clip_coef, 1.0 + clip_coef)).mean()
+
+
+def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+               clip_coef: float | None) -> torch.Tensor:
+    """0.5 mean((V - R)^2), or with `clip_coef` the pessimistic one of it and the clipped value's loss:
+        V_clip = V_old + clip(V - V_old, -clip_coef, clip_coef),  L = 0.5 mean(max((V - R)^2, (V_clip - R)^2))
+    """
+    unclipped = (values - returns) ** 2
+    if clip_coef is None:
+        return 0.5 * unclipped.mean()
+    clipped = (old_values + (values - old_values).clamp(-clip_coef, clip_coef) - returns) ** 2
+    return 0.5 * torch.max(unclipped, clipped).mean()
+
+
+def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
+    """KL(pi_old || pi) estimated from samples of pi_old as mean((rho - 1) - log rho): unbiased, never
+    negative, lower variance than mean(-log rho) (J. Schulman, "Approximating KL Divergence", 2020)."""
+    return ((log_ratio.exp() - 1.0) - log_ratio).mean()
+
+
+def clip_fraction(log_ratio: torch.Tensor, clip_coef: float) -> torch.Tensor:
+    """The share of samples whose ratio left [1 - clip_coef, 1 + clip_coef] (their policy gradient is cut)."""
+    return ((log_ratio.exp() - 1.0).abs() > clip_coef).float().mean()
+
+
+def normalize(advantages: torch.Tensor) -> torch.Tensor:
+    """(A - mean) / (std + 1e-8), as CleanRL (a minibatch of one is only centred)."""
+    if advantages.numel() < 2:
+        return advantages - advantages.mean()
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    """1 - Var(target - predicted) / Var(target): 1 for a perfect value function, 0 for a constant one."""
+    var = target.var(unbiased=False)
+    return float("nan") if var == 0 else float(1.0 - (target - predicted).var(unbiased=False) / var)
+
+
+@dataclass
+class Rollout:
+    """num_steps batch steps of N envs, made once and overwritten each update; each tensor (T, N, ...)."""
+
+    obs: Obs  # (T, N, *obs_shape) as the env gives them (uint8 images stay uint8), or a dict of them
+    actions: torch.Tensor  # (T, N) ints, or (T, N, d) unclipped Gaussian samples
+    log_probs: torch.Tensor  # (T, N) log pi_old(a_t|s_t)
+    values: torch.Tensor  # (T, N) V_old(s_t)
+    rewards: torch.Tensor  # (T, N)
+    terminated: torch.Tensor  # (T, N) 1.0 where step t ended its episode in a terminal state
+    dones: torch.Tensor  # (T, N) 1.0 where step t ended its episode (terminated or truncated)
+    valid: torch.Tensor  # (T, N) 1.0 where step t was a transition (not an autoreset step)
+
+    @classmethod
+    def like(cls, obs: Obs, model: ActorCritic, num_steps: int) -> Rollout:
+        """Zeros for `num_steps` batch steps of observations like `obs` (N, ...) and `model`'s actions."""
+        n = len(next(iter(obs.values())) if isinstance(obs, dict) else obs)
+        action_shape = (num_steps, n) if model.discrete else (num_steps, n, model.pi.out_features)
+        zeros = lambda: torch.zeros(num_steps, n)  # noqa: E731
+        return cls(_map(obs, lambda x: torch.zeros((num_steps, *x.shape), dtype=x.dtype)),
+                   torch.zeros(action_shape, dtype=torch.long if model.discrete else torch.float32),
+                   zeros(), zeros(), zeros(), zeros(), zeros(), zeros())
+
+
+def _map(obs: Obs, fn: Callable[[torch.Tensor], torch.Tensor]) -> Obs:
+    """`fn` applied to an observation tensor, or to each of a dict's."""
+    return {key: fn(value) for key, value in obs.items()} if isinstance(obs, dict) else fn(obs)
+
+
+def _store(buffer: Obs, step: int, obs: Obs) -> None:
+    if isinstance(buffer, dict):
+        for key, value in obs.items():
+            buffer[key][step] = value
+    else:
+        buffer[step] = obs
+
+
+def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | None = None,
+          env_wrapper: Callable[[Any], Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
+    """Train an actor-critic with PPO; return it and the history of per-update metrics.
+
+    `log`, if given, is called after every batch step (a "step" event) and every update with a dict:
+    `global_step`, `update`, the metrics of `history` for this update, `env`, `model` and `state`, a function
+    returning everything needed to continue the run (a checkpoint's payload). `resume` is such a payload: the
+    run continues from it, on CarDrive exactly as if never stopped. `env_wrapper`, if given, wraps the vector env.
+    """
+    env, model, optimizer = setup_actor_critic(config, "PPO", env_wrapper)
+    loop, obs = start_loop("ppo", config, env, model, optimizer, resume, log)
+    num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
+    rollout = Rollout.like(obs_to_tensor(obs), model, config.num_steps)
+    for update in range(loop.update + 1, num_updates + 1):
+        if config.anneal_lr:
+            optimizer.param_groups[0]["lr"] = annealed_lr(config.learning_rate, update, num_updates)
+        # rollout
+        obs = _collect(model, env, loop, obs, rollout)
+        with torch.no_grad():
+            next_value = model(obs_to_tensor(obs))[1]
+        next_values = torch.cat([rollout.values[1:], next_value[None]])  # V of what each step returned
+        advantages = gae(rollout.rewards, rollout.values, next_values, rollout.terminated, rollout.dones,
+                         config.gamma, config.gae_lambda)
+        # update
+        metrics = _update(model, optimizer, rollout, advantages, config, update)
+        # log
+        loop.log_update(update, {**metrics, "learning_rate": optimizer.param_groups[0]["lr"]})
+    env.close()
+    return model, loop.history
+
+
+def _collect(model: ActorCritic, env: Any, loop: UpdateLog, obs: Any, rollout: Rollout) -> Any:
+    """Step the envs through one rollout, filling `rollout` in place; return the last observation."""
+    for step in range(len(rollout.rewards)):
+        obs_t = obs_to_tensor(obs)
+        with torch.no_grad():
+            dist, value = model(obs_t)
+            action = dist.sample()
+            rollout.log_probs[step] = model.log_prob(dist, action)
+        _store(rollout.obs, step, obs_t)
+        rollout.actions[step], rollout.values[step] = action, value
+        obs, reward, terminated, truncated, info = env.step(model.to_env(action))
+        rollout.valid[step] = torch.from_numpy(loop.step(reward, terminated, truncated, info))
+        rollout.rewards[step] = torch.from_numpy(reward)
+        rollout.terminated[step] = torch.from_numpy(terminated)
+        rollout.dones[step] = torch.from_numpy(terminated | truncated)
+    return obs
+
+
+def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollout, advantages: torch.Tensor,
+            config: PPOConfig, update: int) -> dict[str, float]:
+    """update_epochs passes of num_minibatches gradient steps over the rollout's transitions; each metric's
+    mean over the steps taken, and the old values' explained variance."""
+    rows = rollout.valid.flatten().nonzero().squeeze(1)  # the transitions among the T * N flat rows: (B,)
+    flat = lambda x: x.flatten(0, 1)  # noqa: E731  (T, N, ...) -> (T * N, ...), a view
+    batch = {"obs": _map(rollout.obs, flat), "actions": flat(rollout.actions), "log_probs": flat(rollout.log_probs),
+             "values": flat(rollout.values), "advantages": flat(advantages),
+             "returns": flat(advantages + rollout.values)}
+    totals, steps = dict.fromkeys(METRICS, 0.0), 0
+    for _ in range(config.update_epochs):
+        for mb in rows[torch.randperm(len(rows))].tensor_split(config.num_minibatches):  # (~B / num_minibatches,)
+            if len(mb) == 0:  # fewer transitions than minibatches (a tiny rollout)
+                continue
+            loss, metrics = _minibatch_loss(model, batch, mb, config)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"PPO: the loss became {loss.item()} at update {update}; lower "
+                                         f"learning_rate (now {config.learning_rate}) or max_grad_norm "
+                                         f"(now {config.max_grad_norm})")
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            totals = {key: totals[key] + metrics[key] for key in METRICS}
+            steps += 1
+        if config.target_kl is not None and steps and metrics["approx_kl"] > config.target_kl:
+            break  # as CleanRL: the estimate of the epoch's last minibatch decides
+    return {**{key: total / steps if steps else float("nan") for key, total in totals.items()},
+            "explained_variance": explained_variance(batch["values"][rows], batch["returns"][rows])}
+
+
+def _minibatch_loss(model: ActorCritic, batch: dict[str, Any], mb: torch.Tensor,
+                    config: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """PPO's loss on the rows `mb` of the flat batch, and its parts (METRICS) as numbers."""
+    dist, values = model(_map(batch["obs"], lambda x: x[mb]))
+    log_ratio = model.log_prob(dist, batch["actions"][mb]) - batch["log_probs"][mb]  # log pi(a|s) / pi_old(a|s)
+    advantages = normalize(batch["advantages"][mb]) if config.norm_adv else batch["advantages"][mb]
+    policy_loss = clipped_surrogate(log_ratio, advantages, config.clip_coef)
+    v_loss = value_loss(values, batch["values"][mb], batch["returns"][mb],
+                        config.clip_coef if config.clip_vloss else None)
+    entropy = model.entropy(dist).mean()
+    loss = policy_loss - config.ent_coef * entropy + config.vf_coef * v_loss
+    with torch.no_grad():
+        parts = (policy_loss, v_loss, entropy, approx_kl(log_ratio), clip_fraction(log_ratio, config.clip_coef))
+    return loss, dict(zip(METRICS, (part.item() for part in parts), strict=True))
