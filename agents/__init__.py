@@ -1,6 +1,6 @@
 """Learning agents over the shared backbones, one file each: the value family, Q-learning (`qlearning`, DQN)
-and SARSA (`sarsa`), tabular with the "table" backbone; the policy family, REINFORCE (`reinforce`) and A2C
-(`a2c`). They share only what is not the algorithm: env construction (`envs`), the networks (`qnet`,
+and SARSA (`sarsa`), tabular with the "table" backbone; the policy family, REINFORCE (`reinforce`), A2C
+(`a2c`) and PPO (`ppo`). They share only what is not the algorithm: env construction (`envs`), the networks (`qnet`,
 `actor_critic`), optimisers (`optim`), the replay buffer (`replay_buffer`), the loop's bookkeeping (`loop`).
 
     from agents.a2c import A2CConfig, train

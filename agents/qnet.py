@@ -23,8 +23,8 @@ class QNetwork(nn.Module):
                  backbone_options: dict[str, Any] | None = None):
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"Q-learning and SARSA need Discrete actions, not {action_space}; use reinforce or a2c "
-                             "for continuous actions (or CarDrive's continuous=False)")
+            raise ValueError(f"Q-learning and SARSA need Discrete actions, not {action_space}; use reinforce, a2c or "
+                             "ppo for continuous actions (or CarDrive's continuous=False)")
         self.backbone = make_backbone(backbone, observation_space, **(backbone_options or {}))
         self.head = nn.Linear(self.backbone.out_dim, int(action_space.n))
         self.n_actions = int(action_space.n)

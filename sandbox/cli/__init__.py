@@ -2,7 +2,7 @@
 
     sandbox demo                 drive a batch of cars with the built-in controller, write a PNG and a GIF
     sandbox baseline             the expert, the rays controller and full throttle on a level's held-out tracks
-    sandbox train                train qlearning, sarsa, reinforce or a2c into a run dir; --resume continues
+    sandbox train                train an agent family (qlearning, sarsa, reinforce, a2c, ppo ...); --resume continues
     sandbox eval CHECKPOINT      any driver's held-out evaluation, as JSON with --json
     sandbox evolve               evolve drivers with DEAP (GA, CMA-ES, architectures); --resume continues
     sandbox watch                watch agents learn or a population evolve, live (headless: a video)

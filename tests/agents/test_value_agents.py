@@ -88,7 +88,7 @@ def test_smoke(train, env_id, env_kwargs, backbone):
 @pytest.mark.parametrize("train", [train_q, train_sarsa])
 def test_continuous_actions_are_refused_naming_the_alternatives(train):
     config_class = QLearningConfig if train is train_q else SarsaConfig
-    with pytest.raises(ValueError, match="use reinforce or a2c"):
+    with pytest.raises(ValueError, match="use reinforce, a2c or ppo"):
         train(config_class(env_kwargs={"continuous": True}, num_envs=2, total_timesteps=8))
 
 
