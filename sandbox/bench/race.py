@@ -4,9 +4,9 @@ level, then driven greedily on its 100 held-out tracks.
 Every learner gets `minutes` of training wall-clock, one thread, env construction included; a held-out
 evaluation runs every fifth of the budget and its time is not counted. A row reports the final
 evaluation and the best one seen: lap rate, clean-lap rate (a lap with no crash and no contact), median
-lap steps. `drive` races every one of our families (A2C also over the attention backbone) and SB3's PPO
-(default settings, 8 envs: what a user picks first) on rays, and prints the privileged expert's rate as
-the ceiling. `pixels` races our A2C with a CNN against SB3 PPO's CnnPolicy on easy.
+lap steps. `drive` races every one of our families with their shipped settings (A2C also over the attention
+backbone) and SB3's PPO (default settings, 8 envs: what a user picks first) on rays, and prints the privileged
+expert's rate as the ceiling. `pixels` races our A2C with a CNN against SB3 PPO's CnnPolicy on easy.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ import numpy as np
 from sandbox.bench.timing import machine_line, single_thread
 from sandbox.commands.tables import format_table
 
-# each family's settings on the rays levels; the schedules (epsilon) assume about this many steps
+# each family's settings on the rays levels over the shipped ones (agents/settings): the budget is the
+# clock, not a step count; the schedules (epsilon) assume about this many steps
 RAYS_SETTINGS: dict[str, dict[str, Any]] = {
+    "ppo": {"total_timesteps": 10**9, "anneal_lr": False},
     "a2c": {"total_timesteps": 10**9},
     "a2c-attention": {"total_timesteps": 10**9, "backbone": "attention", "num_envs": 32},
     "reinforce": {"total_timesteps": 10**9},
@@ -78,15 +80,18 @@ def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int,
     """Train one of our families for `minutes`; its Clock holds the evaluations."""
     from agents import FAMILIES
     from agents.envs import obs_to_tensor
+    from agents.settings import tuned_settings
 
     family, model = FAMILIES[agent], {}
-    clock = Clock(minutes, _held_out(lambda obs: model["m"].act(obs_to_tensor(obs), deterministic=True), env_kwargs))
-    config = family.config(env_kwargs=env_kwargs, seed=seed, **settings)
+    act = lambda obs: model["m"].act(obs_to_tensor(model["normalize"](obs)), deterministic=True)  # noqa: E731
+    clock = Clock(minutes, _held_out(act, env_kwargs))
+    shipped, _ = tuned_settings(agent, "sandbox/CarDrive-v0", env_kwargs)
+    config = family.config(env_kwargs=env_kwargs, seed=seed, **{**shipped, **settings})
 
     def hook(event: dict[str, Any]) -> None:
         if event["kind"] != "update":
             return
-        model["m"] = event["model"]
+        model["m"], model["normalize"] = event["model"], event["observation_normalizer"]()
         if not clock.tick():
             raise _TimeUpError
 
@@ -135,7 +140,8 @@ HEADER = ["learner", "laps (final)", "clean laps (final)", "clean laps (best)", 
 
 
 def run_drive_bench(minutes: float = 10.0, levels: tuple[str, ...] = ("normal", "hard"), seed: int = 0,
-                    agents: tuple[str, ...] = ("a2c", "a2c-attention", "reinforce", "qlearning", "sarsa")) -> str:
+                    agents: tuple[str, ...] = ("ppo", "a2c", "a2c-attention", "reinforce", "qlearning", "sarsa")
+                    ) -> str:
     """Every family and SB3 PPO, `minutes` each, on each level's rays; the Markdown tables."""
     single_thread()
     out = [f"{machine_line()}, seed {seed}, {minutes:g} min of training per learner"]

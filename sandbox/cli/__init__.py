@@ -158,8 +158,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     )
     dr.add_argument("--minutes", type=positive_float, default=10.0, help="training minutes per learner (10)")
     dr.add_argument("--levels", nargs="+", choices=level_names(), default=["normal", "hard"], help="levels to race")
-    dr.add_argument("--agents", nargs="+", choices=("a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"),
-                    default=["a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"],
+    dr.add_argument("--agents", nargs="+", choices=("ppo", "a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"),
+                    default=["ppo", "a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"],
                     help="our families to race (a2c-attention: A2C over the attention backbone)")
     add_seed(dr, "seed of every learner")
     px = bench.add_parser(
