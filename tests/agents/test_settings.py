@@ -28,7 +28,7 @@ def test_an_env_without_an_entry_gets_the_default_table():
 
 def test_arrays_become_tuples():
     settings, _ = tuned_settings("qlearning", "CartPole-v1")
-    assert settings["backbone_options"] == {"widths": (256, 256)}
+    assert settings["backbone_options"]["widths"] == (256, 256)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
