@@ -4,6 +4,8 @@ learning", Nature 2015), over N envs, on any backbone.
     act epsilon-greedily on Q; store (s, a, r, s', terminated) in a replay buffer         # rollout
     every train_frequency batch steps, on a sampled batch:
         y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')                         (td_target)
+          (double_q: y = r + gamma * (1 - terminated) * Q_target(s', argmax_a' Q(s', a')); van Hasselt et al.,
+           "Deep Reinforcement Learning with Double Q-learning", AAAI 2016: the max no longer overestimates)
         loss = huber(Q(s, a) - y)                                                           # update
     every target_network_frequency env steps: Q_target <- tau * Q + (1 - tau) * Q_target
 
@@ -67,6 +69,10 @@ class QLearningConfig:
     """batch steps between gradient steps"""
     gradient_steps: int = 1
     max_grad_norm: float = 10.0
+    double_q: bool = False
+    """Double DQN's target (van Hasselt et al. 2016): the online network picks a', the target network values it"""
+    anneal_lr: bool = False
+    """decay the learning rate linearly to 0 over the run: late updates stop swinging the greedy policy"""
     normalize_observation: bool = False
     """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only)"""
     normalize_reward: bool = False
@@ -83,6 +89,14 @@ class QLearningConfig:
 def td_target(rewards: torch.Tensor, next_q: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:
     """y = r + gamma * (1 - terminated) * max_a' Q_target(s', a'); next_q (B, n_actions)."""
     return rewards + gamma * (1.0 - terminated) * next_q.max(-1).values
+
+
+def double_td_target(rewards: torch.Tensor, next_q_target: torch.Tensor, next_q_online: torch.Tensor,
+                     terminated: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Double DQN: y = r + gamma * (1 - terminated) * Q_target(s', argmax_a' Q(s', a')); both (B, n_actions).
+    The online network picks the action, the target network values it."""
+    best = next_q_online.argmax(-1, keepdim=True)  # (B, 1)
+    return rewards + gamma * (1.0 - terminated) * next_q_target.gather(-1, best).squeeze(-1)
 
 
 def train(config: QLearningConfig, log: Hook | None = None,
@@ -112,6 +126,8 @@ def train(config: QLearningConfig, log: Hook | None = None,
         buffer.add(obs, action, reward, next_obs, terminated, valid)
         obs, global_step = next_obs, loop.global_step
         # update
+        if config.anneal_lr:
+            optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - global_step / config.total_timesteps)
         if global_step > config.learning_starts and (global_step // n) % config.train_frequency == 0:
             for _ in range(config.gradient_steps):
                 losses.append(_update(q, target, optimizer, buffer.sample(config.batch_size, rng), config))
@@ -132,7 +148,11 @@ def _update(q: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, bat
             config: QLearningConfig) -> float:
     """One gradient step of the Huber TD loss on a sampled batch; returns the loss."""
     with torch.no_grad():
-        y = td_target(batch["reward"], target(batch["next_obs"]), batch["terminated"], config.gamma)
+        if config.double_q:
+            y = double_td_target(batch["reward"], target(batch["next_obs"]), q(batch["next_obs"]),
+                                 batch["terminated"], config.gamma)
+        else:
+            y = td_target(batch["reward"], target(batch["next_obs"]), batch["terminated"], config.gamma)
     predicted = q(batch["obs"]).gather(1, batch["action"][:, None]).squeeze(1)
     loss = torch.nn.functional.smooth_l1_loss(predicted, y)
     if not torch.isfinite(loss):

@@ -145,3 +145,16 @@ def test_tabular_form_finds_frozen_lakes_shortest_path(train, config_class):
         obs, reward, terminated, truncated, _ = env.step(int(model.act(torch.as_tensor([obs]))[0]))
         total, done = total + reward, terminated or truncated
     assert total == 1.0
+
+
+def test_double_q_target_lets_the_online_network_pick_and_the_target_value():
+    import torch
+
+    from agents.q_learning import double_td_target, td_target
+
+    rewards, terminated = torch.tensor([1.0, 1.0]), torch.tensor([0.0, 1.0])
+    next_target = torch.tensor([[1.0, 5.0], [2.0, 0.0]])
+    next_online = torch.tensor([[3.0, 0.0], [0.0, 9.0]])  # online prefers action 0, then action 1
+    # y0 = 1 + 0.5 * Q_target(s', 0) = 1.5 (plain DQN's max would take 5: 3.5); y1 ends the episode: 1
+    assert double_td_target(rewards, next_target, next_online, terminated, 0.5).tolist() == [1.5, 1.0]
+    assert td_target(rewards, next_target, terminated, 0.5).tolist() == [3.5, 1.0]

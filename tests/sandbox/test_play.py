@@ -60,8 +60,9 @@ def test_play_without_a_display_says_so(capsys, monkeypatch):
     assert "play needs a window" in capsys.readouterr().err
 
 
-def test_a_bad_record_is_refused_before_the_drive(tmp_path):
+def test_a_bad_record_is_refused_before_the_drive(tmp_path, monkeypatch):
     # under SDL's dummy driver, were the display checked first, "play needs a window" would be the error
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # headless even where a display is at hand (the Xvfb run)
     with pytest.raises(ValueError, match=r"--record .*demo\.txt: a demonstration is saved as a \.npz file"):
         run_play(record=str(tmp_path / "demo.txt"))
     (tmp_path / "file").write_text("")
