@@ -62,7 +62,7 @@ def tuned_settings(family: str, env_id: str, env_kwargs: dict[str, Any] | None =
         found = ["default"]
     settings: dict[str, Any] = {}
     for name in found:
-        settings.update(_tuples(table[name]))
+        settings.update(as_tuples(table[name]))
     return settings, found
 
 
@@ -71,13 +71,10 @@ def source(family: str) -> Path:
     return FOLDER / f"{family}.toml"
 
 
-def _tuples(values: dict[str, Any]) -> dict[str, Any]:
-    """TOML arrays -> tuples (what the configs hold, e.g. widths), at any depth of inline tables."""
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, list):
-            value = tuple(value)
-        elif isinstance(value, dict):
-            value = _tuples(value)
-        out[key] = value
-    return out
+def as_tuples(value: Any) -> Any:
+    """TOML arrays -> tuples (what the configs hold, e.g. widths), at any depth of arrays and inline tables."""
+    if isinstance(value, list):
+        return tuple(as_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {key: as_tuples(v) for key, v in value.items()}
+    return value

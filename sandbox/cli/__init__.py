@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
@@ -43,6 +42,7 @@ from sandbox.cli.flags import (
     level_names,
     positive_float,
     positive_int,
+    print_written,
     refuse_on_resume,
 )
 
@@ -258,6 +258,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_FILES = ("checkpoint.pt", "progress.csv", "tensorboard/", "learning_curve.png", "eval.json")
+
+
 def _train(args: argparse.Namespace, given: set[str]) -> None:
     from sandbox.commands.train import print_result, resume_training, run_training
     from sandbox.runs.rundir import free_run_dir
@@ -266,7 +269,7 @@ def _train(args: argparse.Namespace, given: set[str]) -> None:
         refuse_on_resume(given, {"total_timesteps", "learning_rate"}, "train")
         result = resume_training(args.resume, total_timesteps=args.total_timesteps, trust_code=args.trust_code,
                                  learning_rate=args.learning_rate)
-        _wrote(args.resume)
+        print_written(args.resume, TRAIN_FILES)
         print_result(result, as_json=False)
         return
     if args.agent is None:
@@ -275,23 +278,12 @@ def _train(args: argparse.Namespace, given: set[str]) -> None:
     run_dir = args.run_dir or free_run_dir(f"runs/{args.agent}-{args.seed}")
     result = run_training(args.agent, settings, run_dir, args.eval_every, args.eval_episodes, args.checkpoint_every,
                           overwrite=args.overwrite)
-    _wrote(run_dir)
+    print_written(run_dir, TRAIN_FILES)
     print_result(result, as_json=False)
-
-
-def _wrote(run_dir: str | os.PathLike) -> None:
-    """Name the run's files that are there (and only those)."""
-    from pathlib import Path
-
-    names = ("checkpoint.pt", "progress.csv", "tensorboard", "learning_curve.png", "eval.json")
-    there = [name + ("/" if (Path(run_dir) / name).is_dir() else "") for name in names
-             if (Path(run_dir) / name).exists()]
-    print(f"wrote {run_dir}/ ({', '.join(there)})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sandbox` console script; returns the process exit code."""
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # no pygame banner before our own output
     parser = build_parser()
     args = parser.parse_args(argv)
     args.given = given_flags(subcommand_parser(parser, args), argv)

@@ -14,6 +14,7 @@ from sandbox.cli.flags import (
     population,
     positive_float,
     positive_int,
+    print_written,
     refuse_on_resume,
     strategies_help,
     strategy_names,
@@ -115,13 +116,7 @@ def _map_flags(args: argparse.Namespace) -> dict:
     return {key: getattr(args, key) for key in ("workers", "ray") if key in args.given}
 
 
-def _wrote(run_dir) -> None:
-    from pathlib import Path
-
-    names = ("logbook.csv", "checkpoint.pt", "hall_of_fame", "fitness.png")
-    there = [name + ("/rank*.pt" if name == "hall_of_fame" else "") for name in names
-             if (Path(run_dir) / name).exists()]
-    print(f"wrote {run_dir}/ ({', '.join(there)})")
+EVOLVE_FILES = ("logbook.csv", "checkpoint.pt", "hall_of_fame/rank*.pt", "fitness.png")
 
 
 def run(args: argparse.Namespace) -> int | None:
@@ -138,7 +133,7 @@ def run(args: argparse.Namespace) -> int | None:
         else:
             run_dir = args.run_dir or free_run_dir(f"runs/evolve-{args.strategy}-{args.seed}")
             result = run_evolution(settings_from_args(args, args.strategy), run_dir, overwrite=args.overwrite)
-        _wrote(run_dir)
+        print_written(run_dir, EVOLVE_FILES)
         nan = float("nan")
         print(f"champion: fitness {result.get('champion_fitness', nan):.2f}, held-out laps "
               f"{result.get('heldout_lap_rate', nan):.0%} (clean {result.get('heldout_clean_lap_rate', nan):.0%}); "

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import envs
 from agents import FAMILIES
+from agents.settings import as_tuples
 from evolve.strategies import STRATEGIES
 from sandbox.components.base import COMPONENTS
 
@@ -231,15 +234,7 @@ def key_value(text: str) -> tuple[str, object]:
         parsed = value  # a bare word: rmsprop, tanh ...
     if isinstance(parsed, float) and not math.isfinite(parsed):
         raise argparse.ArgumentTypeError(f"{key}: expected a finite number, got {value!r}")
-    return key, _tuples(parsed)
-
-
-def _tuples(value: object) -> object:
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
-    return value
+    return key, as_tuples(parsed)
 
 
 def add_agent_help(p: argparse.ArgumentParser) -> None:
@@ -305,3 +300,10 @@ def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
             raise ValueError(f"--set {key} repeats a flag or an earlier --set; give it once")
         settings[key] = value
     return settings
+
+
+def print_written(run_dir: str | os.PathLike, names: Sequence[str]) -> None:
+    """'wrote RUN_DIR/ (...)' naming only those of `names` that are there ("tensorboard/" and
+    "hall_of_fame/rank*.pt" stand for their folder)."""
+    there = [name for name in names if (Path(run_dir) / name.split("/")[0]).exists()]
+    print(f"wrote {run_dir}/ ({', '.join(there)})")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
+from sandbox.runs.checkpoints import load_checkpoint, non_finite_weight, save_checkpoint
 from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
 from sandbox.runs.runlog import RunLog
 from sandbox.runs.trust import check_checkpoint
@@ -152,12 +152,10 @@ def _rollout_text(config: Any) -> str:
 
 
 def check_weights(model: Any, agent: str, update: int) -> None:
-    """Stop before non-finite weights are used or saved (one check of every parameter, after each update)."""
-    import torch
-
-    params = [p.detach() for p in model.parameters()]
-    if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
-        raise FloatingPointError(f"{agent}: the weights became non-finite at update {update}; lower the "
+    """Stop before non-finite weights are used or saved (one check of every weight, after each update)."""
+    name = non_finite_weight(model)
+    if name is not None:
+        raise FloatingPointError(f"{agent}: the weights became non-finite at update {update} ({name}); lower the "
                                  "learning rate (--learning-rate)")
 
 

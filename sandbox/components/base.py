@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import itertools
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -34,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint, to_tensors
+from sandbox.runs.checkpoints import load_checkpoint, non_finite_weight, save_checkpoint, to_tensors
 
 # kind -> "module:Class", imported on demand (a checkpoint names its kind)
 COMPONENTS = {
@@ -177,18 +176,6 @@ def _hint(component: Any, rate: str = "learning_rate") -> str:
     """What to change: the learning rate, quoted ("lower learning_rate (now 1e+12)"), if the config has one."""
     lr = getattr(component.config, rate, None)
     return f"lower {rate} (now {lr:g})" if isinstance(lr, (int, float)) else ""
-
-
-def non_finite_weight(module: torch.nn.Module) -> str | None:
-    """The name of the first parameter or floating buffer of `module` holding NaN or inf, or None.
-
-    Cheap when all is well (one `isfinite().all()` per tensor, one stack, one sync); names only on failure.
-    """
-    named = [(name, t.detach()) for name, t in itertools.chain(module.named_parameters(), module.named_buffers())
-             if t.is_floating_point()]
-    if not named or bool(torch.stack([t.isfinite().all() for _, t in named]).all()):
-        return None
-    return next(name for name, t in named if not bool(t.isfinite().all()))
 
 
 def available_memory() -> int | None:

@@ -7,6 +7,7 @@ mid-write (`kill -9` included) leaves the previous checkpoint whole, never half 
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,15 @@ def to_numpy(obj: Any) -> Any:
     if isinstance(obj, list):
         return [to_numpy(value) for value in obj]
     return obj
+
+
+def non_finite_weight(module: torch.nn.Module) -> str | None:
+    """The name of the first parameter or floating buffer of `module` holding NaN or inf, or None.
+
+    Cheap when all is well (one `isfinite().all()` per tensor, one stack, one sync); names only on failure.
+    """
+    named = [(name, t.detach()) for name, t in itertools.chain(module.named_parameters(), module.named_buffers())
+             if t.is_floating_point()]
+    if not named or bool(torch.stack([t.isfinite().all() for _, t in named]).all()):
+        return None
+    return next(name for name, t in named if not bool(t.isfinite().all()))
