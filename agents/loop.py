@@ -29,6 +29,7 @@ import torch
 from sandbox.runs.checkpoints import restore_rng_states, rng_states, to_numpy, to_tensors
 from sandbox.runs.hooks import Hook, step_event, update_event
 from sandbox.runs.normalize import (
+    RAW_REWARD,
     beneath,
     frozen,
     frozen_observations,
@@ -96,6 +97,7 @@ class UpdateLog:
         """After each batch step of the envs: count it, show it to the hook, tally its episodes; return its
         valid mask (N,), the rows that were transitions."""
         self.global_step += self.env.num_envs
+        reward = info.get(RAW_REWARD, reward)  # the env's own reward under reward normalisation
         if self.hook is not None:  # the world itself (to draw), under any normalisation wrapper
             self.hook(step_event(self.global_step, self.env.unwrapped, reward, terminated, truncated, info))
         return self.tally.step(reward, terminated | truncated)

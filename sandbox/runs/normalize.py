@@ -26,6 +26,7 @@ from gymnasium import spaces
 from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
 
 EPSILON = 1e-8  # Gymnasium's default, in both wrappers
+RAW_REWARD = "raw_reward"  # the info key of the unscaled reward under reward normalisation
 
 
 def check_normalizable(observation_space: spaces.Space, where: str) -> None:
@@ -41,8 +42,18 @@ def normalized(env: Any, observation: bool, reward: bool, gamma: float) -> Any:
         check_normalizable(env.single_observation_space, "normalize_observation")
         env = NormalizeObservation(env, epsilon=EPSILON)
     if reward:
-        env = NormalizeReward(env, gamma=gamma, epsilon=EPSILON)
+        env = RawRewardNormalizeReward(env, gamma=gamma, epsilon=EPSILON)
     return env
+
+
+class RawRewardNormalizeReward(NormalizeReward):
+    """Gymnasium's NormalizeReward that also hands on the reward it scaled, as `info["raw_reward"]`: the
+    episode returns a run reports are the env's own, not the scaled ones the learner trains on."""
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        scaled = super().step(actions)
+        raw = scaled[1] * np.sqrt(self.return_rms.var + self.epsilon)
+        return (*scaled[:4], {**scaled[4], RAW_REWARD: raw})
 
 
 def _wrappers(env: Any) -> dict[str, Any]:

@@ -135,3 +135,23 @@ def test_a_normalized_driver_drives_the_same_through_eval_and_replay(tmp_path):
         actions = driver.act(obs)
         np.testing.assert_array_equal(replayed.act(obs), actions)  # `sandbox replay` and `watch`'s loader
         obs, *_ = env.step(actions)
+
+
+def test_reward_normalisation_hands_on_the_env_own_reward_and_runs_report_it():
+    import gymnasium
+
+    from agents.a2c import A2CConfig, train
+
+    raw_env = gymnasium.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync")
+    env = normalized(gymnasium.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"), observation=False,
+                     reward=True, gamma=0.99)
+    raw_env.reset(seed=3), env.reset(seed=3)
+    for _ in range(40):
+        _, raw, *_ = raw_env.step(np.array([0, 1]))
+        _, scaled, _, _, info = env.step(np.array([0, 1]))
+        np.testing.assert_allclose(info["raw_reward"], raw, rtol=1e-12)
+        assert not np.allclose(scaled, raw)  # the learner sees scaled rewards
+    config = A2CConfig(env_id="CartPole-v1", num_envs=2, num_steps=5, total_timesteps=2_000, normalize_reward=True)
+    _, history = train(config)
+    returns = [r for r in history["episodic_return"] if r == r]
+    assert returns and min(returns) >= 8.0  # CartPole pays 1 a step and lasts >= 8 steps: unscaled returns
