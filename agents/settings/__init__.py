@@ -7,9 +7,10 @@ A file's tables are keyed by env:
 
 - `[default]`: an env with no entry of its own (settings that learn a typical small env);
 - `["CartPole-v1"]`, `["LunarLander-v3"]`, ...: a gymnasium id;
-- `["sandbox/CarDrive-v0"]`, then `["sandbox/CarDrive-v0 normal"]` and `["sandbox/CarDrive-v0 normal pixels"]`:
-  CarDrive, then its level, then its level and observation (`easy` and `rays` when not given); each more
-  specific table overrides the one before.
+- `["sandbox/CarDrive-v0"]`, then `["sandbox/CarDrive-v0 pixels"]`, `["sandbox/CarDrive-v0 normal"]` and
+  `["sandbox/CarDrive-v0 normal pixels"]`: CarDrive, then its observation on any level, then its level, then
+  its level and observation (`easy` and `rays` when not given); each more specific table overrides the one
+  before.
 
 Values are what the family's config takes (arrays become tuples). `sandbox train` merges the user's settings
 (`--learning-rate`, `--set key=value`, ...) over these, prints what it used, and keeps the result in the run's
@@ -45,12 +46,13 @@ def _table(family: str) -> dict[str, dict[str, Any]]:
 
 
 def entries_for(env_id: str, env_kwargs: dict[str, Any] | None = None) -> list[str]:
-    """The table names that apply to an env, most general first (CarDrive: env, level, level + observation)."""
+    """The table names that apply to an env, most general first (CarDrive: env, observation, level, level +
+    observation)."""
     if env_id != CARDRIVE:
         return [env_id]
     kwargs = env_kwargs or {}
     level, obs = kwargs.get("level", "easy"), kwargs.get("obs", "rays")
-    return [CARDRIVE, f"{CARDRIVE} {level}", f"{CARDRIVE} {level} {obs}"]
+    return [CARDRIVE, f"{CARDRIVE} {obs}", f"{CARDRIVE} {level}", f"{CARDRIVE} {level} {obs}"]
 
 
 def tuned_settings(family: str, env_id: str, env_kwargs: dict[str, Any] | None = None
@@ -64,6 +66,20 @@ def tuned_settings(family: str, env_id: str, env_kwargs: dict[str, Any] | None =
     for name in found:
         settings.update(as_tuples(table[name]))
     return settings, found
+
+
+def merged(shipped: dict[str, Any], given: dict[str, Any], default_backbone: str = "mlp") -> dict[str, Any]:
+    """`given` over `shipped`, `env_kwargs` merged key by key (the user's level over a shipped sensor setting);
+    the shipped `backbone_options` are left out when `given` names another backbone than theirs without
+    options of its own (a CNN's channels mean nothing to an MLP)."""
+    out = {**shipped, **given}
+    if "env_kwargs" in shipped or "env_kwargs" in given:
+        out["env_kwargs"] = {**shipped.get("env_kwargs", {}), **given.get("env_kwargs", {})}
+    if "backbone" in given and "backbone_options" not in given and (
+        given["backbone"] != shipped.get("backbone", default_backbone)
+    ):
+        out.pop("backbone_options", None)
+    return out
 
 
 def source(family: str) -> Path:

@@ -75,6 +75,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     saved = {"update": int(resume["update"]) if resume is not None else None}
 
     def save(event: dict[str, Any]) -> Path:
+        log.flush()  # the logs as far as the checkpoint: a resumed run's logs go on from it
         return save_checkpoint(run_dir / CHECKPOINT, {**event["state"](), "run": run})
 
     def hook(event: dict[str, Any]) -> None:
@@ -122,15 +123,19 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
 def resolve_settings(agent: str, settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The shipped settings for `agent` on the env `settings` names (`agents.settings`), with `settings` over
     them, and the line that says which were used."""
-    from agents.settings import source, tuned_settings
+    from agents.settings import merged, source, tuned_settings
 
     defaults = _family(agent).config()
     env_id = settings.get("env_id", defaults.env_id)
     tuned, entries = tuned_settings(agent, env_id, settings.get("env_kwargs", defaults.env_kwargs))
     kept = {k: v for k, v in tuned.items() if k not in settings}
+    env_kept = {k: v for k, v in tuned.get("env_kwargs", {}).items() if k not in settings.get("env_kwargs", {})}
+    if env_kept:  # a shipped sensor setting under the user's level
+        kept["env_kwargs"] = env_kept
     where = f"{source(agent).name} [{'] ['.join(entries)}]" if entries else "the config's defaults"
     text = " ".join(f"{k}={v}" for k, v in kept.items()) or "none left (all given)"
-    return {**tuned, **settings}, f"settings: {agent} on {env_id} from {where}: {text}; --set key=value overrides any"
+    used = f"settings: {agent} on {env_id} from {where}: {text}; --set key=value overrides any"
+    return merged(tuned, settings, defaults.backbone), used
 
 
 def _check_budget(family: Any, config: Any) -> str:

@@ -12,11 +12,15 @@ import csv
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sandbox.runs.progress import ProgressLine
+
+CSV_EVERY = 5.0  # seconds between rewrites of progress.csv (and at every checkpoint, and at the end)
+RECENT = 20  # the progress line's return: the mean over this many of the last updates that finished episodes
 
 
 class RunLog:
@@ -37,6 +41,8 @@ class RunLog:
         self.before_first_write = before_first_write
         self.started = time.perf_counter()
         self.progress = ProgressLine()
+        self.csv_written = -math.inf  # when the CSV was last rewritten (perf_counter)
+        self.recent_returns: deque[float] = deque(maxlen=RECENT)  # the last updates' mean episode returns
 
     def _read_rows(self, up_to: int) -> list[dict[str, float]]:
         if not self.csv_path.is_file():
@@ -56,7 +62,9 @@ class RunLog:
         self.tb = SummaryWriter(str(self.dir / "tensorboard"), purge_step=purge)
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
-        """Log one row at `step`: CSV (rewritten whole and atomically), TensorBoard, the progress line."""
+        """Log one row at `step`: TensorBoard, the progress line, and the CSV (rewritten whole and atomically,
+        at most every CSV_EVERY seconds: a run of 25k short updates would otherwise spend its time rewriting
+        it; `flush` writes it now)."""
         if self.tb is None:
             self._open()
         row = {"global_step": float(step), **{k: float(v) for k, v in scalars.items()}}
@@ -64,13 +72,24 @@ class RunLog:
         for key, value in scalars.items():
             if math.isfinite(value):
                 self.tb.add_scalar(key, value, step)
-        self._write_csv()
+        if time.perf_counter() - self.csv_written >= CSV_EVERY or step >= self.total:
+            self.flush()
         self.progress.show(self._line(step, scalars), force=step >= self.total)
+
+    def flush(self) -> None:
+        """Write the CSV with every row so far (before a checkpoint: a resumed run's logs start from it)."""
+        if self.rows:
+            self._write_csv()
+            self.csv_written = time.perf_counter()
 
     def _line(self, step: int, scalars: dict[str, float]) -> str:
         ret = scalars.get("charts/episodic_return", math.nan)
+        if math.isfinite(ret):
+            self.recent_returns.append(ret)
         sps = scalars.get("charts/SPS", math.nan)
-        ret_text = f"return {ret:8.2f}" if math.isfinite(ret) else "no episode yet"
+        # the mean over the last updates that finished episodes (an update of a few steps often finishes none)
+        mean = sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else math.nan
+        ret_text = f"return {mean:8.2f}" if math.isfinite(mean) else "no episode yet"
         sps_text = f"SPS {sps:,.0f}" if math.isfinite(sps) else "SPS -"
         return (f"step {step:,}/{self.total:,} ({step / self.total:4.0%})  {ret_text}  {sps_text}  "
                 f"elapsed {time.perf_counter() - self.started:5.0f} s")
@@ -84,6 +103,7 @@ class RunLog:
         self.progress.close()
         if self.tb is None:
             return None
+        self.flush()
         self.tb.close()
         return plot_learning_curve(self.rows, self.dir / "learning_curve.png")
 

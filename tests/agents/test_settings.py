@@ -11,11 +11,12 @@ from agents import FAMILIES
 from agents.settings import _table, entries_for, tuned_settings
 
 
-def test_cardrive_merges_env_level_and_observation_most_general_first():
+def test_cardrive_merges_env_observation_level_and_both_most_general_first():
     assert entries_for("sandbox/CarDrive-v0", {"level": "normal", "obs": "pixels"}) == [
-        "sandbox/CarDrive-v0", "sandbox/CarDrive-v0 normal", "sandbox/CarDrive-v0 normal pixels"]
+        "sandbox/CarDrive-v0", "sandbox/CarDrive-v0 pixels", "sandbox/CarDrive-v0 normal",
+        "sandbox/CarDrive-v0 normal pixels"]
     assert entries_for("sandbox/CarDrive-v0", {}) == [
-        "sandbox/CarDrive-v0", "sandbox/CarDrive-v0 easy", "sandbox/CarDrive-v0 easy rays"]
+        "sandbox/CarDrive-v0", "sandbox/CarDrive-v0 rays", "sandbox/CarDrive-v0 easy", "sandbox/CarDrive-v0 easy rays"]
     assert entries_for("CartPole-v1") == ["CartPole-v1"]
 
 
@@ -23,7 +24,8 @@ def test_an_env_without_an_entry_gets_the_default_table():
     settings, entries = tuned_settings("a2c", "Acrobot-v1", {})
     assert entries == ["default"] and settings["num_envs"] < FAMILIES["a2c"].config().num_envs  # not CarDrive's
     settings, entries = tuned_settings("a2c", "sandbox/CarDrive-v0", {"level": "normal"})
-    assert entries == ["sandbox/CarDrive-v0"] and settings["num_envs"] == 128
+    assert entries == ["sandbox/CarDrive-v0", "sandbox/CarDrive-v0 normal"] and settings["num_envs"] == 128
+    assert settings["env_kwargs"] == {"n_rays": 25}  # normal's pedestrians need finer rays than the world's 9
 
 
 def test_arrays_become_tuples():
@@ -39,3 +41,34 @@ def test_every_shipped_value_is_a_field_of_its_config_and_valid(family):
     for entry, values in table.items():
         assert set(values) <= fields, (family, entry, set(values) - fields)
         FAMILIES[family].config(**tuned_settings(family, entry.split(" ")[0], {})[0])  # validates
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("obs", ["pixels", "both"])
+def test_every_family_shipped_cardrive_settings_take_images(family, obs):
+    """Observation normalisation is for vectors: the shipped CarDrive settings must not ask it of images."""
+    from agents.envs import make_train_env
+
+    settings, _ = tuned_settings(family, "sandbox/CarDrive-v0", {"level": "normal", "obs": obs})
+    config = FAMILIES[family].config(**{**settings, "env_kwargs": {"level": "normal", "obs": obs}, "num_envs": 2})
+    make_train_env(config).close()  # refused by name if normalisation met an image
+
+
+def test_a_given_backbone_leaves_the_shipped_options_of_another_out():
+    from agents.settings import merged
+
+    shipped = {"backbone": "cnn", "backbone_options": {"channels": (16, 32)}, "num_envs": 64}
+    assert merged(shipped, {"backbone": "mlp"}) == {"backbone": "mlp", "num_envs": 64}
+    assert merged(shipped, {"backbone": "cnn"})["backbone_options"] == {"channels": (16, 32)}
+    assert merged({"backbone_options": {"widths": (8,)}}, {"backbone": "mlp"})["backbone_options"] == {"widths": (8,)}
+    assert merged(shipped, {"backbone": "mlp", "backbone_options": {"widths": (4,)}})["backbone_options"] == {
+        "widths": (4,)}
+
+
+def test_shipped_env_arguments_merge_under_the_given_ones():
+    from agents.settings import merged
+
+    shipped = {"env_kwargs": {"n_rays": 25, "level": "normal"}, "gamma": 0.998}
+    assert merged(shipped, {"env_kwargs": {"level": "hard"}}) == {
+        "env_kwargs": {"n_rays": 25, "level": "hard"}, "gamma": 0.998}
+    assert merged({"gamma": 0.9}, {"env_kwargs": {"level": "hard"}})["env_kwargs"] == {"level": "hard"}

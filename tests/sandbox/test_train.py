@@ -174,6 +174,19 @@ def test_a_run_says_which_settings_it_used_and_set_overrides_them(tmp_path, caps
     assert settings["gamma"] == 0.98 and settings["num_steps"] == 4 and settings["num_envs"] == shipped["num_envs"]
 
 
+def test_a_shipped_sensor_setting_goes_under_the_user_level_and_into_the_checkpoint(tmp_path, capsys):
+    run = tmp_path / "rays"
+    assert main(["train", "--agent", "a2c", "--level", "normal", "--total-timesteps", "2048", "--eval-episodes",
+                 "1", "--run-dir", str(run)]) == 0
+    assert "env_kwargs={'n_rays': 25}" in capsys.readouterr().err  # said among the settings used
+    settings = load_checkpoint(run / "checkpoint.pt")["run"]["settings"]
+    assert settings["env_kwargs"] == {"level": "normal", "n_rays": 25}
+    from sandbox.commands.drivers import load_driver
+
+    driver = load_driver(run / "checkpoint.pt")  # drives again with the rays it learned on
+    assert driver.env_kwargs["n_rays"] == 25
+
+
 @pytest.mark.parametrize(("flag", "message"), [
     ("gama=0.9", "unknown a2c setting(s) ['gama']"),
     ("gamma=2", "gamma"),
