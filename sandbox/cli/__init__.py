@@ -12,7 +12,7 @@
     sandbox bench backbones      backbone throughput and the batched population forward
     sandbox bench agents         steps and seconds to solve CartPole and CarDrive easy, ours and SB3
     sandbox bench drive          every family and SB3 PPO, the same minutes on normal and hard: clean laps
-    sandbox bench pixels         our A2C + CNN and SB3 PPO CnnPolicy, the same minutes on easy pixels
+    sandbox bench pixels         our A2C or PPO + CNN and SB3 PPO CnnPolicy, the same minutes on pixels
     sandbox bench evolve|watch|components   evolution vs DEAP's ordinary way; the viewer's cost; components
 
 Every subcommand has its own `--help`. Errors in flags or inputs are reported in one line, not a traceback.
@@ -161,15 +161,19 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     dr.add_argument("--agents", nargs="+", choices=("ppo", "a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"),
                     default=["ppo", "a2c", "a2c-attention", "reinforce", "qlearning", "sarsa"],
                     help="our families to race (a2c-attention: A2C over the attention backbone)")
+    dr.add_argument("--no-sb3", action="store_true", help="race ours alone (no SB3 PPO row)")
     add_seed(dr, "seed of every learner")
     px = bench.add_parser(
         "pixels",
-        help="our A2C with a CNN and SB3 PPO's CnnPolicy, the same minutes each on easy pixels",
-        description="As `bench drive`, on easy's 64x64 pixel observations: our A2C (CNN, 64 envs) against SB3 "
-        "PPO CnnPolicy (8 envs).",
+        help="our A2C or PPO with a CNN and SB3 PPO's CnnPolicy, the same minutes each on a level's pixels",
+        description="As `bench drive`, on a level's 64x64 pixel observations (easy by default): our A2C (CNN, 64 "
+        "envs) or PPO (its shipped pixels settings) against SB3 PPO CnnPolicy (8 envs).",
     )
     px.add_argument("--minutes", type=positive_float, default=5.0, help="training minutes per learner (5)")
     px.add_argument("--no-sb3", action="store_true", help="race ours alone")
+    px.add_argument("--level", choices=level_names(), default="easy", help="the level (default easy)")
+    px.add_argument("--agent", choices=("a2c", "ppo"), default="a2c",
+                    help="ours: a2c (CNN, 64 envs) or ppo (its shipped pixels settings); default a2c")
     add_seed(px, "seed of every learner")
     return bench
 
@@ -246,11 +250,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "bench" and args.bench == "drive":
         from sandbox.bench.race import run_drive_bench
 
-        print(run_drive_bench(args.minutes, tuple(args.levels), args.seed, tuple(args.agents)))
+        print(run_drive_bench(args.minutes, tuple(args.levels), args.seed, tuple(args.agents),
+                              with_sb3=not args.no_sb3))
     elif args.command == "bench" and args.bench == "pixels":
         from sandbox.bench.race import run_pixels_bench
 
-        print(run_pixels_bench(args.minutes, args.seed, with_sb3=not args.no_sb3))
+        print(run_pixels_bench(args.minutes, args.seed, with_sb3=not args.no_sb3, level=args.level, agent=args.agent))
     elif args.command == "bench" and args.bench == "backbones":
         from sandbox.bench.backbones import run_backbones_bench
 

@@ -31,8 +31,10 @@ from sandbox.runs.trajectories import save_trajectories, split_obs
 Driver = Callable[[Any, Any], np.ndarray]  # (env, observation batch) -> actions
 
 
-def make_driver(driver: str, continuous: bool, trust_code: bool = False) -> tuple[Driver, str | None]:
-    """The driver's function and the observation it reads ("rays", "pixels", "both"; None: the world state).
+def make_driver(driver: str, continuous: bool, trust_code: bool = False
+                ) -> tuple[Driver, str | None, dict[str, Any]]:
+    """The driver's function, the observation it reads ("rays", "pixels", "both"; None: the world state) and
+    the sensor settings it was trained with (a checkpoint's `n_rays`; {} for the expert and the controller).
 
     Raises:
         ValueError: not expert, controller, or an existing checkpoint.
@@ -40,9 +42,9 @@ def make_driver(driver: str, continuous: bool, trust_code: bool = False) -> tupl
     import envs
 
     if driver == "expert":
-        return (lambda env, obs: envs.drive_expert(env.core, continuous=continuous)), None
+        return (lambda env, obs: envs.drive_expert(env.core, continuous=continuous)), None, {}
     if driver == "controller":
-        return (lambda env, obs: envs.drive_controller(obs["rays"], env.config.n_rays, continuous)), "rays"
+        return (lambda env, obs: envs.drive_controller(obs["rays"], env.config.n_rays, continuous)), "rays", {}
     if not Path(driver).is_file():
         raise ValueError(f"--driver must be expert, controller or a checkpoint file; no file at {driver!r}")
     from sandbox.commands.drivers import load_driver
@@ -54,7 +56,8 @@ def make_driver(driver: str, continuous: bool, trust_code: bool = False) -> tupl
         raise ValueError(f"{driver} drives with continuous={policy.env_kwargs.get('continuous', False)}; "
                          f"collect was asked for continuous={continuous}")
     reads = policy.env_kwargs.get("obs", "rays")
-    return (lambda env, obs: policy.act(obs if reads == "both" else obs[reads])), reads
+    sensor = {k: v for k, v in policy.env_kwargs.items() if k in ("n_rays", "image_size")}
+    return (lambda env, obs: policy.act(obs if reads == "both" else obs[reads])), reads, sensor
 
 
 def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os.PathLike = "data/expert.npz",
@@ -73,11 +76,11 @@ def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"--noise must be in [0, 1], got {noise}")
     check_output_file(out, overwrite)
-    act, _ = make_driver(driver, continuous, trust_code)
+    act, _, sensor = make_driver(driver, continuous, trust_code)
     if episodes is not None:  # no more cars than episodes: the first to end are the short ones (crashes)
         num_envs = min(num_envs, episodes)
     env = CarDriveVectorEnv(num_envs, level=level, obs="both", continuous=continuous, tracks=tracks,
-                            max_episode_steps=max_episode_steps)
+                            max_episode_steps=max_episode_steps, **sensor)  # the rays the driver reads
     rng = np.random.default_rng(seed)
     observation, _ = env.reset(seed=seed)
     keep = ("rays", "pixels") if obs == "both" else (obs,)

@@ -185,6 +185,13 @@ def test_a_shipped_sensor_setting_goes_under_the_user_level_and_into_the_checkpo
 
     driver = load_driver(run / "checkpoint.pt")  # drives again with the rays it learned on
     assert driver.env_kwargs["n_rays"] == 25
+    from sandbox.commands.collect import collect
+    from sandbox.runs.trajectories import load_trajectories
+
+    collect(str(run / "checkpoint.pt"), level="normal", steps=40, out=tmp_path / "d.npz", obs="rays", num_envs=2,
+            progress=False)
+    arrays, meta = load_trajectories(tmp_path / "d.npz")
+    assert meta["n_rays"] == 25 and arrays["rays"].shape[1] == 25 * 3 + 2
 
 
 @pytest.mark.parametrize(("flag", "message"), [
