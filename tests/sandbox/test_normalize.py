@@ -129,7 +129,7 @@ def test_a_normalized_driver_drives_the_same_through_eval_and_replay(tmp_path):
     # `sandbox eval` sees observations as training's own final evaluation did
     assert evaluate_checkpoint(run / "checkpoint.pt", episodes=5) == json.loads((run / "eval.json").read_text())
     driver, (replayed, _, _) = load_driver(run / "checkpoint.pt"), load_replay_driver(run / "checkpoint.pt")
-    env = CarDriveVectorEnv(8, level="normal")
+    env = CarDriveVectorEnv(8, level="normal", n_rays=driver.env_kwargs["n_rays"])  # the rays it learned on
     obs, _ = env.reset(seed=3)
     for _ in range(20):
         actions = driver.act(obs)
