@@ -28,7 +28,7 @@ from agents.actor_critic import ActorCritic, setup_actor_critic
 from agents.envs import obs_to_tensor, stack_obs
 from agents.loop import append_step, start_loop
 from sandbox.runs.hooks import Hook
-from sandbox.runs.validate import check_positive_ints, check_unit_interval
+from sandbox.runs.validate import check_non_negative, check_positive_ints, check_unit_interval
 
 
 @dataclass
@@ -71,9 +71,7 @@ class A2CConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "num_steps", "total_timesteps")
         check_unit_interval(self, "gamma", "gae_lambda")
-        for name in ("ent_coef", "vf_coef", "max_grad_norm"):
-            if not getattr(self, name) >= 0.0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm")
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,

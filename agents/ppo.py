@@ -31,7 +31,7 @@ from agents.actor_critic import ActorCritic, setup_actor_critic
 from agents.envs import obs_to_tensor
 from agents.loop import UpdateLog, start_loop
 from sandbox.runs.hooks import Hook
-from sandbox.runs.validate import check_positive_ints, check_unit_interval
+from sandbox.runs.validate import check_bools, check_non_negative, check_positive_ints, check_unit_interval
 
 MLP_OPTIONS = {"widths": (128, 128), "activation": "tanh"}
 """the mlp's options when none are given: what drives CarDrive rays well under PPO"""
@@ -95,17 +95,13 @@ class PPOConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs")
         check_unit_interval(self, "gamma", "gae_lambda")
-        for name in ("ent_coef", "vf_coef", "max_grad_norm"):
-            if not getattr(self, name) >= 0.0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm")
         if not self.clip_coef > 0.0:
             raise ValueError(f"clip_coef must be > 0, got {self.clip_coef!r}")
         if self.target_kl is not None and not self.target_kl > 0.0:
             raise ValueError(f"target_kl must be > 0 or None (no early stop), got {self.target_kl!r}")
-        for name in ("share_backbone", "anneal_lr", "norm_adv", "clip_vloss", "normalize_observation",
-                     "normalize_reward"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        check_bools(self, "share_backbone", "anneal_lr", "norm_adv", "clip_vloss", "normalize_observation",
+                    "normalize_reward")
         if self.backbone_options is None:
             self.backbone_options = dict(MLP_OPTIONS) if self.backbone == "mlp" else {}
 

@@ -18,3 +18,17 @@ def check_unit_interval(config: Any, *names: str) -> None:
     for name in names:
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {getattr(config, name)!r}")
+
+
+def check_non_negative(config: Any, *names: str) -> None:
+    """Each field in `names` is >= 0 (a NaN is not); else a ValueError naming it."""
+    for name in names:
+        if not getattr(config, name) >= 0.0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)!r}")
+
+
+def check_bools(config: Any, *names: str) -> None:
+    """Each field in `names` is True or False (not 0, 1 or a string); else a ValueError naming it."""
+    for name in names:
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(config, name)!r}")
