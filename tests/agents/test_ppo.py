@@ -5,11 +5,7 @@ uninterrupted run; slow tests that it solves CartPole and laps CarDrive easy."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +24,9 @@ from agents.ppo import (
     value_loss,
 )
 from sandbox.runs.checkpoints import load_checkpoint
-from tests.agents.test_a2c import _greedy_mean_return
+from tests.agents.test_a2c import solved_by
+from tests.killed_run import assert_resume_after_kill_9_equals_uninterrupted, progress_rows
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = {"num_envs": 4, "num_steps": 8, "num_minibatches": 2, "update_epochs": 2}
 
 
@@ -179,35 +175,8 @@ def _train_command(run: Path) -> list[str]:
 
 
 def test_resume_after_kill_9_ends_as_the_uninterrupted_run(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dummy"}
-    whole = tmp_path / "whole"
-    subprocess.run(_train_command(whole), cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_command(killed), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    stopped_at = load_checkpoint(killed / "checkpoint.pt")["global_step"]
-    assert stopped_at < 7680  # it really was stopped part way
-    subprocess.run([sys.executable, "-m", "sandbox", "train", "--resume", str(killed)], cwd=REPO, env=env,
-                   check=True, capture_output=True, timeout=300)
-    a, b = load_checkpoint(whole / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
-    assert a["global_step"] == b["global_step"] == 7680
-    for name, value in a["model"].items():
-        torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0, msg=name)
-    # the logs too: no step twice, every row the uninterrupted run's (but its wall-clock speed)
-    assert _progress(killed) == _progress(whole)
-    assert "losses/approx_kl" in _progress(whole)[0] and "charts/learning_rate" in _progress(whole)[0]
-
-
-def _progress(run: Path) -> list[dict[str, str]]:
-    import csv
-
-    with open(run / "progress.csv", newline="") as f:
-        return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in csv.DictReader(f)]
+    whole, _ = assert_resume_after_kill_9_equals_uninterrupted(tmp_path, _train_command, 7680)
+    assert "losses/approx_kl" in progress_rows(whole)[0] and "charts/learning_rate" in progress_rows(whole)[0]
 
 
 class _SolvedError(Exception):
@@ -222,18 +191,8 @@ def test_ppo_solves_cartpole():
     config = PPOConfig(env_id="CartPole-v1", num_envs=8, num_steps=32, num_minibatches=1, update_epochs=20,
                        total_timesteps=100_000, learning_rate=1e-3, anneal_lr=True, gamma=0.98, gae_lambda=0.8,
                        ent_coef=0.0, clip_vloss=False, seed=0)
-    solved, next_check = [], [5_000]
-
-    def check(event):
-        if event["kind"] == "update" and event["global_step"] >= next_check[0]:
-            next_check[0] += 5_000
-            if _greedy_mean_return(event["model"], "CartPole-v1") >= 475:
-                solved.append(event["global_step"])
-                raise _SolvedError
-
-    with pytest.raises(_SolvedError):
-        train(config, log=check)
-    assert solved and solved[0] <= 100_000
+    solved = solved_by(train, config)
+    assert solved is not None and solved <= 100_000
 
 
 @pytest.mark.slow

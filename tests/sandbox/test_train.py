@@ -4,11 +4,7 @@ with kill -9, and errors that name the problem."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,8 +12,8 @@ import torch
 
 from sandbox.cli import main
 from sandbox.runs.checkpoints import load_checkpoint
+from tests.killed_run import assert_resume_after_kill_9_equals_uninterrupted
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = ["--total-timesteps", "1024", "--num-envs", "8", "--eval-episodes", "3", "--checkpoint-every", "2"]
 
 
@@ -56,34 +52,7 @@ def _train_command(run: Path, *extra: str) -> list[str]:
 
 
 def test_resume_after_kill_9_ends_as_the_uninterrupted_run(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dummy"}
-    whole = tmp_path / "whole"
-    subprocess.run(_train_command(whole), cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_command(killed), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    stopped_at = load_checkpoint(killed / "checkpoint.pt")["global_step"]
-    assert stopped_at < 38400  # it really was stopped part way
-    subprocess.run([sys.executable, "-m", "sandbox", "train", "--resume", str(killed)], cwd=REPO, env=env,
-                   check=True, capture_output=True, timeout=300)
-    a, b = load_checkpoint(whole / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
-    assert a["global_step"] == b["global_step"] == 38400
-    for name, value in a["model"].items():
-        torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0, msg=name)
-    # the logs too: no step twice, every row the uninterrupted run's (but its wall-clock speed)
-    assert _progress(killed) == _progress(whole)
-
-
-def _progress(run: Path) -> list[dict[str, str]]:
-    import csv
-
-    with open(run / "progress.csv", newline="") as f:
-        return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in csv.DictReader(f)]
+    assert_resume_after_kill_9_equals_uninterrupted(tmp_path, _train_command, 38400)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
