@@ -74,6 +74,8 @@ class RunLog:
                 self.tb.add_scalar(key, value, step)
         if time.perf_counter() - self.csv_written >= CSV_EVERY or step >= self.total:
             self.flush()
+        if math.isfinite(row.get("charts/episodic_return", math.nan)):
+            self.recent_returns.append(row["charts/episodic_return"])
         self.progress.show(self._line(step, scalars), force=step >= self.total)
 
     def flush(self) -> None:
@@ -83,9 +85,6 @@ class RunLog:
             self.csv_written = time.perf_counter()
 
     def _line(self, step: int, scalars: dict[str, float]) -> str:
-        ret = scalars.get("charts/episodic_return", math.nan)
-        if math.isfinite(ret):
-            self.recent_returns.append(ret)
         sps = scalars.get("charts/SPS", math.nan)
         # the mean over the last updates that finished episodes (an update of a few steps often finishes none)
         mean = sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else math.nan
