@@ -4,8 +4,10 @@
     backbone = make_backbone("mlp", env.observation_space, widths=(64, 64))
     features = backbone(obs)            # (B, *obs_shape) -> (B, backbone.out_dim)
 
-Families: "mlp" (`MLPConfig`), "cnn" (`CNNConfig`), "attention" (`AttentionConfig`), and "table"
-(`TableConfig`, a one-hot code of a discretised observation: tabular learning). A backbone of your own
+Families: "mlp" (`MLPConfig`), "cnn" (`CNNConfig`), "attention" (`AttentionConfig`), "table"
+(`TableConfig`, a one-hot code of a discretised observation: tabular learning), and the recurrent "lstm" and
+"gru" (`RecurrentConfig`), which carry a state: `features, state = backbone(obs, state, episode_start)`, with
+`backbone.initial_state(B)` and `is_recurrent(backbone)` (see recurrent.py). A backbone of your own
 plugs in by "package.module:Class", by `register_backbone`, or by the entry-point group `sandbox.backbones`
 (see registry.py). `population.StackedMLP` evaluates P MLPs with different weights in one call (evolution).
 """
@@ -23,6 +25,13 @@ from sandbox.backbones.cnn import CNNBackbone, CNNConfig, build_cnn
 from sandbox.backbones.inputs import DictBackbone
 from sandbox.backbones.mlp import MLPBackbone, MLPConfig, build_mlp
 from sandbox.backbones.population import StackedMLP, flat_parameters, stack_flat, stack_modules
+from sandbox.backbones.recurrent import (
+    RecurrentBackbone,
+    RecurrentConfig,
+    build_gru,
+    build_lstm,
+    is_recurrent,
+)
 from sandbox.backbones.registry import (
     ENTRY_POINT_GROUP,
     BackboneError,
@@ -37,6 +46,8 @@ register_backbone("mlp", build_mlp, replace=True)
 register_backbone("cnn", build_cnn, replace=True)
 register_backbone("attention", AttentionBackbone, replace=True)
 register_backbone("table", TableBackbone, replace=True)
+register_backbone("lstm", build_lstm, replace=True)
+register_backbone("gru", build_gru, replace=True)
 
 __all__ = [
     "ACTIVATIONS",
@@ -51,6 +62,8 @@ __all__ = [
     "FeedForward",
     "MLPBackbone",
     "MLPConfig",
+    "RecurrentBackbone",
+    "RecurrentConfig",
     "SelfAttention",
     "StackedMLP",
     "TableBackbone",
@@ -59,6 +72,7 @@ __all__ = [
     "ZeroGradientWarning",
     "available_backbones",
     "flat_parameters",
+    "is_recurrent",
     "make_activation",
     "make_backbone",
     "register_backbone",
