@@ -25,14 +25,14 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from sandbox.backbones.activations import ACTIVATIONS, activation_name
+from sandbox.backbones.activations import ACTIVATIONS, activation_name, tanh
 from sandbox.backbones.inputs import BoxScaler
 
 # elementwise activations on stacked tensors; the step needs no warning here: populations are evolved
 ELEMENTWISE = {
     "step": lambda x: (x > 0).to(x.dtype),
     "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
+    "tanh": tanh,  # as the tanh module computes it, so a stack equals its members
     "relu": torch.relu,
     "abs": torch.abs,
     "gelu": nn.functional.gelu,
