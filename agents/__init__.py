@@ -20,7 +20,7 @@ from typing import Any
 from gymnasium import spaces
 from torch import nn
 
-from agents import a2c, loop, ppo, q_learning, reinforce, sarsa
+from agents import a2c, dagger, loop, ppo, q_learning, reinforce, sarsa
 from agents.actor_critic import ActorCritic
 from agents.qnet import QNetwork
 
@@ -73,7 +73,7 @@ def register_family(family: Family, replace: bool = False) -> Family:
 
 def _actor_critic(config: Any, observation_space: spaces.Space, action_space: spaces.Space) -> ActorCritic:
     return ActorCritic(observation_space, action_space, config.backbone, config.backbone_options,
-                       config.share_backbone)
+                       config.share_backbone)  # ortho_init matters only before training
 
 
 def _q_network(config: Any, observation_space: spaces.Space, action_space: spaces.Space) -> QNetwork:
@@ -105,3 +105,7 @@ register_family(Family("ppo", ppo.PPOConfig, ppo.train, _actor_critic, _rollout,
                                 "explained_variance": "losses/explained_variance",
                                 "learning_rate": "charts/learning_rate"},
                        help="PPO: clipped surrogate, GAE, minibatch epochs over each rollout"))
+register_family(Family("dagger", dagger.DAggerConfig, dagger.train, _actor_critic, _rollout, whole_rollouts=True,
+                       metrics={"loss": "losses/imitation_loss", "agreement": "charts/agreement", "beta": "charts/beta",
+                                "dataset_size": "charts/dataset_size"},
+                       help="DAgger: a student of the privileged expert on the states it visits; CarDrive only"))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.actor_critic import ActorCritic, setup_actor_critic
+from agents.actor_critic import ActorCritic, Memory, State, select_rows, setup_actor_critic
 from agents.envs import obs_to_tensor, stack_obs
 from agents.loop import append_step, start_loop
 from sandbox.runs.hooks import Hook
@@ -45,6 +45,8 @@ class A2CConfig:
     """options of the backbone's config, e.g. {"widths": (64, 64)}"""
     share_backbone: bool = False
     """one backbone under the policy and value heads (cheaper on pixels) instead of one each"""
+    ortho_init: bool = False
+    """orthogonal init (gain sqrt 2) of the backbones' layers, as SB3 and CleanRL start an actor-critic"""
     num_envs: int = 128
     """envs stepped together"""
     num_steps: int = 16
@@ -111,34 +113,45 @@ def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | N
     """
     env, model, optimizer = setup_actor_critic(config, "A2C", env_wrapper)
     loop, obs = start_loop("a2c", config, env, model, optimizer, resume, log)
+    memory = Memory.start(model, env.num_envs, resume)  # a recurrent model's state per env (() if feed-forward)
     num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
     for update in range(loop.update + 1, num_updates + 1):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = annealed_lr(config.learning_rate, update, num_updates)
         # rollout
         rollout: dict[str, list] = {}
+        first_state = memory.state
         for _ in range(config.num_steps):
             obs_t = obs_to_tensor(obs)
             with torch.no_grad():
-                action = model(obs_t)[0].sample()
+                dist, _, memory.state = model.step(obs_t, memory.state, memory.start)
+                action = dist.sample()
             obs, reward, terminated, truncated, info = env.step(model.to_env(action))
             valid = loop.step(reward, terminated, truncated, info)
             append_step(rollout, obs=obs_t, action=action, reward=reward, terminated=terminated,
-                        done=terminated | truncated, valid=valid)
+                        done=terminated | truncated, valid=valid, start=memory.start)
+            memory.start = torch.from_numpy(~valid).float()  # an autoreset step returns a new episode's first obs
+        rollout["start"].append(memory.start)  # the last observation's, which only bootstraps
         # update
-        metrics = _update(model, optimizer, rollout, obs_to_tensor(obs), config, update)
+        metrics = _update(model, optimizer, rollout, obs_to_tensor(obs), first_state, config, update)
         # log
-        loop.log_update(update, metrics)
+        loop.log_update(update, metrics, memory.payload)
     env.close()
     return model, loop.history
 
 
 def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[str, list], last_obs,
-            config: A2CConfig, update: int) -> dict[str, float]:
-    """One gradient step on a rollout of T steps of N envs; returns the losses."""
+            first_state: State, config: A2CConfig, update: int) -> dict[str, float]:
+    """One gradient step on a rollout of T steps of N envs (a recurrent model replays it in time order from
+    `first_state`, back-propagating through all of it); returns the losses."""
     t_steps, n = len(rollout["reward"]), len(rollout["reward"][0])
     batch = stack_obs(rollout["obs"] + [last_obs])  # (T + 1) * N observations, one forward
-    dist, values = model(batch)
+    if model.recurrent:
+        sequence = lambda x: x.view(t_steps + 1, n, *x.shape[1:])  # noqa: E731  ((T + 1) * N, ...) -> (T + 1, N, ...)
+        batch = {k: sequence(v) for k, v in batch.items()} if isinstance(batch, dict) else sequence(batch)
+        dist, values = model.sequence(batch, first_state, torch.stack(rollout["start"]))
+    else:
+        dist, values = model(batch)
     values = values.view(t_steps + 1, n)  # (T + 1, N)
     as_tensor = lambda key: torch.as_tensor(np.stack(rollout[key]), dtype=torch.float32)  # noqa: E731
     rewards, terminated, dones, valid = (as_tensor(k) for k in ("reward", "terminated", "done", "valid"))
@@ -149,7 +162,7 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[
         advantages = (advantages - advantages[valid > 0].mean()) / (advantages[valid > 0].std() + 1e-8)
     actions = torch.stack(rollout["action"]).flatten(0, 1)  # (T * N, ...)
     rows = slice(0, t_steps * n)  # the last observation only bootstraps
-    policy_dist = _rows(dist, rows)
+    policy_dist = select_rows(dist, rows)
     log_prob = model.log_prob(policy_dist, actions).view(t_steps, n)
     entropy = model.entropy(policy_dist).view(t_steps, n)
     count = valid.sum().clamp(min=1.0)
@@ -165,11 +178,4 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
     optimizer.step()
     return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_mean.item()}
-
-
-def _rows(dist, rows: slice):
-    """The distribution of the first T * N rows (the policy's outputs for the rollout's observations)."""
-    if isinstance(dist, torch.distributions.Categorical):
-        return torch.distributions.Categorical(logits=dist.logits[rows])
-    return torch.distributions.Normal(dist.mean[rows], dist.stddev[rows])
 

@@ -8,6 +8,7 @@ new episode's first observation with reward 0, so that step is no transition (`a
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,12 @@ def make_vec_env(env_id: str, num_envs: int, **env_kwargs: Any) -> VectorEnv:
     """
     if env_id == envs.ENV_ID:
         return envs.CarDriveVectorEnv(num_envs, **env_kwargs)
+    if ":" in env_id:  # "module:EnvId": the module registers the env when imported (gymnasium's convention)
+        module, _, env_id = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"env id {module}:{env_id}: cannot import {module!r} ({exc})") from exc
     if env_id not in gymnasium.registry:
         raise ValueError(f"unknown env id {env_id!r}; for example {envs.ENV_ID!r}, 'CartPole-v1', 'Acrobot-v1'")
     return gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)

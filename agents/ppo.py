@@ -15,6 +15,11 @@ dropped from the batch before the minibatches are drawn (so they hold transition
 bootstraps from 0, a truncated one from V(final observation), as in A2C. The rollout lives in tensors made
 once and overwritten every update (one forward per batch step); the minibatches index its flat rows.
 
+A recurrent backbone (lstm, gru) keeps a state per env across rollouts, zeroed where an episode starts. Its
+minibatches are whole env columns of the rollout instead of shuffled rows: each is replayed in time order from
+the state the rollout began with (truncated backpropagation through time over num_steps, as CleanRL's
+ppo_atari_lstm.py), and only its transitions count in the loss.
+
     model, history = train(PPOConfig(env_kwargs={"level": "easy"}, total_timesteps=200_000))  # laps easy
 """
 
@@ -27,7 +32,7 @@ from typing import Any
 import torch
 
 from agents.a2c import annealed_lr, gae
-from agents.actor_critic import ActorCritic, setup_actor_critic
+from agents.actor_critic import ActorCritic, Memory, State, select_rows, setup_actor_critic
 from agents.envs import obs_to_tensor
 from agents.loop import UpdateLog, start_loop
 from sandbox.runs.hooks import Hook
@@ -56,6 +61,8 @@ class PPOConfig:
     """options of the backbone's config; None: the backbone's own defaults, except the mlp's: MLP_OPTIONS"""
     share_backbone: bool = False
     """one backbone under the policy and value heads instead of one each"""
+    ortho_init: bool = False
+    """orthogonal init (gain sqrt 2) of the backbones' layers, as SB3 and CleanRL start an actor-critic"""
     num_envs: int = 256
     """envs stepped together"""
     num_steps: int = 32
@@ -100,8 +107,8 @@ class PPOConfig:
             raise ValueError(f"clip_coef must be > 0, got {self.clip_coef!r}")
         if self.target_kl is not None and not self.target_kl > 0.0:
             raise ValueError(f"target_kl must be > 0 or None (no early stop), got {self.target_kl!r}")
-        check_bools(self, "share_backbone", "anneal_lr", "norm_adv", "clip_vloss", "normalize_observation",
-                    "normalize_reward")
+        check_bools(self, "share_backbone", "ortho_init", "anneal_lr", "norm_adv", "clip_vloss",
+                    "normalize_observation", "normalize_reward")
         if self.backbone_options is None:
             self.backbone_options = dict(MLP_OPTIONS) if self.backbone == "mlp" else {}
 
@@ -162,6 +169,8 @@ class Rollout:
     terminated: torch.Tensor  # (T, N) 1.0 where step t ended its episode in a terminal state
     dones: torch.Tensor  # (T, N) 1.0 where step t ended its episode (terminated or truncated)
     valid: torch.Tensor  # (T, N) 1.0 where step t was a transition (not an autoreset step)
+    starts: torch.Tensor  # (T, N) 1.0 where obs t begins an episode (a recurrent state is zeroed there)
+    state: State = ()  # a recurrent model's state before step 0, each (layers, N, hidden); () if feed-forward
 
     @classmethod
     def like(cls, obs: Obs, model: ActorCritic, num_steps: int) -> Rollout:
@@ -171,7 +180,7 @@ class Rollout:
         zeros = lambda: torch.zeros(num_steps, n)  # noqa: E731
         return cls(_map(obs, lambda x: torch.zeros((num_steps, *x.shape), dtype=x.dtype)),
                    torch.zeros(action_shape, dtype=torch.long if model.discrete else torch.float32),
-                   zeros(), zeros(), zeros(), zeros(), zeros(), zeros())
+                   zeros(), zeros(), zeros(), zeros(), zeros(), zeros(), zeros())
 
 
 def _map(obs: Obs, fn: Callable[[torch.Tensor], torch.Tensor]) -> Obs:
@@ -200,36 +209,41 @@ def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | N
     loop, obs = start_loop("ppo", config, env, model, optimizer, resume, log)
     num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
     rollout = Rollout.like(obs_to_tensor(obs), model, config.num_steps)
+    memory = Memory.start(model, env.num_envs, resume)
     for update in range(loop.update + 1, num_updates + 1):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = annealed_lr(config.learning_rate, update, num_updates)
         # rollout
-        obs = _collect(model, env, loop, obs, rollout)
+        obs = _collect(model, env, loop, obs, rollout, memory)
         with torch.no_grad():
-            next_value = model(obs_to_tensor(obs))[1]
+            next_value = model.step(obs_to_tensor(obs), memory.state, memory.start)[1]
         next_values = torch.cat([rollout.values[1:], next_value[None]])  # V of what each step returned
         advantages = gae(rollout.rewards, rollout.values, next_values, rollout.terminated, rollout.dones,
                          config.gamma, config.gae_lambda)
         # update
         metrics = _update(model, optimizer, rollout, advantages, config, update)
         # log
-        loop.log_update(update, {**metrics, "learning_rate": optimizer.param_groups[0]["lr"]})
+        loop.log_update(update, {**metrics, "learning_rate": optimizer.param_groups[0]["lr"]}, memory.payload)
     env.close()
     return model, loop.history
 
 
-def _collect(model: ActorCritic, env: Any, loop: UpdateLog, obs: Any, rollout: Rollout) -> Any:
-    """Step the envs through one rollout, filling `rollout` in place; return the last observation."""
+def _collect(model: ActorCritic, env: Any, loop: UpdateLog, obs: Any, rollout: Rollout, memory: Memory) -> Any:
+    """Step the envs through one rollout, filling `rollout` (and `memory`) in place; return the last observation."""
+    rollout.state = memory.state
     for step in range(len(rollout.rewards)):
         obs_t = obs_to_tensor(obs)
+        rollout.starts[step] = memory.start
         with torch.no_grad():
-            dist, value = model(obs_t)
+            dist, value, memory.state = model.step(obs_t, memory.state, memory.start)
             action = dist.sample()
             rollout.log_probs[step] = model.log_prob(dist, action)
         _store(rollout.obs, step, obs_t)
         rollout.actions[step], rollout.values[step] = action, value
         obs, reward, terminated, truncated, info = env.step(model.to_env(action))
-        rollout.valid[step] = torch.from_numpy(loop.step(reward, terminated, truncated, info))
+        valid = loop.step(reward, terminated, truncated, info)
+        memory.start = torch.from_numpy(~valid).float()  # an autoreset step returns a new episode's first obs
+        rollout.valid[step] = torch.from_numpy(valid)
         rollout.rewards[step] = torch.from_numpy(reward)
         rollout.terminated[step] = torch.from_numpy(terminated)
         rollout.dones[step] = torch.from_numpy(terminated | truncated)
@@ -240,17 +254,16 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollo
             config: PPOConfig, update: int) -> dict[str, float]:
     """update_epochs passes of num_minibatches gradient steps over the rollout's transitions; each metric's
     mean over the steps taken, and the old values' explained variance."""
-    rows = rollout.valid.flatten().nonzero().squeeze(1)  # the transitions among the T * N flat rows: (B,)
+    valid = rollout.valid.flatten() > 0  # (T * N,)
+    rows = valid.nonzero().squeeze(1)  # the transitions among the T * N flat rows: (B,)
     flat = lambda x: x.flatten(0, 1)  # noqa: E731  (T, N, ...) -> (T * N, ...), a view
     batch = {"obs": _map(rollout.obs, flat), "actions": flat(rollout.actions), "log_probs": flat(rollout.log_probs),
              "values": flat(rollout.values), "advantages": flat(advantages),
              "returns": flat(advantages + rollout.values)}
     totals, steps = dict.fromkeys(METRICS, 0.0), 0
     for _ in range(config.update_epochs):
-        for mb in rows[torch.randperm(len(rows))].tensor_split(config.num_minibatches):  # (~B / num_minibatches,)
-            if len(mb) == 0:  # fewer transitions than minibatches (a tiny rollout)
-                continue
-            loss, metrics = _minibatch_loss(model, batch, mb, config)
+        for mb, (dist, values) in _minibatches(model, rollout, batch, rows, valid, config.num_minibatches):
+            loss, metrics = _minibatch_loss(model, dist, values, batch, mb, config)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"PPO: the loss became {loss.item()} at update {update}; lower "
                                          f"learning_rate (now {config.learning_rate}) or max_grad_norm "
@@ -267,10 +280,31 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollo
             "explained_variance": explained_variance(batch["values"][rows], batch["returns"][rows])}
 
 
-def _minibatch_loss(model: ActorCritic, batch: dict[str, Any], mb: torch.Tensor,
+def _minibatches(model: ActorCritic, rollout: Rollout, batch: dict[str, Any], rows: torch.Tensor,
+                 valid: torch.Tensor, count: int):
+    """One epoch's minibatches: (flat rows (b,), the model's (distribution, values) on them) each.
+
+    Feed-forward: `count` shuffled slices of the transitions. Recurrent: `count` shuffled groups of env columns,
+    each replayed over all T steps from the rollout's first state, then cut to its transitions."""
+    if not model.recurrent:
+        for mb in rows[torch.randperm(len(rows))].tensor_split(count):  # (~B / count,)
+            if len(mb):  # empty when there are fewer transitions than minibatches (a tiny rollout)
+                yield mb, model(_map(batch["obs"], lambda x, mb=mb: x[mb]))
+        return
+    steps, n = rollout.valid.shape
+    for envs in torch.randperm(n).tensor_split(count):  # (~N / count,)
+        cells = (torch.arange(steps)[:, None] * n + envs[None, :]).flatten()  # (T * n_mb,), time-major as sequence()
+        keep = valid[cells]
+        if keep.any():
+            dist, values = model.sequence(_map(rollout.obs, lambda x, envs=envs: x[:, envs]),
+                                          tuple(s[:, envs] for s in rollout.state), rollout.starts[:, envs])
+            yield cells[keep], (select_rows(dist, keep), values[keep])
+
+
+def _minibatch_loss(model: ActorCritic, dist: Any, values: torch.Tensor, batch: dict[str, Any], mb: torch.Tensor,
                     config: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """PPO's loss on the rows `mb` of the flat batch, and its parts (METRICS) as numbers."""
-    dist, values = model(_map(batch["obs"], lambda x: x[mb]))
+    """PPO's loss on the rows `mb` of the flat batch, given the model's distribution and values on them, and
+    its parts (METRICS) as numbers."""
     log_ratio = model.log_prob(dist, batch["actions"][mb]) - batch["log_probs"][mb]  # log pi(a|s) / pi_old(a|s)
     advantages = normalize(batch["advantages"][mb]) if config.norm_adv else batch["advantages"][mb]
     policy_loss = clipped_surrogate(log_ratio, advantages, config.clip_coef)

@@ -43,6 +43,8 @@ class ReinforceConfig:
     backbone_options: dict[str, Any] = field(default_factory=dict)
     share_backbone: bool = False
     """one backbone under the policy and value heads (cheaper on pixels) instead of one each"""
+    ortho_init: bool = False
+    """orthogonal init (gain sqrt 2) of the backbones' layers, as SB3 and CleanRL start an actor-critic"""
     num_envs: int = 32
     """envs played together"""
     batch_size: int = 4096

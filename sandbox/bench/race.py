@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -71,28 +72,40 @@ class Clock:
                 f"{best['clean_lap_rate']:.0%}", "-" if steps is None else f"{steps:.0f}"]
 
 
-def _held_out(act: Callable[[Any], np.ndarray], env_kwargs: dict[str, Any]) -> Callable[[], dict[str, float]]:
+def _held_out(act: Callable[[Any], np.ndarray], env_kwargs: dict[str, Any],
+              observe: Callable[..., None] | None = None) -> Callable[[], dict[str, float]]:
     from sandbox.runs.evaluate import evaluate
 
-    return lambda: evaluate(act, "sandbox/CarDrive-v0", env_kwargs, 100)
+    return lambda: evaluate(act, "sandbox/CarDrive-v0", env_kwargs, 100, observe=observe)
+
+
+def _policy(model: Any, normalize: Callable[[Any], Any]) -> Any:
+    """Greedy actions and what each step returned, for an actor-critic (recurrent or not) or a Q-network."""
+    from agents.actor_critic import ActorCritic, Policy
+    from agents.envs import obs_to_tensor
+
+    if isinstance(model, ActorCritic):
+        return Policy(model, normalize)
+    return SimpleNamespace(act=lambda obs: model.act(obs_to_tensor(normalize(obs)), deterministic=True),
+                           observe=lambda *step: None)
 
 
 def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int, settings: dict[str, Any]) -> Clock:
     """Train one of our families for `minutes`; its Clock holds the evaluations."""
     from agents import FAMILIES
-    from agents.envs import obs_to_tensor
     from agents.settings import merged, tuned_settings
 
     family, model = FAMILIES[agent], {}
-    act = lambda obs: model["m"].act(obs_to_tensor(model["normalize"](obs)), deterministic=True)  # noqa: E731
     shipped, _ = tuned_settings(agent, "sandbox/CarDrive-v0", env_kwargs)
     config = family.config(seed=seed, **merged(shipped, {**settings, "env_kwargs": env_kwargs}))
-    clock = Clock(minutes, _held_out(act, config.env_kwargs))  # with any sensor setting the family ships
+    act = lambda obs: model["policy"].act(obs)  # noqa: E731  (the model as of the last update)
+    observe = lambda *step: model["policy"].observe(*step)  # noqa: E731
+    clock = Clock(minutes, _held_out(act, config.env_kwargs, observe))  # with any sensor setting the family ships
 
     def hook(event: dict[str, Any]) -> None:
         if event["kind"] != "update":
             return
-        model["m"], model["normalize"] = event["model"], event["observation_normalizer"]()
+        model["policy"] = _policy(event["model"], event["observation_normalizer"]())
         if not clock.tick():
             raise _TimeUpError
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ from sandbox.runs.progress import ProgressLine
 from sandbox.runs.rundir import check_output_file
 from sandbox.runs.trajectories import save_trajectories, split_obs
 
-Driver = Callable[[Any, Any], np.ndarray]  # (env, observation batch) -> actions
+
+@dataclass
+class Driver:
+    """What collect drives with: `act(env, observation batch) -> actions`, and `observe(reward, terminated,
+    truncated)` after each step (a policy with memory or a context follows its episodes)."""
+
+    act: Callable[[Any, Any], np.ndarray]
+    observe: Callable[[np.ndarray, np.ndarray, np.ndarray], None] = lambda reward, terminated, truncated: None
 
 
 def make_driver(driver: str, continuous: bool, trust_code: bool = False
@@ -42,9 +50,9 @@ def make_driver(driver: str, continuous: bool, trust_code: bool = False
     import envs
 
     if driver == "expert":
-        return (lambda env, obs: envs.drive_expert(env.core, continuous=continuous)), None, {}
+        return Driver(lambda env, obs: envs.drive_expert(env.core, continuous=continuous)), None, {}
     if driver == "controller":
-        return (lambda env, obs: envs.drive_controller(obs["rays"], env.config.n_rays, continuous)), "rays", {}
+        return Driver(lambda env, obs: envs.drive_controller(obs["rays"], env.config.n_rays, continuous)), "rays", {}
     if not Path(driver).is_file():
         raise ValueError(f"--driver must be expert, controller or a checkpoint file; no file at {driver!r}")
     from sandbox.commands.drivers import load_driver
@@ -57,7 +65,7 @@ def make_driver(driver: str, continuous: bool, trust_code: bool = False
                          f"collect was asked for continuous={continuous}")
     reads = policy.env_kwargs.get("obs", "rays")
     sensor = {k: v for k, v in policy.env_kwargs.items() if k in ("n_rays", "image_size")}
-    return (lambda env, obs: policy.act(obs if reads == "both" else obs[reads])), reads, sensor
+    return Driver(lambda env, obs: policy.act(obs if reads == "both" else obs[reads]), policy.observe), reads, sensor
 
 
 def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os.PathLike = "data/expert.npz",
@@ -76,7 +84,7 @@ def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"--noise must be in [0, 1], got {noise}")
     check_output_file(out, overwrite)
-    act, _, sensor = make_driver(driver, continuous, trust_code)
+    drive, _, sensor = make_driver(driver, continuous, trust_code)
     if episodes is not None:  # no more cars than episodes: the first to end are the short ones (crashes)
         num_envs = min(num_envs, episodes)
     env = CarDriveVectorEnv(num_envs, level=level, obs="both", continuous=continuous, tracks=tracks,
@@ -89,7 +97,7 @@ def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os
     valid = np.ones(num_envs, bool)
     recorded, line = 0, ProgressLine() if progress else None
     while (recorded < steps) if episodes is None else (len(done_episodes) < episodes):
-        actions = act(env, observation)
+        actions = drive.act(env, observation)
         random_actions = np.stack([env.single_action_space.sample() for _ in range(num_envs)])
         actions = np.where(_broadcast(rng.random(num_envs) < noise, actions), random_actions, actions)
         now = {key: value for key, value in split_obs(observation).items() if key in keep}
@@ -102,6 +110,8 @@ def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os
             if terminated[i] or truncated[i]:
                 done_episodes.append(buffers[i])
                 buffers[i] = []
+        # a policy with memory starts afresh on the observation an autoreset step returns (a new episode's first)
+        drive.observe(np.where(valid, reward, 0.0), ~valid, np.zeros(num_envs, bool))
         valid = ~(terminated | truncated)
         if line is not None:
             line.show(f"collect: {recorded:,} steps, {len(done_episodes)} episodes")

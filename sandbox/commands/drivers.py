@@ -86,6 +86,7 @@ def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) 
     import torch
 
     from agents import FAMILIES
+    from agents.actor_critic import ActorCritic, Policy
     from agents.envs import obs_to_tensor
     from sandbox.commands.train import make_config, spaces_of_config
     from sandbox.runs.checkpoints import to_numpy
@@ -102,6 +103,10 @@ def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) 
     model.load_state_dict(payload["model"])
     model.eval()
     normalize = frozen_observations(to_numpy(payload.get("normalize") or {}))  # as it saw them in training
+    if isinstance(model, ActorCritic):  # it may carry a recurrent state per car
+        policy = Policy(model, normalize)
+        return GreedyDriver(run["agent"], policy.act, config.env_id, dict(config.env_kwargs), config.seed,
+                            policy.observe)
 
     def act(obs: Any) -> np.ndarray:
         with torch.no_grad():

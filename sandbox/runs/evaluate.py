@@ -29,6 +29,8 @@ def evaluate(act: Act, env_id: str, env_kwargs: dict[str, Any], episodes: int, t
         total, done = 0.0, False
         while not done:
             obs, reward, terminated, truncated, _ = env.step(act(obs))
+            if observe is not None:
+                observe(reward, terminated, truncated)
             total += float(reward[0])
             done = bool(terminated[0] or truncated[0])
         returns.append(total)
