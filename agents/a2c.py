@@ -47,6 +47,8 @@ class A2CConfig:
     """one backbone under the policy and value heads (cheaper on pixels) instead of one each"""
     ortho_init: bool = False
     """orthogonal init (gain sqrt 2) of the backbones' layers, as SB3 and CleanRL start an actor-critic"""
+    init_from: str = ""
+    """a student's checkpoint (dagger, bc) whose backbone and policy head the run starts from (`agents.warm_start`)"""
     num_envs: int = 128
     """envs stepped together"""
     num_steps: int = 16
@@ -111,7 +113,7 @@ def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | N
     `resume` is such a payload: the run continues from it, on CarDrive exactly as if never stopped.
     `env_wrapper`, if given, wraps the vector env (e.g. GAIL's, which replaces the reward by a discriminator's).
     """
-    env, model, optimizer = setup_actor_critic(config, "A2C", env_wrapper)
+    env, model, optimizer = setup_actor_critic(config, "A2C", env_wrapper, fresh=resume is None)
     loop, obs = start_loop("a2c", config, env, model, optimizer, resume, log)
     memory = Memory.start(model, env.num_envs, resume)  # a recurrent model's state per env (() if feed-forward)
     num_updates = config.total_timesteps // (config.num_envs * config.num_steps)

@@ -33,6 +33,7 @@ from torch.distributions import Categorical, Distribution, Normal
 
 from agents.envs import make_train_env, obs_to_tensor
 from agents.optim import make_optimizer
+from agents.warm_start import announce_warm_start, warm_start
 from sandbox.backbones import is_recurrent, make_backbone
 
 State = tuple[torch.Tensor, ...]
@@ -219,16 +220,18 @@ def select_rows(dist: Distribution, rows: torch.Tensor) -> Distribution:
     return Normal(dist.mean[rows], dist.stddev[rows])
 
 
-def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any] | None = None
-                       ) -> tuple[Any, ActorCritic, torch.optim.Optimizer]:
+def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any] | None = None,
+                       fresh: bool = True) -> tuple[Any, ActorCritic, torch.optim.Optimizer]:
     """Seed the run, build the envs (wrapped by `env_wrapper` if given), the actor-critic and its optimiser
-    from a policy agent's config."""
+    from a policy agent's config; a `fresh` run (not a resumed one) with `init_from` starts from that student."""
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     env = make_train_env(config, env_wrapper)
     check_action_space(env.single_action_space, agent, "every agent family handles these")
     model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
-                        config.backbone_options, config.share_backbone, config.ortho_init)
+                        config.backbone_options, config.share_backbone, getattr(config, "ortho_init", False))
+    if fresh and getattr(config, "init_from", ""):
+        announce_warm_start(config.init_from, warm_start(model, config, config.init_from))
     return env, model, make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
 
 

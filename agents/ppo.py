@@ -63,6 +63,8 @@ class PPOConfig:
     """one backbone under the policy and value heads instead of one each"""
     ortho_init: bool = False
     """orthogonal init (gain sqrt 2) of the backbones' layers, as SB3 and CleanRL start an actor-critic"""
+    init_from: str = ""
+    """a student's checkpoint (dagger, bc) whose backbone and policy head the run starts from (`agents.warm_start`)"""
     num_envs: int = 256
     """envs stepped together"""
     num_steps: int = 32
@@ -205,7 +207,7 @@ def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | N
     returning everything needed to continue the run (a checkpoint's payload). `resume` is such a payload: the
     run continues from it, on CarDrive exactly as if never stopped. `env_wrapper`, if given, wraps the vector env.
     """
-    env, model, optimizer = setup_actor_critic(config, "PPO", env_wrapper)
+    env, model, optimizer = setup_actor_critic(config, "PPO", env_wrapper, fresh=resume is None)
     loop, obs = start_loop("ppo", config, env, model, optimizer, resume, log)
     num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
     rollout = Rollout.like(obs_to_tensor(obs), model, config.num_steps)

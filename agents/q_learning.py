@@ -31,6 +31,7 @@ from agents.loop import start_loop
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, linear_schedule
 from agents.replay_buffer import ReplayBuffer
+from agents.warm_start import announce_warm_start, warm_start
 from sandbox.runs.checkpoints import to_numpy, to_tensors
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_positive_ints
@@ -48,6 +49,8 @@ class QLearningConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     backbone: str = "mlp"
     backbone_options: dict[str, Any] = field(default_factory=dict)
+    init_from: str = ""
+    """a student's checkpoint (dagger, bc) whose backbone and policy head the run starts from (`agents.warm_start`)"""
     num_envs: int = 8
     total_timesteps: int = 200_000
     learning_rate: float = 1e-3
@@ -105,6 +108,8 @@ def train(config: QLearningConfig, log: Hook | None = None,
     torch.manual_seed(config.seed)
     env = make_train_env(config)
     q = QNetwork(env.single_observation_space, env.single_action_space, config.backbone, config.backbone_options)
+    if config.init_from and resume is None:
+        announce_warm_start(config.init_from, warm_start(q, config, config.init_from))
     target = copy.deepcopy(q)
     optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)
     rng = np.random.default_rng(config.seed)

@@ -45,6 +45,8 @@ class ReinforceConfig:
     """one backbone under the policy and value heads (cheaper on pixels) instead of one each"""
     ortho_init: bool = False
     """orthogonal init (gain sqrt 2) of the backbones' layers, as SB3 and CleanRL start an actor-critic"""
+    init_from: str = ""
+    """a student's checkpoint (dagger, bc) whose backbone and policy head the run starts from (`agents.warm_start`)"""
     num_envs: int = 32
     """envs played together"""
     batch_size: int = 4096
@@ -139,7 +141,7 @@ def train(config: ReinforceConfig, log: Hook | None = None,
           resume: dict[str, Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
     """Train a policy by REINFORCE; return it and the history of per-update metrics. `log` and `resume` as
     for A2C (`agents.a2c.train`): the hook's `state` includes the episodes still running."""
-    env, model, optimizer = setup_actor_critic(config, "REINFORCE")
+    env, model, optimizer = setup_actor_critic(config, "REINFORCE", fresh=resume is None)
     loop, obs = start_loop("reinforce", config, env, model, optimizer, resume, log)
     episodes = _Episodes(config.num_envs, config.gamma)
     if resume is not None and resume["env"] is not None:

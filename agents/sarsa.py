@@ -33,6 +33,7 @@ from agents.envs import make_train_env, obs_to_tensor, stack_obs
 from agents.loop import append_step, start_loop
 from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
+from agents.warm_start import announce_warm_start, warm_start
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_positive_ints
 
@@ -46,6 +47,8 @@ class SarsaConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     backbone: str = "mlp"
     backbone_options: dict[str, Any] = field(default_factory=dict)
+    init_from: str = ""
+    """a student's checkpoint (dagger, bc) whose backbone and policy head the run starts from (`agents.warm_start`)"""
     num_envs: int = 4
     num_steps: int = 8
     """steps per env between updates"""
@@ -94,6 +97,8 @@ def train(config: SarsaConfig, log: Hook | None = None,
     torch.manual_seed(config.seed)
     env = make_train_env(config)
     q = QNetwork(env.single_observation_space, env.single_action_space, config.backbone, config.backbone_options)
+    if config.init_from and resume is None:
+        announce_warm_start(config.init_from, warm_start(q, config, config.init_from))
     target = copy.deepcopy(q)
     optimizer = make_optimizer(config.optimizer, q.parameters(), config.learning_rate)
     rng = np.random.default_rng(config.seed)

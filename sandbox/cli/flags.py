@@ -186,6 +186,10 @@ def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    "(default: the agent's own)")
     p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help=f"{prefix}the optimiser (default: the "
                    "agent's own)")
+    p.add_argument("--init-from", metavar="CHECKPOINT",
+                   help=f"{prefix}start from a student's weights (a dagger run's or a `sandbox fit bc` checkpoint) "
+                   "whose backbone is the run's: its backbone and policy head are copied, the value head starts "
+                   "afresh (a2c, ppo, reinforce, qlearning, sarsa)")
     p.add_argument("--eval-every", type=non_negative_int, default=0,
                    help=f"{prefix}evaluate on held-out tracks every N updates (default 0: only at the end)")
     p.add_argument("--eval-episodes", type=positive_int, default=20,
@@ -290,7 +294,7 @@ def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
     if args.continuous:
         env_kwargs["continuous"] = True
     settings = {"env_id": env_id, "env_kwargs": env_kwargs, "backbone": args.backbone, "seed": args.seed}
-    for key in ("total_timesteps", "num_envs", "learning_rate", "optimizer"):
+    for key in ("total_timesteps", "num_envs", "learning_rate", "optimizer", "init_from"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     for key, value in args.set:
