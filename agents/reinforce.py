@@ -10,7 +10,8 @@ Connectionist Reinforcement Learning", Machine Learning 8, 1992), with an option
 
 Returns are whole-episode Monte-Carlo sums: an episode cut by the env's step limit counts as it is (no
 bootstrap: that is what makes it REINFORCE and not actor-critic). Steps of episodes still running wait for
-their episode to end; the step after an episode (next-step autoreset) is no transition.
+their episode to end; the step after an episode (next-step autoreset) is no transition. A recurrent model
+replays the batch's episodes one after another as one sequence, its state zeroed at each episode's first step.
 
     model, history = train(ReinforceConfig(env_id="CartPole-v1", total_timesteps=200_000))
 """
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.actor_critic import ActorCritic, setup_actor_critic
+from agents.actor_critic import ActorCritic, Memory, setup_actor_critic
 from agents.envs import obs_to_tensor
 from agents.loop import start_loop
 from sandbox.runs.hooks import Hook
@@ -92,7 +93,7 @@ class _Episodes:
     def __init__(self, num_envs: int, gamma: float):
         self.gamma = gamma
         self.running = [{"obs": [], "action": [], "reward": []} for _ in range(num_envs)]
-        self.batch = {"obs": [], "action": [], "return": []}
+        self.batch = {"obs": [], "action": [], "return": [], "start": []}
         self.returns: list[float] = []  # undiscounted return of each finished episode
 
     def add(self, obs, action: torch.Tensor, reward: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
@@ -105,6 +106,7 @@ class _Episodes:
                 self.batch["obs"] += steps["obs"]
                 self.batch["action"] += steps["action"]
                 self.batch["return"] += discounted_returns(np.array(steps["reward"]), self.gamma).tolist()
+                self.batch["start"] += [1.0] + [0.0] * (len(steps["reward"]) - 1)  # where its state is zeroed
                 self.returns.append(float(np.sum(steps["reward"])))
                 self.running[i] = {"obs": [], "action": [], "reward": []}
 
@@ -122,11 +124,12 @@ class _Episodes:
             steps["obs"] = ([{k: v[i] for k, v in obs.items()} for i in range(count)] if isinstance(obs, dict)
                             else list(obs) if count else [])
 
-    def take(self) -> tuple[Any, torch.Tensor, torch.Tensor]:
-        """The batch as tensors (obs, actions, returns), emptied."""
+    def take(self) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The batch as tensors (obs, actions, returns, episode starts), emptied."""
         returns = torch.tensor(self.batch["return"], dtype=torch.float32)
-        out = _stack(self.batch["obs"]), torch.stack(self.batch["action"]), returns
-        self.batch = {"obs": [], "action": [], "return": []}
+        out = (_stack(self.batch["obs"]), torch.stack(self.batch["action"]), returns,
+               torch.tensor(self.batch["start"], dtype=torch.float32))
+        self.batch = {"obs": [], "action": [], "return": [], "start": []}
         return out
 
 
@@ -144,15 +147,18 @@ def train(config: ReinforceConfig, log: Hook | None = None,
     env, model, optimizer = setup_actor_critic(config, "REINFORCE", fresh=resume is None)
     loop, obs = start_loop("reinforce", config, env, model, optimizer, resume, log)
     episodes = _Episodes(config.num_envs, config.gamma)
+    memory = Memory.start(model, env.num_envs, resume)  # a recurrent model's state per env (() if feed-forward)
     if resume is not None and resume["env"] is not None:
         episodes.load_state_dict(resume["extra"]["episodes"])
     while loop.global_step < config.total_timesteps:
         # rollout
         obs_t = obs_to_tensor(obs)
         with torch.no_grad():
-            action = model(obs_t)[0].sample()
+            dist, _, memory.state = model.step(obs_t, memory.state, memory.start)
+            action = dist.sample()
         obs, reward, terminated, truncated, info = env.step(model.to_env(action))
         valid = loop.step(reward, terminated, truncated, info)
+        memory.start = torch.from_numpy(~valid).float()  # an autoreset step returns a new episode's first obs
         episodes.add(obs_t, action, reward, terminated | truncated, valid)
         if len(episodes.batch["return"]) < config.batch_size:
             continue
@@ -161,15 +167,20 @@ def train(config: ReinforceConfig, log: Hook | None = None,
         metrics = _update(model, optimizer, *episodes.take(), config, update)
         # log: the returns of the episodes this batch finished, as each episode's own steps summed them
         metrics["episodic_return"], episodes.returns = float(np.mean(episodes.returns)), []
-        loop.log_update(update, metrics, lambda: {"episodes": episodes.state_dict()})
+        loop.log_update(update, metrics, lambda: {"episodes": episodes.state_dict(), **memory.payload()})
     env.close()
     return model, loop.history
 
 
 def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, obs, actions: torch.Tensor,
-            returns: torch.Tensor, config: ReinforceConfig, update: int) -> dict[str, float]:
+            returns: torch.Tensor, starts: torch.Tensor, config: ReinforceConfig, update: int) -> dict[str, float]:
     """One gradient step on a batch of finished episodes' steps; returns the losses."""
-    dist, values = model(obs)
+    if model.recurrent:  # the episodes end to end as one car's sequence: (B, ...) -> (B, 1, ...)
+        column = lambda x: x.unsqueeze(1)  # noqa: E731
+        obs = {k: column(v) for k, v in obs.items()} if isinstance(obs, dict) else column(obs)
+        dist, values = model.sequence(obs, model.initial_state(1), starts.unsqueeze(1))
+    else:
+        dist, values = model(obs)
     baseline = values.detach() if config.baseline else torch.zeros_like(returns)
     weights = returns - baseline
     if config.normalize_returns and len(weights) > 1:

@@ -1,5 +1,5 @@
-"""Recurrent actor-critics (lstm, gru backbones) through A2C and PPO: acting step by step equals replaying the
-rollout, memory solves a task a feed-forward policy cannot, drivers carry the state per car, and a recurrent
+"""Recurrent actor-critics (lstm, gru backbones) through A2C, PPO and REINFORCE: acting step by step equals
+replaying the rollout, memory solves a task a feed-forward policy cannot, drivers carry the state per car, and a recurrent
 run resumed after kill -9 ends as the uninterrupted one."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from agents.a2c import train as train_a2c
 from agents.actor_critic import ActorCritic, Policy
 from agents.ppo import PPOConfig
 from agents.ppo import train as train_ppo
+from agents.reinforce import ReinforceConfig
+from agents.reinforce import train as train_reinforce
 from sandbox.commands.drivers import load_driver
 from sandbox.runs.checkpoints import load_checkpoint
 from sandbox.runs.evaluate import evaluate
@@ -101,6 +103,12 @@ def test_a2c_with_memory_solves_the_memory_task():
     model, _ = train_a2c(A2CConfig(env_id=MEMORY_ENV, num_envs=16, num_steps=8, learning_rate=3e-3,
                                    normalize_advantage=True, total_timesteps=16384, backbone="gru",
                                    backbone_options=SMALL))
+    assert _memory_score(model) >= 0.95
+
+
+def test_reinforce_with_memory_solves_the_memory_task():
+    model, _ = train_reinforce(ReinforceConfig(env_id=MEMORY_ENV, num_envs=16, batch_size=256, learning_rate=3e-3,
+                                               total_timesteps=24576, backbone="gru", backbone_options=SMALL))
     assert _memory_score(model) >= 0.95
 
 

@@ -24,8 +24,9 @@ def test_episodes_wait_for_their_end_and_skip_autoreset_steps():
     assert len(episodes.batch["return"]) == 1 and episodes.returns == [1.0]  # env 1's one-step episode
     episodes.add(obs, act, np.array([2.0, 5.0]), np.array([True, False]), np.array([True, False]))
     assert episodes.batch["return"] == [1.0, 3.0, 2.0]  # env 0's episode: G = 1 + 2, then 2
-    _, actions, returns = episodes.take()
+    _, actions, returns, starts = episodes.take()
     assert actions.tolist() == [1, 0, 0] and returns.tolist() == [1.0, 3.0, 2.0]
+    assert starts.tolist() == [1.0, 1.0, 0.0]  # each episode's first step: where a recurrent state is zeroed
     assert episodes.running[1]["reward"] == []  # the autoreset step was no transition
 
 
