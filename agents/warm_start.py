@@ -12,6 +12,7 @@ A Q-network takes the backbone only: a student's logits are no action values. Th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -32,7 +33,7 @@ def warm_start(model: nn.Module, config: Any, path: str | os.PathLike) -> list[s
     payload = load_checkpoint(path)
     source_spec, source_options, weights, head = _student(payload, path)
     target_options = config.backbone_options or {}
-    if source_spec != config.backbone or _plain(source_options) != _plain(target_options):
+    if source_spec != config.backbone or not _same_options(model.backbone, source_options, target_options):
         raise ValueError(f"--init-from {path}: its backbone is {source_spec!r} {_plain(source_options)}, this run's "
                          f"is {config.backbone!r} {_plain(target_options)}; give the run the student's backbone "
                          "(--backbone, --set backbone_options=...)")
@@ -58,7 +59,7 @@ def announce_warm_start(path: str | os.PathLike, loaded: list[str]) -> None:
 
 def _student(payload: dict[str, Any], path: str | os.PathLike) -> tuple[str, dict, dict[str, torch.Tensor], str]:
     """(backbone spec, its options, the weights, the policy head's prefix) of a train run or a BC component."""
-    if "run" in payload and "model" in payload:
+    if "agent" in payload and "model" in payload:  # a `sandbox train` checkpoint (or its loop's payload)
         config = payload.get("config", {})
         return str(config.get("backbone", "mlp")), dict(config.get("backbone_options") or {}), payload["model"], "pi."
     if payload.get("component") == "bc":
@@ -78,6 +79,18 @@ def _load(module: nn.Module, weights: dict[str, torch.Tensor], name: str, path: 
     except RuntimeError as exc:  # layers or shapes differ: torch's message lists them
         raise ValueError(f"--init-from {path}: its {name} does not fit this run's: "
                          f"{str(exc).splitlines()[0]}") from exc
+
+
+def _same_options(backbone: nn.Module, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two option dicts make the same backbone: compared as the backbone's config dataclass makes them
+    (so {} and {"widths": (64, 64)} agree where (64, 64) is the default), else as plain values."""
+    config_class = type(getattr(backbone, "config", None))
+    if dataclasses.is_dataclass(config_class):
+        try:
+            return config_class(**_plain(a)) == config_class(**_plain(b))
+        except (TypeError, ValueError):
+            return False
+    return _plain(a) == _plain(b)
 
 
 def _plain(options: Any) -> Any:

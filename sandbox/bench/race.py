@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -90,8 +91,10 @@ def _policy(model: Any, normalize: Callable[[Any], Any]) -> Any:
                            observe=lambda *step: None)
 
 
-def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int, settings: dict[str, Any]) -> Clock:
-    """Train one of our families for `minutes`; its Clock holds the evaluations."""
+def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int, settings: dict[str, Any],
+              save_to: Path | None = None) -> Clock:
+    """Train one of our families for `minutes`; its Clock holds the evaluations. `save_to`: write the trained
+    agent there as a checkpoint (a student another run can start from, `--init-from`)."""
     from agents import FAMILIES
     from agents.settings import merged, tuned_settings
 
@@ -105,7 +108,7 @@ def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int,
     def hook(event: dict[str, Any]) -> None:
         if event["kind"] != "update":
             return
-        model["policy"] = _policy(event["model"], event["observation_normalizer"]())
+        model["policy"], model["state"] = _policy(event["model"], event["observation_normalizer"]()), event["state"]
         if not clock.tick():
             raise _TimeUpError
 
@@ -113,6 +116,10 @@ def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int,
         family.train(config, log=hook)
     except _TimeUpError:
         pass
+    if save_to is not None and "state" in model:
+        from sandbox.runs.checkpoints import save_checkpoint
+
+        save_checkpoint(save_to, model["state"]())
     return clock
 
 
@@ -138,7 +145,7 @@ def race_sb3_ppo(env_kwargs: dict[str, Any], minutes: float, seed: int, policy: 
     return clock
 
 
-def _expert_row(level: str) -> list[str]:
+def expert_row(level: str) -> list[str]:
     from envs import track_seeds
     from sandbox.commands.baseline import drivers, evaluate_on_tracks
 
@@ -183,7 +190,7 @@ def run_drive_bench(minutes: float = 10.0, levels: tuple[str, ...] = ("normal", 
             rows.append(race_sb3_ppo(same_world(level), minutes, seed).row("SB3 PPO (defaults, 8 envs)"))
             sb3 = float(rows[-1][3].rstrip("%")) if rows[-1][3] != "-" else 0.0
             margin = f"best of ours - SB3 PPO (best clean laps): {best - sb3:+.0f} points (goal >= +10)"
-        rows.append(_expert_row(level))
+        rows.append(expert_row(level))
         out += ["", f"**{level}**, rays, 100 held-out tracks", format_table(HEADER, rows)]
         out += [margin] if margin else []
     return "\n".join(out)

@@ -175,6 +175,20 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     px.add_argument("--agent", choices=("a2c", "ppo"), default="a2c",
                     help="ours: a2c (CNN, 64 envs) or ppo (its shipped pixels settings); default a2c")
     add_seed(px, "seed of every learner")
+    te = bench.add_parser(
+        "teachers",
+        help="DAgger (learning from the privileged expert), PPO with memory (GRU) and PPO started from the "
+        "DAgger student, against PPO from scratch: held-out clean laps",
+        description="Per level: the DAgger student (5 min on normal, 10 on hard), PPO from scratch, PPO over a GRU "
+        "and PPO started from that student (--init-from), --minutes each, one thread; then DAgger on normal's "
+        "pixels. Tables as `bench drive`'s.",
+    )
+    te.add_argument("--minutes", type=positive_float, default=10.0, help="training minutes per PPO row (10)")
+    te.add_argument("--levels", nargs="+", choices=level_names(), default=["normal", "hard"], help="levels")
+    te.add_argument("--rows", nargs="+", choices=("dagger", "ppo", "ppo-gru", "ppo-from-dagger"),
+                    default=["dagger", "ppo", "ppo-gru", "ppo-from-dagger"], help="which learners (all)")
+    te.add_argument("--no-pixels", action="store_true", help="skip DAgger on normal's pixels")
+    add_seed(te, "seed of every learner")
     return bench
 
 
@@ -256,6 +270,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sandbox.bench.race import run_pixels_bench
 
         print(run_pixels_bench(args.minutes, args.seed, with_sb3=not args.no_sb3, level=args.level, agent=args.agent))
+    elif args.command == "bench" and args.bench == "teachers":
+        from sandbox.bench.teachers import run_teachers_bench
+
+        print(run_teachers_bench(args.minutes, tuple(args.levels), args.seed, tuple(args.rows),
+                                 pixels=not args.no_pixels))
     elif args.command == "bench" and args.bench == "backbones":
         from sandbox.bench.backbones import run_backbones_bench
 

@@ -88,7 +88,7 @@ def test_clip_fraction_and_normalize_by_hand():
 
 def test_defaults_and_bad_settings():
     config = PPOConfig()
-    assert (config.num_envs, config.num_steps, config.update_epochs, config.num_minibatches) == (256, 32, 4, 8)
+    assert (config.num_envs, config.num_steps, config.update_epochs, config.num_minibatches) == (256, 32, 2, 4)
     assert config.backbone_options == MLP_OPTIONS and config.target_kl is None
     assert PPOConfig(backbone="attention").backbone_options == {}
     assert PPOConfig(backbone_options={"widths": (8,)}).backbone_options == {"widths": (8,)}

@@ -1,6 +1,6 @@
 """Recurrent actor-critics (lstm, gru backbones) through A2C, PPO and REINFORCE: acting step by step equals
-replaying the rollout, memory solves a task a feed-forward policy cannot, drivers carry the state per car, and a recurrent
-run resumed after kill -9 ends as the uninterrupted one."""
+replaying the rollout, memory solves a task a feed-forward policy cannot, drivers carry the state per car, and
+a recurrent run resumed after kill -9 ends as the uninterrupted one."""
 
 from __future__ import annotations
 

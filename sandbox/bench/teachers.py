@@ -1,0 +1,67 @@
+"""`sandbox bench teachers`: learning from the privileged expert and learning with memory, each against PPO
+from scratch, on a level's rays (and DAgger on pixels), the same clock as `bench drive`.
+
+Rows per level: the DAgger student (trained for `dagger_minutes`: 5 on normal, 10 on hard, the issue's
+budgets), PPO from scratch, PPO over a GRU (memory; everything else PPO's shipped settings), and PPO started
+from that DAgger student (`--init-from`) for `minutes` more. One thread each, 100 held-out tracks, greedy.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sandbox.bench.race import HEADER, RAYS_SETTINGS, expert_row, race_ours
+from sandbox.bench.timing import machine_line, single_thread
+from sandbox.commands.tables import format_table
+
+DAGGER_MINUTES = {"normal": 5.0, "hard": 10.0}
+"""the issue's budgets for the student: >= 95% clean laps on normal within 5, >= 90% on hard within 10"""
+DAGGER_SETTINGS = {"total_timesteps": 10**9}
+MEMORY_SETTINGS = {**RAYS_SETTINGS["ppo"], "backbone": "gru", "share_backbone": True,
+                   "backbone_options": {"hidden_size": 64, "stem_options": {"widths": (64,)}}}
+"""PPO over a GRU: a 64-wide stem and state under both heads (a recurrent update costs ~5x an MLP's per step)"""
+ROWS = ("dagger", "ppo", "ppo-gru", "ppo-from-dagger")
+
+
+def run_teachers_bench(minutes: float = 10.0, levels: tuple[str, ...] = ("normal", "hard"), seed: int = 0,
+                       rows: tuple[str, ...] = ROWS, pixels: bool = True) -> str:
+    """The Markdown tables: a level's rows (`rows`), and DAgger on normal's pixels for `minutes` (`pixels`)."""
+    single_thread()
+    out = [f"{machine_line()}, seed {seed}, one thread per learner"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for level in levels:
+            table = _level_rows(level, minutes, seed, rows, Path(tmp) / f"dagger-{level}.pt")
+            out += ["", f"**{level}**, rays, 100 held-out tracks", format_table(HEADER, table)]
+    if pixels:
+        _progress(f"normal pixels: dagger, {minutes:g} min")
+        clock = race_ours("dagger", {"level": "normal", "obs": "pixels"}, minutes, seed, DAGGER_SETTINGS)
+        out += ["", "**normal**, pixels, 100 held-out tracks",
+                format_table(HEADER, [clock.row(f"DAgger student, CNN, {minutes:g} min"), expert_row("normal")])]
+    return "\n".join(out)
+
+
+def _level_rows(level: str, minutes: float, seed: int, rows: tuple[str, ...], student: Path) -> list[list[str]]:
+    env_kwargs, table = {"level": level}, []
+    dagger_minutes = min(DAGGER_MINUTES.get(level, minutes), minutes)
+    if "dagger" in rows or "ppo-from-dagger" in rows:
+        _progress(f"{level}: dagger, {dagger_minutes:g} min")
+        clock = race_ours("dagger", env_kwargs, dagger_minutes, seed, DAGGER_SETTINGS, save_to=student)
+        table.append(clock.row(f"DAgger student, {dagger_minutes:g} min"))
+    races: dict[str, tuple[str, dict[str, Any]]] = {
+        "ppo": (f"PPO from scratch, {minutes:g} min", RAYS_SETTINGS["ppo"]),
+        "ppo-gru": (f"PPO + GRU (memory), {minutes:g} min", MEMORY_SETTINGS),
+        "ppo-from-dagger": (f"PPO from the student, {minutes:g} min more", {**RAYS_SETTINGS["ppo"],
+                                                                             "init_from": str(student)}),
+    }
+    for row in (r for r in ROWS[1:] if r in rows):
+        name, settings = races[row]
+        _progress(f"{level}: {row}, {minutes:g} min")
+        table.append(race_ours("ppo", env_kwargs, minutes, seed, settings).row(name))
+    return [*table, expert_row(level)]
+
+
+def _progress(line: str) -> None:
+    print(f"{line} ...", file=sys.stderr, flush=True)
