@@ -4,6 +4,8 @@ from scratch, on a level's rays (and DAgger on pixels), the same clock as `bench
 Rows per level: the DAgger student (trained for `dagger_minutes`: 5 on normal, 10 on hard, the issue's
 budgets), PPO from scratch, PPO over a GRU (memory; everything else PPO's shipped settings), and PPO started
 from that DAgger student (`--init-from`) for `minutes` more. One thread each, 100 held-out tracks, greedy.
+The student ships its own sensor and network (continuous actions, 49 rays, MLP 256-256: agents/settings/
+dagger.toml), so the PPO started from it drives that env with that network, on raw observations as it learned.
 """
 
 from __future__ import annotations
@@ -53,14 +55,24 @@ def _level_rows(level: str, minutes: float, seed: int, rows: tuple[str, ...], st
     races: dict[str, tuple[str, dict[str, Any]]] = {
         "ppo": (f"PPO from scratch, {minutes:g} min", RAYS_SETTINGS["ppo"]),
         "ppo-gru": (f"PPO + GRU (memory), {minutes:g} min", MEMORY_SETTINGS),
-        "ppo-from-dagger": (f"PPO from the student, {minutes:g} min more", {**RAYS_SETTINGS["ppo"],
-                                                                             "init_from": str(student)}),
+        "ppo-from-dagger": (f"PPO from the student, {minutes:g} min more", _from_student(level, student)),
     }
     for row in (r for r in ROWS[1:] if r in rows):
         name, settings = races[row]
         _progress(f"{level}: {row}, {minutes:g} min")
-        table.append(race_ours("ppo", env_kwargs, minutes, seed, settings).row(name))
+        world = {**env_kwargs, **settings.pop("env_kwargs", {})}
+        table.append(race_ours("ppo", world, minutes, seed, settings).row(name))
     return [*table, expert_row(level)]
+
+
+def _from_student(level: str, student: Path) -> dict[str, Any]:
+    """PPO's race settings to start from the DAgger student: its env arguments and backbone, no observation
+    normalisation (the student learned on the observations as the env gives them)."""
+    from agents.settings import tuned_settings
+
+    shipped, _ = tuned_settings("dagger", "sandbox/CarDrive-v0", {"level": level})
+    return {**RAYS_SETTINGS["ppo"], "init_from": str(student), "normalize_observation": False,
+            "backbone_options": shipped.get("backbone_options", {}), "env_kwargs": shipped.get("env_kwargs", {})}
 
 
 def _progress(line: str) -> None:
