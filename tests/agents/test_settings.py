@@ -24,7 +24,8 @@ def test_an_env_without_an_entry_gets_the_default_table():
     settings, entries = tuned_settings("a2c", "Acrobot-v1", {})
     assert entries == ["default"] and settings["num_envs"] < FAMILIES["a2c"].config().num_envs  # not CarDrive's
     settings, entries = tuned_settings("a2c", "sandbox/CarDrive-v0", {"level": "normal"})
-    assert entries == ["sandbox/CarDrive-v0", "sandbox/CarDrive-v0 normal"] and settings["num_envs"] == 128
+    assert entries == ["sandbox/CarDrive-v0", "sandbox/CarDrive-v0 normal", "sandbox/CarDrive-v0 normal rays"]
+    assert settings["num_envs"] == 128 and settings["normalize_observation"]
     assert settings["env_kwargs"] == {"n_rays": 25}  # normal's pedestrians need finer rays than the world's 9
 
 
