@@ -1,7 +1,8 @@
 """Learning agents over the shared backbones, one file each: the value family, Q-learning (`qlearning`, DQN)
 and SARSA (`sarsa`), tabular with the "table" backbone; the policy family, REINFORCE (`reinforce`), A2C
-(`a2c`) and PPO (`ppo`). They share only what is not the algorithm: env construction (`envs`), the networks (`qnet`,
-`actor_critic`), optimisers (`optim`), the replay buffer (`replay_buffer`), the loop's bookkeeping (`loop`).
+(`a2c`) and PPO (`ppo`); and DAgger (`dagger`), which learns from CarDrive's privileged expert. They share
+only what is not the algorithm: env construction (`envs`), the networks (`qnet`, `actor_critic`), optimisers
+(`optim`), the replay buffer (`replay_buffer`), the loop's bookkeeping (`loop`), warm starts (`warm_start`).
 
     from agents.a2c import A2CConfig, train
     model, history = train(A2CConfig(env_id="CartPole-v1", total_timesteps=100_000))
