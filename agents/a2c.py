@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from agents.actor_critic import ActorCritic, Memory, State, select_rows, setup_actor_critic
-from agents.envs import obs_to_tensor, stack_obs
+from agents.envs import map_obs, obs_to_tensor, stack_obs
 from agents.loop import append_step, start_loop
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_non_negative, check_positive_ints, check_unit_interval
@@ -132,7 +132,7 @@ def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | N
             valid = loop.step(reward, terminated, truncated, info)
             append_step(rollout, obs=obs_t, action=action, reward=reward, terminated=terminated,
                         done=terminated | truncated, valid=valid, start=memory.start)
-            memory.start = torch.from_numpy(~valid).float()  # an autoreset step returns a new episode's first obs
+            memory.after_step(valid)
         rollout["start"].append(memory.start)  # the last observation's, which only bootstraps
         # update
         metrics = _update(model, optimizer, rollout, obs_to_tensor(obs), first_state, config, update)
@@ -149,8 +149,7 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[
     t_steps, n = len(rollout["reward"]), len(rollout["reward"][0])
     batch = stack_obs(rollout["obs"] + [last_obs])  # (T + 1) * N observations, one forward
     if model.recurrent:
-        sequence = lambda x: x.view(t_steps + 1, n, *x.shape[1:])  # noqa: E731  ((T + 1) * N, ...) -> (T + 1, N, ...)
-        batch = {k: sequence(v) for k, v in batch.items()} if isinstance(batch, dict) else sequence(batch)
+        batch = map_obs(batch, lambda x: x.view(t_steps + 1, n, *x.shape[1:]))  # ((T + 1) * N, ...) -> (T + 1, N, ...)
         dist, values = model.sequence(batch, first_state, torch.stack(rollout["start"]))
     else:
         dist, values = model(batch)

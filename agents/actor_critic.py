@@ -31,7 +31,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
-from agents.envs import make_train_env, obs_to_tensor
+from agents.envs import make_train_env, map_obs, obs_to_tensor
 from agents.optim import make_optimizer
 from agents.warm_start import announce_warm_start, warm_start
 from sandbox.backbones import is_recurrent, make_backbone
@@ -121,7 +121,7 @@ class ActorCritic(nn.Module):
         """A rollout of T steps of n cars, (T, n, ...), from `state` (its first step's): the distribution and
         values over its T * n rows, time-major. Gradients flow back through every step of the recurrence."""
         if not self.recurrent:
-            return self(_map(obs, lambda x: x.flatten(0, 1)))  # (T, n, ...) -> (T * n, ...)
+            return self(map_obs(obs, lambda x: x.flatten(0, 1)))  # (T, n, ...) -> (T * n, ...)
         actor, critic = state[:self._actor_state_size], state[self._actor_state_size:]
         features = self.backbone.forward_sequence(obs, actor, episode_starts)[0]  # (T, n, hidden)
         critic_features = features if self.shared else self.critic_backbone.forward_sequence(
@@ -174,20 +174,26 @@ class Memory:
             return cls(model.initial_state(n), torch.ones(n))
         return cls(tuple(saved["state"]), saved["start"].clone())
 
+    def after_step(self, valid: np.ndarray) -> None:
+        """After a batch step whose transitions were `valid` (N,): an autoreset step (not valid) returned a new
+        episode's first observation, so that env starts afresh."""
+        self.start = torch.from_numpy(~valid).float()
+
     def payload(self) -> dict[str, Any]:
         return {"memory": {"state": [s.clone() for s in self.state], "start": self.start.clone()}}
 
 
 class Policy:
-    """An actor-critic driving a batch of cars: env actions from observations, with a recurrent model's state
-    carried per car from one call to the next and zeroed where `observe` saw the car's episode end.
+    """A trained model driving a batch of cars: env actions from observations, with a recurrent actor-critic's
+    state carried per car from one call to the next and zeroed where `observe` saw the car's episode end. Any
+    other model (a Q-network) acts through its own `act`.
 
         policy = Policy(model, normalize)          # normalize: how the model saw observations in training
         actions = policy.act(obs)                  # (n, ...) -> n env actions, greedy unless deterministic=False
         policy.observe(reward, terminated, truncated)
     """
 
-    def __init__(self, model: ActorCritic, normalize: Callable[[Any], Any] | None = None,
+    def __init__(self, model: nn.Module, normalize: Callable[[Any], Any] | None = None,
                  deterministic: bool = True) -> None:
         self.model, self.deterministic = model, deterministic
         self.normalize = normalize or (lambda obs: obs)
@@ -196,6 +202,9 @@ class Policy:
 
     def act(self, obs: Any) -> np.ndarray:
         obs_t = obs_to_tensor(self.normalize(obs))
+        if not isinstance(self.model, ActorCritic):
+            with torch.no_grad():
+                return self.model.act(obs_t, deterministic=self.deterministic)
         n = len(next(iter(obs_t.values())) if isinstance(obs_t, dict) else obs_t)
         if self.start is None or len(self.start) != n:  # a new batch of cars: every one starts
             self.state, self.start = self.model.initial_state(n), torch.ones(n)
@@ -229,12 +238,7 @@ def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any
     env = make_train_env(config, env_wrapper)
     check_action_space(env.single_action_space, agent, "every agent family handles these")
     model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
-                        config.backbone_options, config.share_backbone, getattr(config, "ortho_init", False))
+                        config.backbone_options, config.share_backbone, config.ortho_init)
     if fresh and getattr(config, "init_from", ""):
         announce_warm_start(config.init_from, warm_start(model, config, config.init_from))
     return env, model, make_optimizer(config.optimizer, model.parameters(), config.learning_rate)
-
-
-def _map(obs: torch.Tensor | dict[str, torch.Tensor], fn: Callable[[torch.Tensor], torch.Tensor]):
-    """`fn` applied to an observation tensor, or to each of a dict's."""
-    return {key: fn(value) for key, value in obs.items()} if isinstance(obs, dict) else fn(obs)

@@ -34,7 +34,7 @@ import torch
 
 import envs
 from agents.actor_critic import ActorCritic, setup_actor_critic
-from agents.envs import obs_to_tensor
+from agents.envs import map_obs, obs_to_tensor
 from agents.loop import UpdateLog, start_loop
 from envs import drive_expert
 from sandbox.backbones import is_recurrent
@@ -127,7 +127,7 @@ class Aggregate:
     def __init__(self, capacity: int, obs: Obs, labels: torch.Tensor):
         """Empty, for rows like those of `obs` (N, ...) (or a dict of them) and `labels` (N, ...)."""
         self.capacity, self.size, self.cursor = capacity, 0, 0
-        self.obs = _map(obs, lambda x: torch.zeros((capacity, *x.shape[1:]), dtype=x.dtype))
+        self.obs = map_obs(obs, lambda x: torch.zeros((capacity, *x.shape[1:]), dtype=x.dtype))
         self.labels = torch.zeros((capacity, *labels.shape[1:]), dtype=labels.dtype)
 
     def __len__(self) -> int:
@@ -145,11 +145,11 @@ class Aggregate:
 
     def rows(self, idx: torch.Tensor) -> tuple[Obs, torch.Tensor]:
         """The observations and labels at `idx`."""
-        return _map(self.obs, lambda x: x[idx]), self.labels[idx]
+        return map_obs(self.obs, lambda x: x[idx]), self.labels[idx]
 
     def state_dict(self) -> dict[str, Any]:
         """The filled rows (copies: a view would save the whole ring) and the cursor, for a checkpoint."""
-        return {"obs": _map(self.obs, lambda x: x[: self.size].clone()), "labels": self.labels[: self.size].clone(),
+        return {"obs": map_obs(self.obs, lambda x: x[: self.size].clone()), "labels": self.labels[: self.size].clone(),
                 "cursor": self.cursor}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -157,10 +157,6 @@ class Aggregate:
         for buffer, saved in _pairs(self.obs, state["obs"]):
             buffer[: self.size] = saved
         self.labels[: self.size] = state["labels"]
-
-
-def _map(obs: Obs, fn: Any) -> Obs:
-    return {key: fn(value) for key, value in obs.items()} if isinstance(obs, dict) else fn(obs)
 
 
 def _pairs(a: Obs, b: Obs) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -59,6 +59,11 @@ def obs_to_tensor(obs: np.ndarray | dict[str, np.ndarray]) -> torch.Tensor | dic
     return torch.as_tensor(obs)
 
 
+def map_obs(obs: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """`fn` applied to an observation tensor, or to each of a dict's."""
+    return {key: fn(value) for key, value in obs.items()} if isinstance(obs, dict) else fn(obs)
+
+
 def stack_obs(batches: list) -> torch.Tensor | dict[str, torch.Tensor]:
     """A rollout's observations, [(N, ...)] * (T + 1) -> ((T + 1) * N, ...), for tensors or dicts of them."""
     if isinstance(batches[0], dict):

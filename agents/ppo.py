@@ -33,7 +33,7 @@ import torch
 
 from agents.a2c import annealed_lr, gae
 from agents.actor_critic import ActorCritic, Memory, State, select_rows, setup_actor_critic
-from agents.envs import obs_to_tensor
+from agents.envs import map_obs, obs_to_tensor
 from agents.loop import UpdateLog, start_loop
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_bools, check_non_negative, check_positive_ints, check_unit_interval
@@ -183,14 +183,9 @@ class Rollout:
         n = len(next(iter(obs.values())) if isinstance(obs, dict) else obs)
         action_shape = (num_steps, n) if model.discrete else (num_steps, n, model.pi.out_features)
         zeros = lambda: torch.zeros(num_steps, n)  # noqa: E731
-        return cls(_map(obs, lambda x: torch.zeros((num_steps, *x.shape), dtype=x.dtype)),
+        return cls(map_obs(obs, lambda x: torch.zeros((num_steps, *x.shape), dtype=x.dtype)),
                    torch.zeros(action_shape, dtype=torch.long if model.discrete else torch.float32),
                    zeros(), zeros(), zeros(), zeros(), zeros(), zeros(), zeros())
-
-
-def _map(obs: Obs, fn: Callable[[torch.Tensor], torch.Tensor]) -> Obs:
-    """`fn` applied to an observation tensor, or to each of a dict's."""
-    return {key: fn(value) for key, value in obs.items()} if isinstance(obs, dict) else fn(obs)
 
 
 def _store(buffer: Obs, step: int, obs: Obs) -> None:
@@ -247,7 +242,7 @@ def _collect(model: ActorCritic, env: Any, loop: UpdateLog, obs: Any, rollout: R
         rollout.actions[step], rollout.values[step] = action, value
         obs, reward, terminated, truncated, info = env.step(model.to_env(action))
         valid = loop.step(reward, terminated, truncated, info)
-        memory.start = torch.from_numpy(~valid).float()  # an autoreset step returns a new episode's first obs
+        memory.after_step(valid)
         rollout.valid[step] = torch.from_numpy(valid)
         rollout.rewards[step] = torch.from_numpy(reward)
         rollout.terminated[step] = torch.from_numpy(terminated)
@@ -262,7 +257,7 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollo
     valid = rollout.valid.flatten() > 0  # (T * N,)
     rows = valid.nonzero().squeeze(1)  # the transitions among the T * N flat rows: (B,)
     flat = lambda x: x.flatten(0, 1)  # noqa: E731  (T, N, ...) -> (T * N, ...), a view
-    batch = {"obs": _map(rollout.obs, flat), "actions": flat(rollout.actions), "log_probs": flat(rollout.log_probs),
+    batch = {"obs": map_obs(rollout.obs, flat), "actions": flat(rollout.actions), "log_probs": flat(rollout.log_probs),
              "values": flat(rollout.values), "advantages": flat(advantages),
              "returns": flat(advantages + rollout.values)}
     totals, steps = dict.fromkeys(METRICS, 0.0), 0
@@ -294,14 +289,14 @@ def _minibatches(model: ActorCritic, rollout: Rollout, batch: dict[str, Any], ro
     if not model.recurrent:
         for mb in rows[torch.randperm(len(rows))].tensor_split(count):  # (~B / count,)
             if len(mb):  # empty when there are fewer transitions than minibatches (a tiny rollout)
-                yield mb, model(_map(batch["obs"], lambda x, mb=mb: x[mb]))
+                yield mb, model(map_obs(batch["obs"], lambda x, mb=mb: x[mb]))
         return
     steps, n = rollout.valid.shape
     for envs in torch.randperm(n).tensor_split(count):  # (~N / count,)
         cells = (torch.arange(steps)[:, None] * n + envs[None, :]).flatten()  # (T * n_mb,), time-major as sequence()
         keep = valid[cells]
         if keep.any():
-            dist, values = model.sequence(_map(rollout.obs, lambda x, envs=envs: x[:, envs]),
+            dist, values = model.sequence(map_obs(rollout.obs, lambda x, envs=envs: x[:, envs]),
                                           tuple(s[:, envs] for s in rollout.state), rollout.starts[:, envs])
             yield cells[keep], (select_rows(dist, keep), values[keep])
 

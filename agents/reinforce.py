@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from agents.actor_critic import ActorCritic, Memory, setup_actor_critic
-from agents.envs import obs_to_tensor
+from agents.envs import map_obs, obs_to_tensor
 from agents.loop import start_loop
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_positive_ints, check_unit_interval
@@ -158,7 +158,7 @@ def train(config: ReinforceConfig, log: Hook | None = None,
             action = dist.sample()
         obs, reward, terminated, truncated, info = env.step(model.to_env(action))
         valid = loop.step(reward, terminated, truncated, info)
-        memory.start = torch.from_numpy(~valid).float()  # an autoreset step returns a new episode's first obs
+        memory.after_step(valid)
         episodes.add(obs_t, action, reward, terminated | truncated, valid)
         if len(episodes.batch["return"]) < config.batch_size:
             continue
@@ -176,8 +176,7 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, obs, actions: 
             returns: torch.Tensor, starts: torch.Tensor, config: ReinforceConfig, update: int) -> dict[str, float]:
     """One gradient step on a batch of finished episodes' steps; returns the losses."""
     if model.recurrent:  # the episodes end to end as one car's sequence: (B, ...) -> (B, 1, ...)
-        column = lambda x: x.unsqueeze(1)  # noqa: E731
-        obs = {k: column(v) for k, v in obs.items()} if isinstance(obs, dict) else column(obs)
+        obs = map_obs(obs, lambda x: x.unsqueeze(1))
         dist, values = model.sequence(obs, model.initial_state(1), starts.unsqueeze(1))
     else:
         dist, values = model(obs)

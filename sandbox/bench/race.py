@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -80,22 +79,12 @@ def _held_out(act: Callable[[Any], np.ndarray], env_kwargs: dict[str, Any],
     return lambda: evaluate(act, "sandbox/CarDrive-v0", env_kwargs, 100, observe=observe)
 
 
-def _policy(model: Any, normalize: Callable[[Any], Any]) -> Any:
-    """Greedy actions and what each step returned, for an actor-critic (recurrent or not) or a Q-network."""
-    from agents.actor_critic import ActorCritic, Policy
-    from agents.envs import obs_to_tensor
-
-    if isinstance(model, ActorCritic):
-        return Policy(model, normalize)
-    return SimpleNamespace(act=lambda obs: model.act(obs_to_tensor(normalize(obs)), deterministic=True),
-                           observe=lambda *step: None)
-
-
 def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int, settings: dict[str, Any],
               save_to: Path | None = None) -> Clock:
     """Train one of our families for `minutes`; its Clock holds the evaluations. `save_to`: write the trained
     agent there as a checkpoint (a student another run can start from, `--init-from`)."""
     from agents import FAMILIES
+    from agents.actor_critic import Policy
     from agents.settings import merged, tuned_settings
 
     family, model = FAMILIES[agent], {}
@@ -108,7 +97,8 @@ def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int,
     def hook(event: dict[str, Any]) -> None:
         if event["kind"] != "update":
             return
-        model["policy"], model["state"] = _policy(event["model"], event["observation_normalizer"]()), event["state"]
+        model["policy"] = Policy(event["model"], event["observation_normalizer"]())
+        model["state"] = event["state"]
         if not clock.tick():
             raise _TimeUpError
 

@@ -83,11 +83,9 @@ def _component(path: str | os.PathLike, level: str | None, trust_code: bool) -> 
 
 
 def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) -> GreedyDriver:
-    import torch
 
     from agents import FAMILIES
-    from agents.actor_critic import ActorCritic, Policy
-    from agents.envs import obs_to_tensor
+    from agents.actor_critic import Policy
     from sandbox.commands.train import make_config, spaces_of_config
     from sandbox.runs.checkpoints import to_numpy
     from sandbox.runs.normalize import frozen_observations
@@ -103,16 +101,8 @@ def _agent(payload: dict[str, Any], level: str | None, path: str | os.PathLike) 
     model.load_state_dict(payload["model"])
     model.eval()
     normalize = frozen_observations(to_numpy(payload.get("normalize") or {}))  # as it saw them in training
-    if isinstance(model, ActorCritic):  # it may carry a recurrent state per car
-        policy = Policy(model, normalize)
-        return GreedyDriver(run["agent"], policy.act, config.env_id, dict(config.env_kwargs), config.seed,
-                            policy.observe)
-
-    def act(obs: Any) -> np.ndarray:
-        with torch.no_grad():
-            return model.act(obs_to_tensor(normalize(obs)), deterministic=True)
-
-    return GreedyDriver(run["agent"], act, config.env_id, dict(config.env_kwargs), config.seed)
+    policy = Policy(model, normalize)  # it may carry a recurrent state per car
+    return GreedyDriver(run["agent"], policy.act, config.env_id, dict(config.env_kwargs), config.seed, policy.observe)
 
 
 def _evolved(payload: dict[str, Any], level: str | None, path: str | os.PathLike, trust_code: bool) -> GreedyDriver:

@@ -212,18 +212,14 @@ def spaces_of_config(config: Any) -> tuple:
 def _evaluate_model(model: Any, config: Any, episodes: int, normalize: Callable[[Any], Any],
                     tracks: str = "heldout") -> dict:
     """Greedy held-out evaluation of a model being trained, seeing observations as it does (`normalize`)."""
-    from agents.actor_critic import ActorCritic, Policy
-    from agents.envs import obs_to_tensor
+    from agents.actor_critic import Policy
     from sandbox.runs.evaluate import evaluate
 
     model.eval()
     try:
-        if isinstance(model, ActorCritic):  # it may carry a recurrent state per car
-            policy = Policy(model, normalize)
-            return evaluate(policy.act, config.env_id, config.env_kwargs, episodes, tracks, seed=config.seed,
-                            observe=policy.observe)
-        return evaluate(lambda obs: model.act(obs_to_tensor(normalize(obs)), deterministic=True), config.env_id,
-                        config.env_kwargs, episodes, tracks, seed=config.seed)
+        policy = Policy(model, normalize)  # it may carry a recurrent state per car
+        return evaluate(policy.act, config.env_id, config.env_kwargs, episodes, tracks, seed=config.seed,
+                        observe=policy.observe)
     finally:
         model.train()
 
