@@ -11,6 +11,8 @@ from evolve.genome import ARCH_FAMILIES
 from evolve.strategies import STRATEGIES
 from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
+RECURRENT = ("gru", "lstm")
+
 
 @dataclass
 class EvolveConfig:
@@ -28,7 +30,8 @@ class EvolveConfig:
     backbone: str = "mlp"
     """any `make_backbone` spec (arch evolves its own)"""
     backbone_options: dict[str, Any] = field(default_factory=dict)
-    """the backbone's options; an MLP with none gets one hidden layer of 16 (small genomes evolve fast)"""
+    """the backbone's options; an MLP with none gets one hidden layer of 16, a GRU or LSTM a state of 16 over
+    an MLP stem of 16 (small genomes evolve fast)"""
     episodes: int = 4
     """training tracks each individual drives (one episode each); fitness is the mean return"""
     max_steps: int = 1000
@@ -79,9 +82,14 @@ class EvolveConfig:
             raise ValueError(f"arch_families must be among {', '.join(ARCH_FAMILIES)}, got {self.arch_families!r}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
-        self.backbone_options = {k: tuple(v) if isinstance(v, list) else v for k, v in self.backbone_options.items()}
+        if not isinstance(self.backbone_options, dict):
+            raise ValueError(f"backbone_options must be a dict of option names to values, got "
+                             f"{self.backbone_options!r}")
+        self.backbone_options = _tuples(self.backbone_options)
         if self.backbone == "mlp" and "widths" not in self.backbone_options:
             self.backbone_options["widths"] = (16,)
+        if self.backbone in RECURRENT:
+            self.backbone_options = _small_recurrent(self.backbone_options)
         self.arch_families = tuple(self.arch_families)
         self.eval_spec()  # the level, obs and episode fields are checked there
         STRATEGIES[self.strategy].check(self)  # last: what only its algorithm requires, on the whole config
@@ -93,6 +101,23 @@ class EvolveConfig:
         get_level(self.level)
         return EvalSpec(self.level, self.obs, self.continuous, self.backbone, dict(self.backbone_options),
                         self.episodes, self.max_steps, self.patience)
+
+
+def _tuples(value: Any) -> Any:
+    """Lists -> tuples at any depth of lists and dicts (JSON and checkpoints give lists; the configs hold tuples)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {key: _tuples(v) for key, v in value.items()}
+    return value
+
+
+def _small_recurrent(options: dict[str, Any]) -> dict[str, Any]:
+    """A GRU's or LSTM's options with evolution's small defaults where unset: a state of 16, an MLP stem of 16."""
+    options = {"hidden_size": 16, **options}
+    if options.get("stem", "mlp") == "mlp" and isinstance(options.get("stem_options", {}), dict):
+        options["stem_options"] = {"widths": (16,), **options.get("stem_options", {})}
+    return options
 
 
 def make_config(settings: dict[str, Any]) -> EvolveConfig:

@@ -4,6 +4,11 @@
     vector = to_vector(net)                  # (n_params,) float32: what a DEAP individual carries
     from_vector(net, vector)                 # and back
     actions = net.act(obs)                   # greedy: argmax of the head (Discrete), tanh of it (Box)
+    net.observe(reward, terminated, truncated)  # after each env step: cars whose episode ended start afresh
+
+A driver over a recurrent backbone ("gru", "lstm") keeps one state per car between `act` calls: zeros for a new
+batch of cars (or after `reset_state()`), and zeros again for a car whose episode `observe` saw end. Its pure
+step is `outputs, state = net.step(obs, state, episode_start)`; a feed-forward driver ignores `observe`.
 
 The vector layout is `torch.nn.utils.parameters_to_vector(net.parameters())`, the layout that
 `sandbox.backbones.stack_flat` reads, so a whole population of vectors runs as one stacked network.
@@ -25,16 +30,20 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from sandbox.backbones import make_backbone
+from sandbox.backbones import is_recurrent, make_backbone
 
 ARCH_ACTIVATIONS = ("step", "sigmoid", "tanh", "relu", "abs")
 ARCH_FAMILIES = ("mlp", "attention")
 ARCH_WIDTHS = (4, 8, 16, 32, 64)
 ARCH_MAX_DEPTH = 3
+State = tuple[torch.Tensor, ...]
 
 
 class Driver(nn.Module):
     """Backbone + policy head, read greedily: no sampling, so a genome always drives the same way.
+
+    Over a recurrent backbone the driver carries a state per car from one `act` to the next (see the module
+    docstring); the state is not a parameter, so it is in neither the genome nor the checkpoint.
 
     Args:
         observation_space: one car's observation space.
@@ -51,18 +60,54 @@ class Driver(nn.Module):
             raise ValueError(f"an evolved driver acts in Discrete or 1-D Box spaces, not {action_space}")
         self.discrete = isinstance(action_space, spaces.Discrete)
         self.backbone = make_backbone(backbone, observation_space, **(backbone_options or {}))
+        self.recurrent = is_recurrent(self.backbone)
         n_out = int(action_space.n) if self.discrete else int(action_space.shape[0])
         self.head = nn.Linear(self.backbone.out_dim, n_out)
         self.requires_grad_(False).eval()  # evolution sets the weights; no gradient is ever taken
+        self.reset_state()
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """(B, *obs_shape) -> (B, n_out) head outputs."""
+        """(B, *obs_shape) -> (B, n_out) head outputs (a feed-forward driver)."""
+        if self.recurrent:
+            raise TypeError("a recurrent driver reads (obs, state, episode_start): call step(), or act(), which "
+                            "carries the state per car")
         return self.head(self.backbone(obs))
+
+    def initial_state(self, n: int) -> State:
+        """Zeros for n cars (see `RecurrentBackbone.initial_state`); () for a feed-forward driver."""
+        return self.backbone.initial_state(n) if self.recurrent else ()
+
+    def step(self, obs: torch.Tensor, state: State, episode_start: torch.Tensor) -> tuple[torch.Tensor, State]:
+        """One step of a recurrent driver: (obs (B, ...), state, episode_start (B,)) -> (outputs (B, n_out), state);
+        rows with `episode_start` 1 start from a zero state."""
+        features, state = self.backbone(obs, state, episode_start)  # (B, hidden)
+        return self.head(features), state
 
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> np.ndarray:
         """Env-ready actions for a batch (always greedy; `deterministic` is accepted for the agents' API)."""
         with torch.no_grad():
-            return outputs_to_actions(self(obs), self.discrete)
+            if not self.recurrent:
+                return outputs_to_actions(self(obs), self.discrete)
+            n = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+            if self._start is None or len(self._start) != n:  # a new batch of cars: every one starts afresh
+                self._state, self._start = self.initial_state(n), torch.ones(n)
+            outputs, self._state = self.step(obs, self._state, self._start)
+            self._start = torch.zeros(n)
+            return outputs_to_actions(outputs, self.discrete)
+
+    def observe(self, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> None:
+        """What the envs' step returned: a car whose episode ended starts from a zero state at the next `act`.
+        As `agents.actor_critic.Policy`: the flags mark the next observation as an episode's first, so a caller
+        driving a next-step autoreset env over several episodes (CarDrive) also flags the autoreset step."""
+        ended = torch.as_tensor(np.asarray(terminated) | np.asarray(truncated), dtype=torch.float32).reshape(-1)
+        if self._start is None or len(ended) != len(self._start):
+            return  # no cars yet, or another batch: the next act starts every car afresh anyway
+        self._start = ended
+
+    def reset_state(self) -> None:
+        """Forget every car's state: the next `act` starts all of them afresh."""
+        self._state: State = ()
+        self._start: torch.Tensor | None = None  # (n,) 1.0 where the next act starts a car from zeros
 
 
 def outputs_to_actions(outputs: torch.Tensor, discrete: bool) -> np.ndarray:

@@ -6,21 +6,26 @@
 
 MLPs (the usual driver) run as a `sandbox.backbones.StackedMLP`: one `baddbmm` per layer for all P networks.
 Any other backbone (CNN, attention, a plug-in) runs through `torch.func.vmap` over `functional_call`: the
-template's own code with each network's parameters, vectorised over P. Either way network p's output depends
-on its own parameters and observations alone, whichever others share the batch.
+template's own code with each network's parameters, vectorised over P. A recurrent driver (a "gru" or "lstm"
+backbone) runs as a `RecurrentPopulationNet` (recurrent_population.py), which carries one state per network
+from call to call. Either way network p's output depends on its own parameters and observations alone,
+whichever others share the batch.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from sandbox.backbones import StackedMLP, stack_flat
+from sandbox.backbones import StackedMLP, is_recurrent, stack_flat
 from sandbox.backbones.population import ELEMENTWISE
+
+if TYPE_CHECKING:
+    from evolve.recurrent_population import RecurrentPopulationNet
 
 
 class PopulationNet:
@@ -31,7 +36,13 @@ class PopulationNet:
         self.template, self.layers, self.params = template, layers, params
 
     @classmethod
-    def build(cls, template: nn.Module, vectors: np.ndarray) -> PopulationNet:
+    def build(cls, template: nn.Module, vectors: np.ndarray) -> PopulationNet | RecurrentPopulationNet:
+        """P networks shaped like `template` from (P, n_params) vectors: a `PopulationNet`, or for a recurrent
+        driver a `RecurrentPopulationNet` (the same calls, and a state per network)."""
+        if is_recurrent(getattr(template, "backbone", template)):
+            from evolve.recurrent_population import RecurrentPopulationNet  # it builds its stem with this class
+
+            return RecurrentPopulationNet.build(template, vectors)
         flat = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
         try:
             return cls(template, _folded(stack_flat(template, flat)), None)

@@ -160,7 +160,7 @@ class _Run:
         net, _, _ = ckpt.driver_from_genome(self.spaces, champion, self.config.backbone,
                                             self.config.backbone_options, champion.arch)
         result = evaluate(lambda obs: net.act(torch.as_tensor(obs).float()), ENV_ID, self.spec.env_kwargs(),
-                          self.config.heldout_episodes, seed=self.config.seed)
+                          self.config.heldout_episodes, seed=self.config.seed, observe=net.observe)
         self.heldout = {"vector": torch.tensor(list(champion), dtype=torch.float64),
                         "lap_rate": result["lap_rate"], "clean_lap_rate": result["clean_lap_rate"]}
         return self.heldout

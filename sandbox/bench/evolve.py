@@ -130,9 +130,13 @@ def _ga_to_laps(seeds: int, quick: bool) -> tuple[list[list[str]], float | None]
     return rows, (statistics.median(walls) if len(walls) == seeds else None)
 
 
-def run_evolve_bench(repeats: int = 3, quick: bool = False, minutes: float = 0.0) -> str:
-    """The benchmark's tables as text."""
+def run_evolve_bench(repeats: int = 3, quick: bool = False, minutes: float = 0.0, race_only: bool = False,
+                     races: tuple[str, ...] | None = None, levels: tuple[str, ...] = ("normal", "hard")) -> str:
+    """The benchmark's tables as text; `race_only`: only the race of `races` (see `evolve_race.RACES`) on
+    `levels`, `minutes` each."""
     single_thread()
+    if race_only:
+        return "\n".join([machine_line(), "", _race(minutes, races, levels)])
     sizes = (64,) if quick else (256, 1024)
     out = [machine_line(), "", "**Population evaluation** (easy, rays, MLP 11-16-5, one episode per individual; "
            f"median of {repeats})",
@@ -147,7 +151,13 @@ def run_evolve_bench(repeats: int = 3, quick: bool = False, minutes: float = 0.0
             format_table(["seed", "generation reaching 95%", "wall s", "held-out laps", "clean laps"], rows),
             f"champion at >= 95% of held-out laps: {verdict}"]
     if minutes > 0:
-        from sandbox.bench.evolve_race import race_table
-
-        out += ["", race_table(minutes)]
+        out += ["", _race(minutes, races, levels)]
     return "\n".join(out)
+
+
+def _race(minutes: float, races: tuple[str, ...] | None, levels: tuple[str, ...]) -> str:
+    from sandbox.bench.evolve_race import DEFAULT_RACES, race_table
+
+    if not minutes > 0:
+        raise ValueError(f"the race needs --minutes > 0, got {minutes:g}")
+    return race_table(minutes, levels, races=races or DEFAULT_RACES)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from sandbox.cli.flags import (
     add_level,
     add_overwrite,
     add_seed,
     add_trust_code,
+    level_names,
     non_negative_float,
     non_negative_int,
     population,
@@ -19,6 +21,14 @@ from sandbox.cli.flags import (
     strategies_help,
     strategy_names,
 )
+
+
+def race_names() -> list[str]:
+    """The learners `sandbox bench evolve --races` offers (`sandbox.bench.evolve_race.RACES`)."""
+    from sandbox.bench.evolve_race import RACES
+
+    return list(RACES)
+
 
 RESUMABLE = {"generations", "workers", "ray"}  # flags that may go with --resume: a longer run, another map
 
@@ -33,14 +43,31 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _options(text: str) -> dict:
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"hidden_size\": 16}}', got {text!r} "
+                                         f"({exc.msg})") from None
+    if not isinstance(options, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object of option names to values, got {text!r}")
+    return options
+
+
 def add_evolve_flags(p: argparse.ArgumentParser) -> None:
     """The flags of an evolution run (shared with `sandbox watch --evolve`)."""
     p.add_argument("--population", type=population, default=256, help="individuals per generation (256)")
     p.add_argument("--generations", type=positive_int, default=30, help="generations to run (30)")
-    p.add_argument("--backbone", default="mlp", help="mlp, attention, a registered name or module:Class (mlp)")
-    p.add_argument("--widths", type=_widths, help="MLP hidden widths, e.g. 16 or 16,16 (default 16)")
+    p.add_argument("--backbone", default="mlp", help="mlp, attention, gru or lstm (a recurrent driver: one state "
+                   "per car), a registered name or module:Class (mlp)")
+    p.add_argument("--backbone-options", type=_options, metavar="JSON",
+                   help="the backbone's options as a JSON object, e.g. '{\"hidden_size\": 16, \"num_layers\": 1, "
+                   "\"stem_options\": {\"widths\": [16]}}' for gru (its default; mlp: widths [16])")
+    p.add_argument("--widths", type=_widths, help="MLP hidden widths, e.g. 16 or 16,16 (default 16); for gru "
+                   "and lstm, its MLP stem's")
     p.add_argument("--activation", choices=("step", "sigmoid", "tanh", "relu", "abs", "gelu"),
-                   help="MLP activation (default tanh); step is the perceptron's, which only evolution trains")
+                   help="MLP activation (default tanh; gru and lstm: the stem's); step is the perceptron's, which "
+                   "only evolution trains")
     p.add_argument("--episodes", type=positive_int, default=4,
                    help="training tracks each individual drives; fitness is the mean return (4; on normal and "
                    "hard, where pedestrians wait at random, 16 gives a champion that holds)")
@@ -89,15 +116,27 @@ def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersActi
     b.add_argument("--minutes", type=non_negative_float, default=0.0,
                    help="also race GA, CMA-ES, arch and a step-activation population this many minutes each "
                    "on normal and hard (0: skip)")
+    b.add_argument("--races", nargs="+", choices=race_names(), metavar="RACE",
+                   help=f"which learners race for --minutes: {', '.join(race_names())} (default ga cma arch "
+                   "ga-step a2c); ga-gru is the GA over a GRU driver, e.g. --races ga ga-gru")
+    b.add_argument("--levels", nargs="+", choices=level_names(), default=["normal", "hard"],
+                   help="levels of the race (default normal hard)")
+    b.add_argument("--race-only", action="store_true", help="run only the race (skip the throughput and "
+                   "GA-to-laps tables)")
 
 
 def settings_from_args(args: argparse.Namespace, strategy: str) -> dict:
-    """An evolution run's settings from the flags."""
-    options = {}
+    """An evolution run's settings from the flags: --widths and --activation over --backbone-options (for a
+    GRU or LSTM, over its stem's options)."""
+    options, mlp = dict(getattr(args, "backbone_options", None) or {}), {}
     if args.widths is not None:
-        options["widths"] = args.widths
+        mlp["widths"] = args.widths
     if args.activation is not None:
-        options["activation"] = args.activation
+        mlp["activation"] = args.activation
+    if args.backbone in ("gru", "lstm") and mlp and isinstance(options.get("stem_options", {}), dict):
+        options["stem_options"] = {**options.get("stem_options", {}), **mlp}
+    else:
+        options.update(mlp)
     settings = {"strategy": strategy, "population": args.population, "generations": args.generations,
                 "level": args.level, "obs": args.obs, "backbone": args.backbone, "episodes": args.episodes,
                 "algorithm": args.algorithm, "seed": args.seed, "workers": args.workers, "ray": args.ray}
@@ -142,6 +181,7 @@ def run(args: argparse.Namespace) -> int | None:
     if args.command == "bench" and args.bench == "evolve":
         from sandbox.bench.evolve import run_evolve_bench
 
-        print(run_evolve_bench(repeats=args.repeats, quick=args.quick, minutes=args.minutes))
+        print(run_evolve_bench(repeats=args.repeats, quick=args.quick, minutes=args.minutes, race_only=args.race_only,
+                               races=tuple(args.races) if args.races else None, levels=tuple(args.levels)))
         return 0
     return None

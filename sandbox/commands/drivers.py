@@ -116,7 +116,7 @@ def _evolved(payload: dict[str, Any], level: str | None, path: str | os.PathLike
         env_kwargs = {**env_kwargs, "level": level}
     name = f"evolved ({payload.get('strategy', 'ga')}, generation {payload.get('generation', '?')})"
     return GreedyDriver(name, lambda obs: net.act(torch.as_tensor(np.asarray(obs)).float()), "sandbox/CarDrive-v0",
-                  env_kwargs)
+                        env_kwargs, observe=net.observe)  # a recurrent driver carries a state per car
 
 
 def _check_levels(env_kwargs: dict[str, Any], level: str, path: str | os.PathLike) -> None:

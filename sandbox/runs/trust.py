@@ -26,8 +26,9 @@ _SHAPES = {"backbone": "module:attr", "env id": "module:EnvId"}
 # fields whose string values are env ids (agents' configs: `env_id`)
 _ENV_FIELDS = frozenset({"env_id"})
 # fields whose string (or list of strings) values are backbone specs: a config's `backbone`, an evolution
-# config's `arch_families`, an architecture gene's `family`; `*_backbone` catches a second one (a critic's)
-_BACKBONE_FIELDS = frozenset({"backbone", "arch_families", "family"})
+# config's `arch_families`, an architecture gene's `family`, a recurrent backbone's `stem` (in its options);
+# `*_backbone` catches a second one (a critic's)
+_BACKBONE_FIELDS = frozenset({"backbone", "arch_families", "family", "stem"})
 
 Spec = tuple[str, str]
 """(what, value): ("backbone", "mymod:Net") or ("env id", "mymod:Env-v0")"""

@@ -21,9 +21,13 @@ class _KilledError(Exception):
     pass
 
 
-@pytest.mark.parametrize("strategy", ["ga", "cma", "arch"])
-def test_resume_equals_uninterrupted(tmp_path, strategy):
-    settings = {**SMALL, "strategy": strategy, "level": "normal"}
+GRU = {"backbone": "gru", "backbone_options": {"hidden_size": 8, "stem_options": {"widths": (8,)}}}
+
+
+@pytest.mark.parametrize("strategy, network", [("ga", {}), ("cma", {}), ("arch", {}), ("cma", GRU)],
+                         ids=["ga", "cma", "arch", "cma-gru"])
+def test_resume_equals_uninterrupted(tmp_path, strategy, network):
+    settings = {**SMALL, "strategy": strategy, "level": "normal", **network}
     full = run_evolution(settings, tmp_path / "full", progress=False)
 
     def stop_after_2(event):

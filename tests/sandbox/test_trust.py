@@ -72,6 +72,13 @@ def test_an_agent_naming_code_is_refused_and_nothing_is_imported(agent_checkpoin
     refused(lambda: load_driver(path, level="easy"), path, "this:s")
 
 
+def test_a_recurrent_backbones_stem_naming_code_is_refused(agent_checkpoint, tmp_path, no_this):
+    options = {"hidden_size": 8, "stem": "this:s"}
+    path = edited(agent_checkpoint, tmp_path / "stem.pt", lambda p: p["run"]["settings"].update(
+        backbone="gru", backbone_options=options))
+    refused(lambda: load_driver(path), path, "this:s")
+
+
 def test_a_stored_env_id_naming_a_module_is_refused(agent_checkpoint, tmp_path, no_this):
     path = edited(agent_checkpoint, tmp_path / "env.pt", lambda p: p["run"]["settings"].update(env_id="this:Env-v0"))
     with pytest.raises(UntrustedCodeError, match=r"env id 'this:Env-v0' .*\(module:EnvId\); pass --trust-code"):
