@@ -2,8 +2,10 @@
 
     VAE                 reconstruction error (MSE per pixel value in [0, 1]) on held-out frames, against the
                         mean training frame
-    World Models        VAE latent + a CMA-ES controller (evolved on easy): lap and clean-lap rate on held-out easy
-                        and normal tracks, driving from pixels; the rays controller beside it
+    World Models        V + C (VAE latent + a CMA-ES controller, evolved on easy): lap and clean-lap rate on
+                        held-out easy and normal tracks, driving from pixels; the rays controller beside it. Then
+                        V + C and V + M + C (an MDN-RNN trained on the noisy expert's normal episodes, C on [z, h])
+                        evolved on normal with one budget: the same on held-out normal tracks
     GAIL vs BC          from 10 (and 40) expert episodes on normal: agreement with the expert's actions on held-out
                         states, lap and clean-lap rate on 100 held-out normal tracks; BC's epochs chosen on held-out
                         demonstrations, GAIL warm-started from that BC
@@ -28,6 +30,8 @@ from sandbox.commands.tables import format_table
 
 BUDGETS = {  # full, quick
     "frames": (8000, 400), "vae_epochs": (15, 1), "wm_generations": (25, 2), "wm_population": (24, 6),
+    "mdn_steps": (8000, 400), "mdn_epochs": (50, 1), "wmm_generations": (25, 2), "wmm_population": (24, 6),
+    "wmm_tracks": (4, 1), "wmm_max_steps": (600, 50),
     "demo_episodes": ((10, 40), (2,)), "gail_steps": (500_000, 4096), "gail_epochs": (4, 1),
     "dt_episodes": (32, 4), "dt_epochs": (3, 1), "tracks": (30, 4), "imitation_tracks": (100, 4),
 }
@@ -47,7 +51,7 @@ def run_components_bench(quick: bool = False, seed: int = 0, out: str = "runs/be
     vae, vae_rows = _vae(b, seed, out_dir)
     sections.append(format_table(["VAE (latent 32)", "held-out MSE", "mean-frame MSE", "ratio"], vae_rows))
     sections.append(format_table(["World Models (pixels)", "level", "lap rate", "clean-lap rate", "mean return"],
-                                 _world_models(vae, b, seed)))
+                                 _world_models(vae, b, seed) + _world_models_normal(vae, b, seed, out_dir)))
     sections.append(format_table(["imitation, normal", "demos", "agreement", "lap rate", "clean-lap rate"],
                                  _imitation(b, seed, out_dir)))
     sections.append(format_table(["Decision Transformer, easy", "return", "lap rate"], _transformer(b, seed, out_dir)))
@@ -98,12 +102,47 @@ def _world_models(encoder: Any, b: dict, seed: int) -> list:
     rows = []
     for level in ("easy", "normal"):
         result = drive(controller, {**controller.env_kwargs, "level": level}, b["tracks"], seed=seed)
-        rows.append(["VAE + CMA-ES controller", level, f"{result['lap_rate']:.2f}", f"{result['clean_lap_rate']:.2f}",
+        rows.append(["V + C (evolved on easy)", level, f"{result['lap_rate']:.2f}", f"{result['clean_lap_rate']:.2f}",
                      f"{result['mean_return']:.1f}"])
         rays = ModulePolicy(lambda obs, d: drive_controller(obs, continuous=True), {})
         result = drive(rays, {"level": level, "obs": "rays", "continuous": True}, b["tracks"], seed=seed)
         rows.append(["rays controller (reads rays)", level, f"{result['lap_rate']:.2f}",
                      f"{result['clean_lap_rate']:.2f}", f"{result['mean_return']:.1f}"])
+    return rows
+
+
+def _world_models_normal(encoder: Any, b: dict, seed: int, out_dir: Path) -> list:
+    """V + C and V + M + C, both evolved on normal's training tracks with the same budget and driven on its
+    held-out ones; M fitted first on the noisy expert's normal episodes (pixels, continuous actions) encoded by V."""
+    from sandbox.commands.collect import collect
+    from sandbox.components.driving import drive
+    from sandbox.components.mdn_rnn import MDNRNN, MDNRNNConfig
+    from sandbox.components.world_models import WorldModelsConfig, evolve_controller
+    from sandbox.runs.trajectories import load_trajectories
+
+    path = out_dir / "sequences-normal.npz"
+    collect("expert", "normal", b["mdn_steps"], path, obs="pixels", continuous=True, seed=seed, noise=0.2,
+            progress=False)
+    arrays, meta = load_trajectories(path)
+    config = MDNRNNConfig(seed=seed)
+    data = MDNRNN.dataset(arrays, meta, vae=encoder, sequence_length=config.sequence_length)
+    memory = MDNRNN(MDNRNN.shapes_of(data), config)
+    t = time.perf_counter()
+    history = memory.fit(data, epochs=b["mdn_epochs"])
+    _say(f"MDN-RNN: {b['mdn_epochs']} epochs on {len(data['z'])} chunks of {config.sequence_length} in "
+         f"{time.perf_counter() - t:.0f} s, NLL {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}")
+    memory.save(out_dir / "mdn_rnn.pt")
+    wm = WorldModelsConfig(population=b["wmm_population"], generations=b["wmm_generations"], level="normal",
+                           tracks=b["wmm_tracks"], max_steps=b["wmm_max_steps"], seed=seed,
+                           select_tracks=16 if b["wmm_generations"] > 2 else 2)
+    rows = []
+    for name, m in (("V + C (evolved on normal)", None), ("V + M + C (evolved on normal)", memory)):
+        t = time.perf_counter()
+        controller, _ = evolve_controller(encoder, wm, log=lambda e, n=name: _say(f"CMA-ES, {n}: {e}"), memory=m)
+        _say(f"{name}: {wm.generations} generations in {time.perf_counter() - t:.0f} s")
+        result = drive(controller, controller.env_kwargs, b["tracks"], seed=seed)
+        rows.append([name, "normal", f"{result['lap_rate']:.2f}", f"{result['clean_lap_rate']:.2f}",
+                     f"{result['mean_return']:.1f}"])
     return rows
 
 

@@ -27,7 +27,7 @@ from sandbox.cli.flags import (
 )
 
 # CLI flag -> config field, for the flags a component's config has
-OPTIONS = ("backbone", "latent_dim", "learning_rate", "batch_size", "steps_per_epoch", "context", "seed")
+OPTIONS = ("backbone", "latent_dim", "learning_rate", "batch_size", "steps_per_epoch", "context", "vae", "seed")
 
 
 def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -38,7 +38,8 @@ def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersActi
         "components",
         help="VAE reconstruction, World Models, GAIL against behaviour cloning, the Decision Transformer",
         description="Collects the expert's demonstrations, then: the VAE's reconstruction error on held-out "
-        "frames; a World-Models controller (VAE latent + CMA-ES) on held-out easy and normal tracks from pixels; "
+        "frames; World Models from pixels (V + C evolved on easy, on held-out easy and normal tracks; V + C and "
+        "V + M + C, the MDN-RNN's memory, evolved on normal, on held-out normal tracks); "
         "GAIL and behaviour cloning from 10 demonstration episodes on normal (agreement with the expert's "
         "actions, clean laps); the Decision Transformer's return against the best trajectory of its data.",
     )
@@ -75,11 +76,12 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
 def _add_fit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit",
-        help="train a component (autoencoder, vae, gan, gail, bc, transformer) on a trajectory file",
+        help="train a component (autoencoder, vae, gan, gail, bc, transformer, mdn_rnn) on a trajectory file",
         description="Train a component on --data into --run-dir: checkpoint.pt after every epoch (atomic; "
         "--resume continues), history.csv, loss.png, reconstructions.png / samples.png. autoencoder is "
         "convolutional (--backbone mlp: plain); gail trains A2C on the discriminator's reward "
-        "(--steps-per-epoch env steps per epoch).",
+        "(--steps-per-epoch env steps per epoch); mdn_rnn (World Models' M) models the codes of --vae's encoder "
+        "(data: --obs pixels --continuous).",
     )
     p.add_argument("kind", choices=component_kinds(), help="the component")
     p.add_argument("--data", required=True, help="a trajectory file (sandbox collect, sandbox play --record)")
@@ -94,6 +96,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, help="examples per gradient step")
     p.add_argument("--steps-per-epoch", type=positive_int, help="gail: A2C env steps per epoch")
     p.add_argument("--context", type=positive_int, help="transformer: timesteps per window (K)")
+    p.add_argument("--vae", help="mdn_rnn: the VAE checkpoint whose codes it models (its frames' encoder)")
     p.add_argument("--seed", type=seed, help="seed of the component (default: its config's)")
 
 

@@ -3,7 +3,9 @@ and plugged back into the learners.
 
     autoencoder.py   plain, convolutional and variational autoencoders on frames (`encode`, `decode`, `sample`)
     latent.py        a trained encoder as the "latent" backbone (agents and populations drive from the code)
-    world_models.py  Ha & Schmidhuber's recipe: a VAE's code and a small controller evolved with CMA-ES
+    world_models.py  Ha & Schmidhuber's recipe: a VAE's code (V), an MDN-RNN's memory (M) and a small controller
+                     (C) evolved with CMA-ES
+    mdn_rnn.py       World Models' M: an LSTM over (z, a) with a Gaussian mixture over the next z (`step`, `predict`)
     gan.py           a DCGAN on frames (`sample`)
     bc.py            behaviour cloning on demonstrations (`act`)
     gail.py          adversarial imitation: a discriminator's reward that A2C learns from (`reward`)

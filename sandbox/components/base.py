@@ -43,6 +43,7 @@ COMPONENTS = {
     "bc": "sandbox.components.bc:BehaviourCloning",
     "gail": "sandbox.components.gail:GAIL",
     "transformer": "sandbox.components.transformer:DecisionTransformer",
+    "mdn_rnn": "sandbox.components.mdn_rnn:MDNRNN",
 }
 
 Dataset = dict[str, torch.Tensor]  # key -> (N, ...) tensor; row i of every key is one example

@@ -34,6 +34,7 @@ from sandbox.runs.trajectories import load_trajectories
 CHECKPOINT = "checkpoint.pt"
 DEFAULTS = {"vae": {"variational": True}, "autoencoder": {"variational": False}}  # kind -> config fields it fixes
 FROM_DATA = ("level", "continuous", "obs")  # config fields taken from the data's meta when the config has them
+DATASET_OPTIONS = ("context", "vae", "sequence_length")  # config fields a component's dataset is built with
 
 
 def _class(kind: str) -> type:
@@ -47,8 +48,9 @@ def _class(kind: str) -> type:
 
 def _dataset(cls: type, arrays: dict, meta: dict, config: Any, data: Any) -> dict[str, torch.Tensor]:
     kwargs = {"obs": config.obs} if hasattr(config, "obs") else {}
-    if hasattr(config, "context"):
-        kwargs["context"] = config.context
+    for name in DATASET_OPTIONS:
+        if hasattr(config, name):
+            kwargs[name] = getattr(config, name)
     try:
         return cls.dataset(arrays, meta, **kwargs)
     except ValueError as exc:
@@ -91,7 +93,9 @@ def run_fit(kind: str, data: str | os.PathLike, epochs: int, run_dir: str | os.P
     checkpoint = run_dir / CHECKPOINT
     if resume and not checkpoint.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
-    if not resume:
+    if resume:
+        options = _dataset_options(kind, checkpoint, options)
+    else:
         check_new_run_dir(run_dir, overwrite)
     component, dataset, _ = build(kind, data, options)
     history: dict[str, list[float]] = {}
@@ -122,6 +126,14 @@ def run_fit(kind: str, data: str | os.PathLike, epochs: int, run_dir: str | os.P
             line.close()  # the last line stands, ended by a newline, however the fit ended
     return {"kind": kind, "run_dir": str(run_dir), "epochs": epochs,
             **{k: v[-1] for k, v in history.items() if v}}
+
+
+def _dataset_options(kind: str, checkpoint: Path, options: dict[str, Any] | None) -> dict[str, Any]:
+    """`options` and, under them, the resumed run's dataset options (the Decision Transformer's window, M's VAE),
+    so its dataset is built as the run's was."""
+    payload = load_checkpoint(checkpoint)
+    config = payload.get("config", {}) if payload.get("component") == kind else {}  # another kind: `_resumed` says so
+    return {**{key: config[key] for key in DATASET_OPTIONS if key in config}, **(options or {})}
 
 
 def _resumed(component: Any, checkpoint: Path, trust_code: bool) -> tuple[Any, dict[str, list[float]], int]:
