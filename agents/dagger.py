@@ -16,9 +16,16 @@ states the student's own mistakes lead to, which cloning never sees: its error c
 episode of T steps, DAgger's grows as T. The paper refits to convergence each iteration; a fixed number of
 minibatch steps (SB3's `gradient_steps`) keeps an iteration's cost from growing with D.
 
+A recurrent student (backbone lstm or gru) acts through its state, carried per car across iterations and
+zeroed where an episode starts. Its D keeps whole iterations instead of single states (`agents.dagger_data`):
+each a block of num_steps steps of the N cars, with the episode starts and the student's state before the block.
+A minibatch is batch_size // num_steps car columns of random blocks, replayed from that stored state (as the
+student had it when it drove the block, stale after training: R2D2's "stored state") with the stored starts,
+the loss on its transitions: truncated backpropagation through time over a block.
+
 The student is an `ActorCritic` (its value head left untrained), so `sandbox eval`, `replay` and `watch` load
 it as they load A2C's and PPO's, and a policy-gradient family can start from its weights. The expert reads the
-true world, so only CarDrive can be learned from; a recurrent backbone is refused (D holds single states).
+true world, so only CarDrive can be learned from.
 
     model, history = train(DAggerConfig(env_kwargs={"level": "normal", "n_rays": 25}, total_timesteps=500_000))
 """
@@ -33,11 +40,11 @@ import numpy as np
 import torch
 
 import envs
-from agents.actor_critic import ActorCritic, setup_actor_critic
-from agents.envs import map_obs, obs_to_tensor
+from agents.actor_critic import ActorCritic, Memory, State, setup_actor_critic
+from agents.dagger_data import Aggregate, Sequences
+from agents.envs import obs_to_tensor
 from agents.loop import UpdateLog, start_loop
 from envs import drive_expert
-from sandbox.backbones import is_recurrent
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_bools, check_positive_ints, check_unit_interval
 
@@ -45,6 +52,7 @@ AGREE_TOL = 0.1
 """Box actions: the student agrees with the expert where every component is within this of the expert's"""
 
 Obs = torch.Tensor | dict[str, torch.Tensor]
+Dataset = Aggregate | Sequences
 
 
 @dataclass
@@ -56,7 +64,8 @@ class DAggerConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """arguments of the env, e.g. {"level": "normal", "continuous": True}"""
     backbone: str = "mlp"
-    """any feed-forward `sandbox.backbones.make_backbone` spec"""
+    """any `sandbox.backbones.make_backbone` spec; a recurrent one (lstm, gru) learns from sequences: D keeps
+    whole iterations (buffer_size // (num_envs * num_steps) of them, at least one) and replays car columns"""
     backbone_options: dict[str, Any] = field(default_factory=dict)
     """options of the backbone's config, e.g. {"widths": (128, 128)}"""
     share_backbone: bool = False
@@ -79,7 +88,7 @@ class DAggerConfig:
     buffer_size: int = 200_000
     """the most states D keeps (the oldest overwritten first)"""
     batch_size: int = 256
-    """states per minibatch"""
+    """states per minibatch (a recurrent student: batch_size // num_steps car columns of num_steps states)"""
     gradient_steps: int = 200
     """minibatch steps on D after each iteration's rollout"""
     max_grad_norm: float = 1.0
@@ -121,81 +130,50 @@ def agreement(student: np.ndarray, expert: np.ndarray, discrete: bool) -> np.nda
     return (np.abs(student - expert) <= AGREE_TOL).all(-1)
 
 
-class Aggregate:
-    """D: (observation, expert label) rows in tensors made once, a ring of `capacity` rows."""
-
-    def __init__(self, capacity: int, obs: Obs, labels: torch.Tensor):
-        """Empty, for rows like those of `obs` (N, ...) (or a dict of them) and `labels` (N, ...)."""
-        self.capacity, self.size, self.cursor = capacity, 0, 0
-        self.obs = map_obs(obs, lambda x: torch.zeros((capacity, *x.shape[1:]), dtype=x.dtype))
-        self.labels = torch.zeros((capacity, *labels.shape[1:]), dtype=labels.dtype)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def add(self, obs: Obs, labels: torch.Tensor, valid: np.ndarray) -> None:
-        """Append the rows of a batch step where `valid` (the transitions), over the oldest once full."""
-        rows = torch.from_numpy(np.flatnonzero(valid))
-        at = (self.cursor + torch.arange(len(rows))) % self.capacity  # (k,) slots, distinct: k <= num_envs
-        for buffer, batch in _pairs(self.obs, obs):
-            buffer[at] = batch[rows]
-        self.labels[at] = labels[rows]
-        self.cursor = (self.cursor + len(rows)) % self.capacity
-        self.size = min(self.size + len(rows), self.capacity)
-
-    def rows(self, idx: torch.Tensor) -> tuple[Obs, torch.Tensor]:
-        """The observations and labels at `idx`."""
-        return map_obs(self.obs, lambda x: x[idx]), self.labels[idx]
-
-    def state_dict(self) -> dict[str, Any]:
-        """The filled rows (copies: a view would save the whole ring) and the cursor, for a checkpoint."""
-        return {"obs": map_obs(self.obs, lambda x: x[: self.size].clone()), "labels": self.labels[: self.size].clone(),
-                "cursor": self.cursor}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.size, self.cursor = len(state["labels"]), int(state["cursor"])
-        for buffer, saved in _pairs(self.obs, state["obs"]):
-            buffer[: self.size] = saved
-        self.labels[: self.size] = state["labels"]
-
-
-def _pairs(a: Obs, b: Obs) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Matching tensors of two observations (a dict's by key)."""
-    return [(a[key], b[key]) for key in a] if isinstance(a, dict) else [(a, b)]
-
-
 def train(config: DAggerConfig, log: Hook | None = None,
           resume: dict[str, Any] | None = None) -> tuple[ActorCritic, dict[str, list[float]]]:
     """Train a student of the privileged expert with DAgger; return it and the history of per-iteration metrics.
 
-    `log` and `resume` as for A2C (`agents.a2c.train`): the payload holds D and the mixing generator too, so a
-    resumed run is the run never stopped.
-
-    Raises:
-        ValueError: a recurrent backbone (D holds single states, not the sequences a recurrent state needs).
+    `log` and `resume` as for A2C (`agents.a2c.train`): the payload holds D, the mixing generator and a
+    recurrent student's state per car too, so a resumed run is the run never stopped.
     """
     env, model, optimizer = setup_actor_critic(config, "DAgger")
-    if is_recurrent(model.backbone):
-        raise ValueError(f"DAgger fits single states, so it takes a feed-forward backbone, not the recurrent "
-                         f"{config.backbone!r}")
     core, rng = env.unwrapped.core, np.random.default_rng(config.seed)  # the world the expert reads
     loop, obs = start_loop("dagger", config, env, model, optimizer, resume, log)
-    labels = torch.zeros(1, dtype=torch.long) if model.discrete else torch.zeros(1, model.pi.out_features)
-    dataset = Aggregate(config.buffer_size, obs_to_tensor(obs), labels)
+    memory = _student_memory(model, env.num_envs, resume)
+    dataset = _dataset(model, config, obs_to_tensor(obs), memory.state)
     if resume is not None:
         dataset.load_state_dict(resume["extra"]["dataset"])
         rng.bit_generator.state = resume["extra"]["rng"]
     for update in range(loop.update + 1, config.total_timesteps // (config.num_envs * config.num_steps) + 1):
         # rollout
         beta = beta_schedule(config.beta0, config.beta_decay, update)
-        obs, agreed = _collect(model, env, core, loop, obs, dataset, beta, rng)
+        obs, agreed = _collect(model, env, core, loop, obs, dataset, memory, beta, rng)
         # update
         loss = _fit(model, optimizer, dataset, config, rng, update)
         # log
         loop.log_update(update, {"loss": loss, "agreement": agreed, "beta": beta, "dataset_size": len(dataset)},
-                        functools.partial(_extra, dataset, rng))
+                        functools.partial(_extra, dataset, rng, memory))
     env.close()
     return model, loop.history
+
+
+def _student_memory(model: ActorCritic, n: int, resume: dict[str, Any] | None) -> Memory:
+    """The student's state per car and its episode-start mask, or what the checkpoint saved. Only the policy's
+    backbone carries a state: DAgger never runs the critic's (the value head is left untrained)."""
+    if model.recurrent and "memory" not in (resume or {}).get("extra", {}):
+        return Memory(model.backbone.initial_state(n), torch.ones(n))
+    return Memory.start(model, n, resume)
+
+
+def _dataset(model: ActorCritic, config: DAggerConfig, obs: Obs, state: State) -> Dataset:
+    """An empty D for batch steps like `obs`: single rows for a feed-forward student, blocks of whole iterations
+    (as many as buffer_size states fill, at least one) for a recurrent one."""
+    n = config.num_envs
+    labels = torch.zeros(n, dtype=torch.long) if model.discrete else torch.zeros(n, model.pi.out_features)
+    if not model.recurrent:
+        return Aggregate(config.buffer_size, obs, labels)
+    return Sequences(max(1, config.buffer_size // (n * config.num_steps)), config.num_steps, obs, labels, state)
 
 
 def _label(core: Any, model: ActorCritic) -> np.ndarray:
@@ -204,42 +182,63 @@ def _label(core: Any, model: ActorCritic) -> np.ndarray:
 
 
 def _policy(model: ActorCritic, obs: Obs) -> torch.Tensor:
-    """The policy head's output, logits or the Gaussian's mean (B, ...): DAgger never needs the value."""
+    """A feed-forward student's policy head output, logits or the Gaussian's mean (B, ...): DAgger never needs
+    the value."""
     return model.pi(model.backbone(obs))
 
 
-def _greedy(model: ActorCritic, obs: Obs) -> np.ndarray:
-    """The student's greedy actions as the env takes them."""
+def _step_policy(model: ActorCritic, obs: Obs, memory: Memory) -> torch.Tensor:
+    """The policy head's output for one batch step (N, ...); a recurrent student reads its state in `memory`
+    (zeroed where `memory.start`) and leaves the next one there."""
+    if not model.recurrent:
+        return _policy(model, obs)
+    features, memory.state = model.backbone(obs, memory.state, memory.start)  # (N, hidden)
+    return model.pi(features)
+
+
+def _replay(model: ActorCritic, obs: Obs, state: State, starts: torch.Tensor) -> torch.Tensor:
+    """A recurrent student's policy head outputs (T, b, ...) over T steps of b cars (T, b, ...), run from
+    `state` with the states zeroed where `starts` (T, b); gradients flow back through all T steps."""
+    return model.pi(model.backbone.forward_sequence(obs, state, starts)[0])  # (T, b, hidden) -> (T, b, ...)
+
+
+def _greedy(model: ActorCritic, obs: Obs, memory: Memory) -> np.ndarray:
+    """The student's greedy actions as the env takes them (a recurrent one steps its state in `memory`)."""
     with torch.no_grad():
-        output = _policy(model, obs)
+        output = _step_policy(model, obs, memory)
     return model.to_env(output.argmax(-1) if model.discrete else output)
 
 
-def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any, dataset: Aggregate, beta: float,
-             rng: np.random.Generator) -> tuple[Any, float]:
+def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any, dataset: Dataset, memory: Memory,
+             beta: float, rng: np.random.Generator) -> tuple[Any, float]:
     """Drive one iteration, each car's step the expert's with probability beta, and aggregate every visited
     state with the expert's label; return the last observation and the student's agreement over the states."""
     agreed = visited = 0
+    first_state = memory.state  # the state the block begins from (a recurrent student's; () otherwise)
     for _ in range(loop.config.num_steps):
-        obs_t = obs_to_tensor(obs)
-        expert, student = _label(core, model), _greedy(model, obs_t)  # one batched call each for all cars
+        obs_t, start = obs_to_tensor(obs), memory.start
+        expert, student = _label(core, model), _greedy(model, obs_t, memory)  # one batched call each for all cars
         expert_drives = rng.random(len(expert)) < beta  # (N,)
         action = np.where(expert_drives if model.discrete else expert_drives[:, None], expert, student)
         obs, reward, terminated, truncated, info = env.step(action)
         valid = loop.step(reward, terminated, truncated, info)  # the autoreset step's state is no one's choice
-        dataset.add(obs_t, torch.from_numpy(expert), valid)
+        memory.after_step(valid)  # its observation is a new episode's first: the state starts afresh there
+        dataset.add(obs_t, torch.from_numpy(expert), valid, start)
         agreed += int((agreement(student, expert, model.discrete) & valid).sum())
         visited += int(valid.sum())
+    dataset.end_block(first_state)
     return obs, agreed / visited if visited else float("nan")
 
 
-def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Aggregate, config: DAggerConfig,
+def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Dataset, config: DAggerConfig,
          rng: np.random.Generator, update: int) -> float:
     """gradient_steps minibatches of the imitation loss, drawn uniformly from D; their mean loss."""
-    total = 0.0
+    total, steps = 0.0, 0
     for _ in range(config.gradient_steps):
-        obs, labels = dataset.rows(torch.from_numpy(rng.integers(0, len(dataset), config.batch_size)))
-        loss = imitation_loss(_policy(model, obs), labels, model.discrete)
+        output, labels = _minibatch(model, dataset, config, rng)
+        if not len(labels):  # recurrent columns without a transition (possible only for tiny num_steps)
+            continue
+        loss = imitation_loss(output, labels, model.discrete)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"DAgger: the loss became {loss.item()} at iteration {update}; lower "
                                      f"learning_rate (now {config.learning_rate})")
@@ -247,9 +246,24 @@ def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Aggregat
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
-        total += loss.item()
-    return total / config.gradient_steps
+        total, steps = total + loss.item(), steps + 1
+    return total / steps if steps else float("nan")
 
 
-def _extra(dataset: Aggregate, rng: np.random.Generator) -> dict[str, Any]:
-    return {"dataset": dataset.state_dict(), "rng": rng.bit_generator.state}
+def _minibatch(model: ActorCritic, dataset: Dataset, config: DAggerConfig,
+               rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's outputs on a minibatch of D and the expert's labels for them. Feed-forward: batch_size rows
+    drawn uniformly. Recurrent: batch_size // num_steps (at least 1) columns, each a random car of a random
+    block, replayed from the block's stored state and cut to their transitions."""
+    if not model.recurrent:
+        obs, labels = dataset.rows(torch.from_numpy(rng.integers(0, len(dataset), config.batch_size)))
+        return _policy(model, obs), labels
+    columns = max(1, config.batch_size // config.num_steps)
+    block = torch.from_numpy(rng.integers(0, dataset.blocks, columns))  # (b,)
+    car = torch.from_numpy(rng.integers(0, config.num_envs, columns))  # (b,)
+    obs, labels, starts, valid, state = dataset.columns(block, car)  # (T, b, ...)
+    return _replay(model, obs, state, starts)[valid], labels[valid]  # (transitions, ...)
+
+
+def _extra(dataset: Dataset, rng: np.random.Generator, memory: Memory) -> dict[str, Any]:
+    return {"dataset": dataset.state_dict(), "rng": rng.bit_generator.state, **memory.payload()}

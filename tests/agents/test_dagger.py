@@ -1,7 +1,9 @@
 """DAgger: the mixing schedule and the imitation loss by hand; the aggregated dataset grows by the visited
 transitions, labelled by the expert on those very states; the first iteration is all expert; the student's
 agreement with the expert rises on easy; another env is refused; resume (in process and after kill -9) equals
-the uninterrupted run; `sandbox train --agent dagger` and `sandbox eval` of its run."""
+the uninterrupted run; `sandbox train --agent dagger` and `sandbox eval` of its run. A recurrent (gru) student:
+its dataset is a ring of blocks, a stored block replayed from its stored state gives what the student output
+while driving it, its agreement rises, it resumes as the uninterrupted run and drives through `load_driver`."""
 
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ import torch
 
 from agents import FAMILIES, dagger
 from agents.dagger import Aggregate, DAggerConfig, agreement, beta_schedule, imitation_loss, train
+from agents.dagger_data import Sequences
 from envs import CarDriveVectorEnv
+from sandbox.commands.drivers import load_driver
 from sandbox.runs.checkpoints import load_checkpoint
 from tests.killed_run import assert_resume_after_kill_9_equals_uninterrupted, progress_rows
 
 TINY = {"num_envs": 4, "num_steps": 8, "gradient_steps": 4, "batch_size": 16}
+GRU = {"backbone": "gru", "backbone_options": {"hidden_size": 16, "stem_options": {"widths": (16,)}}}
 
 
 def test_beta_schedule_by_hand():
@@ -55,6 +60,24 @@ def test_the_aggregate_is_a_ring_of_valid_rows_and_its_state_round_trips():
     assert copy.labels.tolist() == data.labels.tolist() and (copy.cursor, len(copy)) == (1, 5)
 
 
+def test_the_sequences_are_a_ring_of_blocks_and_their_state_round_trips():
+    data = Sequences(2, 2, torch.zeros(3, 1), torch.zeros(3, dtype=torch.long), (torch.zeros(1, 3, 2),))
+    for block in range(3):  # block b, step t, car c: observation and label 10 b + 3 t + c; car 1 ends at t = 0
+        for t in range(2):
+            obs = 10.0 * block + 3 * t + torch.arange(3.0)
+            data.add(obs[:, None], obs.long(), np.array([True, t == 0, True]), torch.tensor([0.0, t, 0.0]))
+        data.end_block((torch.full((1, 3, 2), float(block)),))  # (layers, N, hidden): the block's first state
+    assert (data.blocks, data.cursor, len(data)) == (2, 1, 2 * 5)  # block 0 overwritten by block 2
+    copy = Sequences(2, 2, torch.zeros(3, 1), torch.zeros(3, dtype=torch.long), (torch.zeros(1, 3, 2),))
+    copy.load_state_dict(data.state_dict())
+    assert (copy.blocks, copy.cursor, len(copy)) == (2, 1, 10)
+    for d in (data, copy):  # columns: car 1 of slot 0 (block 2), car 2 of slot 1 (block 1), time-major
+        obs, labels, starts, valid, (h,) = d.columns(torch.tensor([0, 1]), torch.tensor([1, 2]))
+        assert obs[..., 0].tolist() == [[21, 12], [24, 15]] and labels.tolist() == [[21, 12], [24, 15]]
+        assert starts.tolist() == [[0, 0], [1, 0]] and valid.tolist() == [[True, True], [False, True]]
+        assert h.shape == (1, 2, 2) and h[0, :, 0].tolist() == [2.0, 1.0]
+
+
 def test_defaults_and_bad_settings():
     config = DAggerConfig()
     assert (config.beta0, config.env_id) == (1.0, "sandbox/CarDrive-v0")
@@ -71,11 +94,6 @@ def test_another_env_is_refused_naming_env_id(env_id):
         DAggerConfig(env_id=env_id)
 
 
-def test_a_recurrent_backbone_is_refused():
-    with pytest.raises(ValueError, match="feed-forward backbone, not the recurrent 'lstm'"):
-        train(DAggerConfig(backbone="lstm", total_timesteps=32, **TINY))
-
-
 class _Recorder:
     """Every expert call (the observation of the state it read, its labels), the student's greedy actions and
     the actions the cars were driven with, one entry per batch step."""
@@ -89,8 +107,8 @@ class _Recorder:
             self.labels.append(expert(core, continuous=continuous))
             return self.labels[-1]
 
-        def record_greedy(model, obs):
-            self.students.append(greedy(model, obs))
+        def record_greedy(model, obs, memory):
+            self.students.append(greedy(model, obs, memory))
             return self.students[-1]
 
         def record_step(env, actions):
@@ -143,13 +161,65 @@ def test_the_students_agreement_with_the_expert_rises_on_easy():
     assert set(history) == {"global_step", "episodic_return", "sps", *FAMILIES["dagger"].metrics}
 
 
-def test_resume_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("continuous", [False, True])
+def test_a_recurrent_students_blocks_replay_from_their_stored_state_as_it_drove_them(monkeypatch, continuous):
+    """No training step, so the student stays the one that drove: D grows by one block per iteration, and each
+    block replayed from its stored state with its stored starts gives the policy outputs the student produced
+    step by step, over short episodes that start inside the blocks and a state carried from block to block."""
+    record, outputs, events = _Recorder(monkeypatch), [], []
+    step_policy = dagger._step_policy
+
+    def record_step_policy(model, obs, memory):
+        outputs.append(step_policy(model, obs, memory))
+        return outputs[-1]
+
+    monkeypatch.setattr(dagger, "_step_policy", record_step_policy)
+    monkeypatch.setattr(dagger, "_fit", lambda *args: 0.0)
+    config = DAggerConfig(env_kwargs={"level": "normal", "max_episode_steps": 6, "continuous": continuous},
+                          total_timesteps=4 * 8 * 3, beta0=0.5, **GRU, **TINY)
+    model, history = train(config, log=events.append)
+    done = np.array([e["terminated"] | e["truncated"] for e in events if e["kind"] == "step"])  # (T, N)
+    valid = np.concatenate([np.ones((1, 4), bool), ~done[:-1]])
+    assert history["dataset_size"] == np.cumsum(valid.reshape(3, 8 * 4).sum(1)).tolist()
+    stored = next(e for e in reversed(events) if e["kind"] == "update")["state"]()["extra"]["dataset"]
+    assert len(stored["labels"]) == 3  # a block per iteration
+    np.testing.assert_array_equal(stored["valid"].numpy(), valid.reshape(3, 8, 4))
+    starts = np.concatenate([np.ones((1, 4)), ~valid[:-1]])  # after an autoreset step, a first observation
+    np.testing.assert_array_equal(stored["starts"].numpy(), starts.reshape(3, 8, 4))
+    np.testing.assert_array_equal(stored["obs"].numpy(), np.array(record.states).reshape(stored["obs"].shape))
+    np.testing.assert_array_equal(stored["labels"].numpy(), np.array(record.labels).reshape(stored["labels"].shape))
+    driven = torch.stack(outputs).reshape(3, 8, 4, -1)  # (blocks, T, N, outputs)
+    with torch.no_grad():
+        for block in range(3):
+            obs, state = stored["obs"][block], tuple(s[block] for s in stored["state"])
+            torch.testing.assert_close(dagger._replay(model, obs, state, stored["starts"][block]), driven[block])
+            if block:  # the stored state and starts both matter: without either the replay is another
+                zero = tuple(torch.zeros_like(s) for s in state)
+                assert not torch.allclose(dagger._replay(model, obs, zero, stored["starts"][block]), driven[block])
+                no_starts = torch.zeros_like(stored["starts"][block])
+                assert not torch.allclose(dagger._replay(model, obs, state, no_starts), driven[block])
+
+
+def test_a_recurrent_students_agreement_with_the_expert_rises_on_easy():
+    config = DAggerConfig(env_kwargs={"level": "easy"}, num_envs=16, num_steps=64, gradient_steps=100,
+                          learning_rate=3e-3, total_timesteps=16 * 64 * 6, backbone="gru",
+                          backbone_options={"hidden_size": 32, "stem_options": {"widths": (32,)}})
+    _, history = train(config)
+    agreement_ = history["agreement"]  # the first iteration's is the untrained student's (the expert drives)
+    assert agreement_[-1] > 0.8 and agreement_[-1] > agreement_[1] + 0.1, agreement_
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["dataset_size"][-1] > 0.99 * 16 * 64 * 6  # six blocks, all but the autoreset steps
+
+
+@pytest.mark.parametrize("student", [{}, GRU], ids=["mlp", "gru"])
+def test_resume_equals_uninterrupted(tmp_path, student):
     """Checkpoint after iteration 2 through the hook, resume: the same weights, dataset and metrics as a run that
-    never stopped, on normal with pedestrians, autoresets and the student driving part of the way."""
+    never stopped, on normal with pedestrians, autoresets and the student driving part of the way (a recurrent
+    student: the same state per car too)."""
     from sandbox.runs.checkpoints import save_checkpoint
 
     config = DAggerConfig(total_timesteps=4 * 8 * 5, env_kwargs={"level": "normal", "max_episode_steps": 20},
-                          buffer_size=100, **TINY)  # the ring wraps after iteration 3
+                          buffer_size=100, **TINY, **student)  # the ring wraps after iteration 3 (rows or blocks)
     states = {}
 
     def checkpoint(event):
@@ -159,12 +229,20 @@ def test_resume_equals_uninterrupted(tmp_path):
                 save_checkpoint(tmp_path / "c.pt", states[2])
 
     full_model, full = train(config, log=checkpoint)
+    full_extra = states[5]["extra"]
     resumed_model, resumed = train(config, resume=load_checkpoint(tmp_path / "c.pt"), log=checkpoint)
     for key in set(full) - {"sps"}:
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
     for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
-    assert full["dataset_size"][-1] == 100  # the resumed run's ring wrapped as the whole one's did
+    for a, b in zip(full_extra["memory"]["state"], states[5]["extra"]["memory"]["state"], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(full_extra["dataset"]["labels"], states[5]["extra"]["dataset"]["labels"])
+    if student:  # the resumed run's ring of 100 // 32 = 3 blocks wrapped as the whole one's did
+        assert len(full_extra["dataset"]["labels"]) == 3 and full_extra["dataset"]["cursor"] == 2
+        assert [tuple(s.shape) for s in full_extra["memory"]["state"]] == [(1, 4, 16)]  # the policy's only
+    else:
+        assert full["dataset_size"][-1] == 100
 
 
 def _train_command(run: Path) -> list[str]:
@@ -173,10 +251,33 @@ def _train_command(run: Path) -> list[str]:
             "--eval-episodes", "2"]
 
 
-def test_resume_after_kill_9_ends_as_the_uninterrupted_run(tmp_path):
-    whole, _ = assert_resume_after_kill_9_equals_uninterrupted(tmp_path, _train_command, 6144)
+GRU_FLAGS = ["--backbone", "gru", "--set", "backbone_options={hidden_size=16, stem_options={widths=[16]}}"]
+
+
+@pytest.mark.parametrize("student", [[], GRU_FLAGS], ids=["mlp", "gru"])
+def test_resume_after_kill_9_ends_as_the_uninterrupted_run(tmp_path, student):
+    whole, killed = assert_resume_after_kill_9_equals_uninterrupted(
+        tmp_path, lambda run: [*_train_command(run), *student], 6144)
     assert {"losses/imitation_loss", "charts/agreement", "charts/beta", "charts/dataset_size"} <= set(
         progress_rows(whole)[0])
+    a, b = (load_checkpoint(run / "checkpoint.pt")["extra"] for run in (whole, killed))
+    for x, y in zip(a["memory"]["state"], b["memory"]["state"], strict=True):  # where the next block would begin
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert [tuple(s.shape) for s in a["memory"]["state"]] == ([(1, 8, 16)] if student else [])
+
+
+def test_a_recurrent_students_checkpoint_drives_with_its_state(tmp_path):
+    from sandbox.cli import main
+    from sandbox.runs.evaluate import evaluate
+
+    run = tmp_path / "dagger-gru"
+    assert main(["train", "--agent", "dagger", "--run-dir", str(run), "--num-envs", "4", "--total-timesteps", "512",
+                 "--set", "gradient_steps=5", "--eval-episodes", "1", *GRU_FLAGS]) == 0
+    driver = load_driver(run / "checkpoint.pt")
+    result = evaluate(driver.act, driver.env_id, driver.env_kwargs, 2, observe=driver.observe)
+    assert result["episodes"] == 2 and 0.0 <= result["lap_rate"] <= 1.0
+    policy = driver.act.__self__  # agents.actor_critic.Policy: a state per car, carried from act to act
+    assert [tuple(s.shape) for s in policy.state] == [(1, 2, 16)] * 2  # the actor's and the (untrained) critic's
 
 
 def test_sandbox_train_and_eval_from_the_command_line(tmp_path, capsys):
