@@ -10,6 +10,7 @@ as the demonstrator and an actor-critic's policy head as the student.
         D <- D u {(s, a*)}, a ring of the last buffer_size states
         fit the student on D: gradient_steps minibatches of batch_size drawn uniformly from D   # update
             Discrete: -log softmax(logits(s))[a*];  Box: ||mu(s) - a*||^2        (imitation_loss)
+            Box: a state where the expert brakes (a*_throttle < 0) weighs brake_weight, the others 1
 
 beta0 = 1 makes the first iteration behaviour cloning on the expert's own states. Later iterations visit the
 states the student's own mistakes lead to, which cloning never sees: its error compounds as T^2 over an
@@ -92,6 +93,10 @@ class DAggerConfig:
     gradient_steps: int = 200
     """minibatch steps on D after each iteration's rollout"""
     max_grad_norm: float = 1.0
+    brake_weight: float = 1.0
+    """Box actions: a state where the expert brakes (its throttle < 0) counts this many times in the loss. The
+    braking states are few (the car brakes for a bend or a pedestrian, and drives on most of the lap), so
+    the plain mean fits them loosely, and a student that brakes a little late hits the pedestrian"""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,6 +112,8 @@ class DAggerConfig:
                              f"got {self.buffer_size}")
         if not self.max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
+        if not self.brake_weight > 0:
+            raise ValueError(f"brake_weight must be > 0, got {self.brake_weight!r}")
 
 
 def beta_schedule(beta0: float, beta_decay: float, iteration: int) -> float:
@@ -114,13 +121,19 @@ def beta_schedule(beta0: float, beta_decay: float, iteration: int) -> float:
     return beta0 * beta_decay ** (iteration - 1)
 
 
-def imitation_loss(output: torch.Tensor, labels: torch.Tensor, discrete: bool) -> torch.Tensor:
+def imitation_loss(output: torch.Tensor, labels: torch.Tensor, discrete: bool,
+                   brake_weight: float = 1.0) -> torch.Tensor:
     """The student's loss on expert labels. Discrete: the cross-entropy of the logits (B, n) against the labels
     (B,); Box: the squared distance of the Gaussian's mean (B, d) to the labels (B, d), summed over d, i.e. its
-    negative log-likelihood at unit variance up to a constant (as behaviour cloning fits it)."""
+    negative log-likelihood at unit variance up to a constant (as behaviour cloning fits it), each row weighted
+    by `brake_weight` where the expert brakes (labels[:, 1], the throttle, < 0) and by 1 elsewhere."""
     if discrete:
         return torch.nn.functional.cross_entropy(output, labels)
-    return ((output - labels) ** 2).sum(-1).mean()
+    squared = ((output - labels) ** 2).sum(-1)  # (B,)
+    if brake_weight == 1.0:
+        return squared.mean()
+    weight = torch.where(labels[:, 1] < 0, brake_weight, 1.0)  # (B,)
+    return (weight * squared).sum() / weight.sum()
 
 
 def agreement(student: np.ndarray, expert: np.ndarray, discrete: bool) -> np.ndarray:
@@ -238,7 +251,7 @@ def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Dataset,
         output, labels = _minibatch(model, dataset, config, rng)
         if not len(labels):  # recurrent columns without a transition (possible only for tiny num_steps)
             continue
-        loss = imitation_loss(output, labels, model.discrete)
+        loss = imitation_loss(output, labels, model.discrete, config.brake_weight)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"DAgger: the loss became {loss.item()} at iteration {update}; lower "
                                      f"learning_rate (now {config.learning_rate})")

@@ -40,6 +40,11 @@ def test_imitation_loss_by_hand():
     # Box: ||mu - a*||^2 summed over the components, mean over rows: ((0.5^2 + 1^2) + 0) / 2
     mean, labels = torch.tensor([[0.5, -1.0], [0.2, 0.2]]), torch.tensor([[0.0, 0.0], [0.2, 0.2]])
     assert imitation_loss(mean, labels, discrete=False).item() == pytest.approx(0.625)
+    # brake_weight 3 on the rows whose label brakes (throttle < 0): (3 * 1.25 + 1 * 0) / (3 + 1)
+    braking = torch.tensor([[0.0, -0.5], [0.2, 0.2]])
+    mean = torch.tensor([[0.5, 0.5], [0.2, 0.2]])
+    assert imitation_loss(mean, braking, discrete=False, brake_weight=3.0).item() == pytest.approx(3 * 1.25 / 4)
+    assert imitation_loss(mean, braking, discrete=False).item() == pytest.approx(1.25 / 2)
 
 
 def test_agreement_by_hand():
@@ -83,7 +88,8 @@ def test_defaults_and_bad_settings():
     assert (config.beta0, config.env_id) == (1.0, "sandbox/CarDrive-v0")
     for bad, name in [({"beta0": 1.5}, "beta0"), ({"beta_decay": -0.1}, "beta_decay"),
                       ({"gradient_steps": 0}, "gradient_steps"), ({"buffer_size": 3, "num_envs": 4}, "buffer_size"),
-                      ({"share_backbone": 1}, "share_backbone"), ({"max_grad_norm": 0.0}, "max_grad_norm")]:
+                      ({"share_backbone": 1}, "share_backbone"), ({"max_grad_norm": 0.0}, "max_grad_norm"),
+                      ({"brake_weight": 0.0}, "brake_weight")]:
         with pytest.raises(ValueError, match=name):
             DAggerConfig(**bad)
 
