@@ -59,12 +59,16 @@ class ActorCritic(nn.Module):
         share_backbone: one backbone under both heads instead of one each.
         ortho_init: re-initialise the backbones' Linear and Conv2d layers orthogonally with gain sqrt(2) and
             zero biases (SB3's `ortho_init`, CleanRL's `layer_init`); off keeps the backbone's own init.
+        log_std_init: a Box policy's initial log standard deviation (SB3's `log_std_init`).
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, backbone: str = "mlp",
                  backbone_options: dict[str, Any] | None = None, share_backbone: bool = False,
-                 ortho_init: bool = False):
+                 ortho_init: bool = False, log_std_init: float = 0.0):
         super().__init__()
+        finite = isinstance(log_std_init, (int, float)) and not isinstance(log_std_init, bool)
+        if not (finite and np.isfinite(log_std_init)):
+            raise ValueError(f"log_std_init must be a finite number, got {log_std_init!r}")
         self.backbone = make_backbone(backbone, observation_space, **(backbone_options or {}))
         self.critic_backbone = self.backbone if share_backbone else make_backbone(
             backbone, observation_space, **(backbone_options or {}))
@@ -85,7 +89,7 @@ class ActorCritic(nn.Module):
         nn.init.orthogonal_(self.v.weight, gain=1.0)
         nn.init.zeros_(self.v.bias)
         if not self.discrete:
-            self.log_std = nn.Parameter(torch.zeros(n_out))
+            self.log_std = nn.Parameter(torch.full((n_out,), float(log_std_init)))
             self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32))
             self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32))
 
@@ -238,7 +242,8 @@ def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any
     env = make_train_env(config, env_wrapper)
     check_action_space(env.single_action_space, agent, "every agent family handles these")
     model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
-                        config.backbone_options, config.share_backbone, config.ortho_init)
+                        config.backbone_options, config.share_backbone, config.ortho_init,
+                        config.log_std_init)
     if fresh and getattr(config, "init_from", ""):
         announce_warm_start(config.init_from, warm_start(model, config, config.init_from))
     return env, model, make_optimizer(config.optimizer, model.parameters(), config.learning_rate)

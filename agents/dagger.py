@@ -73,6 +73,8 @@ class DAggerConfig:
     """one backbone under the policy and value heads (as the policy family that starts from it will read it)"""
     ortho_init: bool = False
     """orthogonal init (gain sqrt 2) of the backbones' layers, as the policy families offer it"""
+    log_std_init: float = 0.0
+    """the policy's initial log standard deviation (Box), as the policy families offer it; DAgger fits the mean"""
     num_envs: int = 64
     """cars driven together"""
     num_steps: int = 64

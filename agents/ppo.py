@@ -64,6 +64,9 @@ class PPOConfig:
     """one backbone under the policy and value heads instead of one each"""
     ortho_init: bool = False
     """orthogonal init (gain sqrt 2) of the backbones' layers, as SB3 and CleanRL start an actor-critic"""
+    log_std_init: float = 0.0
+    """Box actions: the Gaussian's initial log standard deviation (SB3's `log_std_init`): 0 is a std of 1, which
+    on actions in [-1, 1] drowns a policy started from a student (`init_from`); -1 (std 0.37) keeps near it"""
     init_from: str = ""
     """a student's checkpoint (dagger, bc) whose backbone and policy head the run starts from (`agents.warm_start`)"""
     num_envs: int = 256

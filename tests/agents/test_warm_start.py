@@ -97,3 +97,15 @@ def test_the_cli_starts_a_run_from_a_student(student, tmp_path):
                              timeout=300)
     assert refused.returncode == 2 and "its backbone is 'mlp'" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_log_std_init_sets_a_box_policys_first_spread():
+    from agents.actor_critic import setup_actor_critic
+
+    _, model, _ = setup_actor_critic(PPOConfig(env_id="Pendulum-v1", num_envs=1, log_std_init=-1.0), "PPO")
+    torch.testing.assert_close(model.log_std.detach(), torch.full((1,), -1.0))
+    env = gymnasium.make("Pendulum-v1")
+    assert torch.all(ActorCritic(env.observation_space, env.action_space).log_std == 0)  # SB3's default: std 1
+    for bad in (float("nan"), True, "small"):
+        with pytest.raises(ValueError, match="log_std_init"):
+            ActorCritic(env.observation_space, env.action_space, log_std_init=bad)
