@@ -71,7 +71,8 @@ class CarDriveVectorEnv(VectorEnv):
         if seed is not None or not self.core.tracks:
             pool_seed = seed if seed is not None else int(self.np_random.integers(2**62))
             self.core.load_tracks(draw_pool(self.config, np.random.default_rng([pool_seed, 1])))
-            self.core.seed(pool_seed)
+            if not (options and "car_seeds" in options):  # (car seeds replace every generator seed() would make)
+                self.core.seed(pool_seed)
         if options and "car_seeds" in options:
             self.core.seed_cars(options["car_seeds"])
         self.core.reset_cars(np.arange(self.num_envs), self._track_index(options))
@@ -128,6 +129,22 @@ class CarDriveVectorEnv(VectorEnv):
         sub._ended = int((~sub._running).sum())
         sub.np_random.bit_generator.state = self.np_random.bit_generator.state
         return sub
+
+    def keep(self, cars: Sequence[int] | np.ndarray) -> None:
+        """Drop every car of this batch but `cars` (distinct indices, in that order), in place: what `subset`
+        does without building a new batch (no generator is made, no track pool loaded). Evolution's slots
+        drop cars whose evaluation is over this way once its queue is dry (evolve/slots.py)."""
+        cars = np.asarray(cars, dtype=np.int64)
+        if (cars.ndim != 1 or len(cars) == 0 or not ((cars >= 0) & (cars < self.num_envs)).all()
+                or len(np.unique(cars)) != len(cars)):
+            raise ValueError(f"keep needs a non-empty list of distinct car indices in [0, {self.num_envs}), got "
+                             f"{cars!r}")
+        self.core.keep(cars)
+        self._running = self._running[cars]
+        self._ended = int((~self._running).sum())
+        self.num_envs = len(cars)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
 
     def observe(self):
         """The current observation of every car (fresh arrays), e.g. after `load_state_dict`."""

@@ -1,14 +1,16 @@
-"""Fitness of a whole population at once: one car per individual per track in one `CarDriveVectorEnv`, all
-networks in one batched forward a step.
+"""Fitness of a whole population at once: its episodes driven as one batch of cars in a `CarDriveVectorEnv`,
+all networks in one batched forward a step.
 
     evaluator = PopulationEvaluator(EvalSpec(level="easy", episodes=4), seed=0)
     fitness, laps = evaluator.evaluate(vectors)          # vectors (P, n_params) -> (P,), (P,)
 
-Every individual drives the same `episodes` training tracks (drawn once from the run's seed), and car
+Every individual drives the same `episodes` training tracks (drawn once from the run's seed), and episode
 (i, k) is seeded by track k alone, so fitness is comparable across the population and does not depend on
 which other individuals share the batch (a shard on a worker gets what one batch would). Fitness is the mean
 episode return over the tracks; an episode ends at the env's end or after `patience` steps without new
-progress (a car that has stopped would otherwise hold the whole batch to the step limit).
+progress (a car that has stopped would otherwise hold the whole batch to the step limit). The P * episodes
+episodes queue for `slots` cars (evolve/slots.py): each score is bit for bit what the individual scores
+driving alone, whatever the slot count and the order.
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from evolve.genome import Driver, make_driver, outputs_to_actions
+from evolve.genome import Driver, make_driver
 from evolve.population import PopulationNet
+from evolve.slots import Queue, drive_queue
 from sandbox.runs.validate import check_positive_ints
 
 Hook = Callable[[dict[str, Any]], None]
-COMPACT_BELOW = 0.6  # rebuild the batch without its ended cars once fewer than this fraction still drive
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,13 @@ class EvalSpec:
     max_steps: int = 1000
     patience: int = 100
     """steps without new progress that end an episode early"""
+    slots: int = 4096
+    """cars driven at once: the P * episodes episodes queue for them, a slot taking the next as its own ends
+    (evolve/slots.py). It bounds the batch; measured, fewer slots than episodes is slower (each step's fixed
+    cost is paid over more steps) and the same numbers come out whatever the count"""
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, "episodes", "max_steps", "patience")
+        check_positive_ints(self, "episodes", "max_steps", "patience", "slots")
 
     def env_kwargs(self) -> dict[str, Any]:
         """The CarDrive arguments of this spec (what `sandbox eval` drives an evolved champion with)."""
@@ -93,34 +98,11 @@ class PopulationEvaluator:
 
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
         P, K, spec = len(vectors), self.spec.episodes, self.spec
-        nets = PopulationNet.build(self.template(), np.repeat(vectors, K, axis=0))  # car i * K + k: network i
-        env = CarDriveVectorEnv(P * K, tracks=self.tracks, max_episode_steps=spec.max_steps, **spec.env_kwargs())
-        obs, _ = env.reset(seed=self.seed, options={"track_index": np.tile(np.arange(K), P),
-                                                    "car_seeds": self.car_seeds * P})
-        # per env row (compacted with the env): return, best progress, steps since it improved, lapped, still scored
-        total, best, idle = np.zeros(P * K), np.zeros(P * K), np.zeros(P * K, np.int64)
-        laps, going = np.zeros(P * K, bool), np.ones(P * K, bool)
-        cars, step = np.arange(P * K), 0  # which of the P * K cars each env row is
-        fitness, lapped = np.zeros(P * K), np.zeros(P * K, bool)  # per car, written when its row is dropped
-        discrete = self.template().discrete
-        while going.any():
-            outputs = nets(torch.from_numpy(obs).float().unsqueeze(1))[:, 0]  # (rows, 1, *obs) -> (rows, n_out)
-            obs, reward, terminated, truncated, info = env.step(outputs_to_actions(outputs, discrete))
-            total += reward * going  # ended rows drive on, unscored, until dropped
-            laps |= info["lap_completed"] & going
-            improved = info["progress"] > best + 1e-9
-            np.maximum(best, info["progress"], out=best)
-            idle += 1
-            idle[improved] = 0
-            going &= ~(terminated | truncated) & (idle < spec.patience)
-            step += 1
-            if hook is not None:
-                hook({"kind": "step", "global_step": step, "env": env, "reward": reward, "terminated": terminated,
-                      "truncated": truncated, "info": info, "car_fitness": total, **(context or {})})
-            if 0 < going.sum() <= COMPACT_BELOW * len(cars):  # drop ended rows: they cost every later step
-                ended, keep = np.flatnonzero(~going), np.flatnonzero(going)
-                fitness[cars[ended]], lapped[cars[ended]] = total[ended], laps[ended]
-                env, nets, obs, cars = env.subset(keep), nets.select(keep), obs[keep], cars[keep]
-                total, best, idle, laps, going = total[keep], best[keep], idle[keep], laps[keep], going[keep]
-        fitness[cars], lapped[cars] = total, laps
-        return fitness.reshape(P, K).mean(1), lapped.reshape(P, K).mean(1)  # (P,), (P,)
+        queue = Queue(member=np.repeat(np.arange(P), K), track=np.tile(np.arange(K), P),  # episode i * K + k
+                      car_seeds=np.asarray(self.car_seeds, np.int64))
+        env = CarDriveVectorEnv(min(spec.slots, P * K), tracks=self.tracks, max_episode_steps=spec.max_steps,
+                                **spec.env_kwargs())
+        bank = PopulationNet.build(self.template(), vectors)  # network i: individual i
+        returns, lapped = drive_queue(env, self.seed, bank, queue, spec.patience, self.template().discrete, hook,
+                                      context)
+        return returns.reshape(P, K).mean(1), lapped.reshape(P, K).mean(1)  # (P,), (P,)

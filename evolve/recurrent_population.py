@@ -4,6 +4,7 @@ each network with its own state.
     nets = RecurrentPopulationNet.build(template, vectors)   # template: a Driver over "gru" / "lstm"; (P, n_params)
     outputs = nets(obs)            # (P, B, *obs_shape) -> (P, B, n_out); each network's state steps with it
     nets = nets.select(rows)       # networks `rows`, with their states
+    nets.assign(rows, bank, members)   # rows become networks `members` of bank, from zero states
     nets.reset_state()             # every state back to zeros at the next call
 
 `PopulationNet.build` comes here when the template's backbone is recurrent. The stem runs as a `PopulationNet`
@@ -20,8 +21,8 @@ test_recurrent_driver.py holds them together):
           c' = f * c + i * g                              h' = o * tanh(c')
 
 A layer above the first reads the new h of the layer below. The state is (h,) or (h, c), each
-(num_layers, P, B, hidden): torch's (num_layers, B, hidden) per network. It starts at zeros; nothing resets
-it mid-call, since evolution drives every car one episode from reset (`PopulationEvaluator`).
+(num_layers, P, B, hidden): torch's (num_layers, B, hidden) per network. It starts at zeros; `assign` zeroes
+the rows it rewrites, where the evaluator's slot starts another episode (evolve/slots.py).
 """
 
 from __future__ import annotations
@@ -30,32 +31,34 @@ import numpy as np
 import torch
 from torch import nn
 
-from evolve.population import PopulationNet
+from evolve.population import PopulationNet, aligned_index, pad_rows
 
 State = tuple[torch.Tensor, ...]
 Layer = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # w_ih, b_ih, w_hh, b_hh
 
 
 class RecurrentPopulationNet:
-    """P recurrent drivers of one architecture: a stem population, per recurrent layer (w_ih (P, in, G * H),
-    b_ih (P, 1, G * H), w_hh (P, H, G * H), b_hh (P, 1, G * H)) with G gates, the head (P, H, n_out),
-    (P, 1, n_out), and the state of every network."""
+    """P recurrent drivers of one architecture: a stem population, per recurrent layer (w_ih (P', in, G * H),
+    b_ih (P', 1, G * H), w_hh (P', H, G * H), b_hh (P', 1, G * H)) with G gates, the head (P', H, n_out),
+    (P', 1, n_out), and the state of every network; P' = `aligned(P)` rows, as `PopulationNet` pads them."""
 
     def __init__(self, stem: PopulationNet, layers: list[Layer], head: tuple[torch.Tensor, torch.Tensor],
-                 lstm: bool, state: State | None = None):
-        self.stem, self.layers, self.head, self.lstm, self.state = stem, layers, head, lstm, state
+                 lstm: bool, size: int, state: State | None = None):
+        self.stem, self.layers, self.head, self.lstm, self.size, self.state = stem, layers, head, lstm, size, state
 
     @classmethod
     def build(cls, template: nn.Module, vectors: np.ndarray) -> RecurrentPopulationNet:
         """P networks shaped like `template` (a `Driver` over a `RecurrentBackbone`) from (P, n_params) vectors
         in `parameters_to_vector` order."""
         rnn = _check(template)
-        flat = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
-        P = flat.shape[0]
+        flat = torch.as_tensor(np.ascontiguousarray(vectors, dtype=np.float32))
+        size = flat.shape[0]
         names, shapes = zip(*[(name, p.shape) for name, p in template.named_parameters()], strict=True)
         sizes = [int(np.prod(shape)) for shape in shapes]
         if flat.dim() != 2 or flat.shape[1] != sum(sizes):
             raise ValueError(f"vectors have shape {tuple(flat.shape)}; this template needs (P, {sum(sizes)})")
+        flat = pad_rows(flat)  # (P', n_params)
+        P = flat.shape[0]
         parts = dict(zip(names, torch.split(flat, sizes, dim=1), strict=True))  # name -> (P, size)
         stem_names = [name for name in names if name.startswith("backbone.stem.")]
         stem = PopulationNet.build(template.backbone.stem, torch.cat([parts[n] for n in stem_names], dim=1))
@@ -67,14 +70,28 @@ class RecurrentPopulationNet:
             layers.append((w_ih.transpose(1, 2).contiguous(), b_ih.unsqueeze(1),  # (P, in, G * H), (P, 1, G * H)
                            w_hh.transpose(1, 2).contiguous(), b_hh.unsqueeze(1)))  # (P, H, G * H), (P, 1, G * H)
         head = (params["head.weight"].transpose(1, 2).contiguous(), params["head.bias"].unsqueeze(1))
-        return cls(stem, layers, head, isinstance(rnn, nn.LSTM))
+        return cls(stem, layers, head, isinstance(rnn, nn.LSTM), size)
 
     def select(self, rows: np.ndarray) -> RecurrentPopulationNet:
         """The networks `rows` (indices), in that order, each with its state."""
-        index = torch.as_tensor(np.asarray(rows, dtype=np.int64))
-        state = None if self.state is None else tuple(s[:, index] for s in self.state)  # (L, rows, B, H)
-        return RecurrentPopulationNet(self.stem.select(rows), [tuple(t[index] for t in layer) for layer in self.layers],
-                                      (self.head[0][index], self.head[1][index]), self.lstm, state)
+        index = aligned_index(rows)
+        state = None if self.state is None else tuple(s[:, index] for s in self.state)  # (L, rows', B, H)
+        return RecurrentPopulationNet(self.stem.select(index.numpy()), [tuple(t[index] for t in layer)
+                                                                          for layer in self.layers],
+                                      (self.head[0][index], self.head[1][index]), self.lstm, len(rows), state)
+
+    def assign(self, rows: np.ndarray, source: RecurrentPopulationNet, members: np.ndarray) -> None:
+        """Networks `rows` become `source`'s networks `members`, in place, each from a zero state (a slot of the
+        evaluator starting another individual's episode): the rows' next call is their network's first."""
+        index, pick = torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(members, dtype=torch.int64)
+        self.stem.assign(rows, source.stem, members)
+        for layer, source_layer in zip(self.layers, source.layers, strict=True):
+            for t, source_t in zip(layer, source_layer, strict=True):
+                t[index] = source_t[pick]
+        for t, source_t in zip(self.head, source.head, strict=True):
+            t[index] = source_t[pick]
+        for s in self.state or ():
+            s[:, index] = 0.0  # (L, rows, B, H)
 
     def reset_state(self) -> None:
         """Zeros for every network at the next call."""
@@ -82,13 +99,13 @@ class RecurrentPopulationNet:
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
         """(P, B, *obs_shape) -> (P, B, n_out), one step of every network from its state, which it then keeps."""
-        x = self.stem(obs)  # (P, B, stem_out)
+        x = self.stem(pad_rows(obs, self.size))  # (P', B, stem_out)
         P, B, H = x.shape[0], x.shape[1], self.layers[0][2].shape[1]
         if self.state is None:
             self.state = tuple(x.new_zeros(len(self.layers), P, B, H) for _ in range(2 if self.lstm else 1))
-        elif tuple(self.state[0].shape[1:3]) != (P, B):
-            raise ValueError(f"observations for (P, B) = ({P}, {B}) networks and cars, but the state holds "
-                             f"{tuple(self.state[0].shape[1:3])}: reset_state() starts new cars")
+        elif self.state[0].shape[2] != B:  # (the rows were checked by pad_rows)
+            raise ValueError(f"observations of {B} cars per network, but the state holds {self.state[0].shape[2]}: "
+                             "reset_state() starts new cars")
         new_h, new_c = [], []
         for k, (w_ih, b_ih, w_hh, b_hh) in enumerate(self.layers):
             gi = torch.baddbmm(b_ih, x, w_ih)  # (P, B, G * H) = W_i x + b_i, every gate
@@ -102,7 +119,7 @@ class RecurrentPopulationNet:
             x = h  # the next layer reads this one's new h
         self.state = (torch.stack(new_h), torch.stack(new_c)) if self.lstm else (torch.stack(new_h),)  # (L, P, B, H)
         w, b = self.head
-        return torch.baddbmm(b, x, w)  # (P, B, n_out)
+        return torch.baddbmm(b, x, w)[: self.size]  # (P, B, n_out)
 
 
 def _gru(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

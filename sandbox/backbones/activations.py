@@ -77,7 +77,9 @@ class _TanhFn(torch.autograd.Function):
 
 def tanh(x: torch.Tensor) -> torch.Tensor:
     """The hyperbolic tangent, as the `tanh` activation computes it (see `_TanhFn`)."""
-    return _TanhFn.apply(x)
+    if x.requires_grad and torch.is_grad_enabled():
+        return _TanhFn.apply(x)
+    return torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)  # _TanhFn's forward, without Function.apply's few us
 
 
 class Tanh(nn.Module):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import envs
+from envs.spaces import decode_actions
 
 TRACKS = [3, 17, 1_000_005]
 
@@ -159,6 +160,33 @@ def test_car_seeds_option_makes_a_car_independent_of_its_place_in_the_batch():
         batch.reset(options={"car_seeds": [1]})
 
 
+def test_reset_cars_with_seeds_starts_the_episode_a_fresh_world_starts():
+    """A car that has driven, reset on track k with car seed s, observes and lives what a one-car world reset
+    with track k and car seed s does (evolution's slots restart cars this way), its neighbours untouched."""
+    rng = np.random.default_rng(2)
+    batch = envs.CarDriveVectorEnv(3, tracks=TRACKS, level="hard", max_episode_steps=50)
+    batch.reset(seed=1)
+    for _ in range(25):
+        batch.core.step(*decode_actions(rng.integers(0, 5, 3), False, 3), np.ones(3, bool))
+    before = batch.observe()
+    batch.core.reset_cars(np.array([1]), np.array([2]), seeds=[91])
+    alone = envs.CarDriveVectorEnv(1, tracks=TRACKS, level="hard", max_episode_steps=50)
+    obs_alone, _ = alone.reset(seed=8, options={"track_index": np.array([2]), "car_seeds": [91]})
+    obs = batch.observe()
+    np.testing.assert_array_equal(obs[1], obs_alone[0])
+    np.testing.assert_array_equal(obs[[0, 2]], before[[0, 2]])
+    for _ in range(60):  # past the step limit of the restarted car
+        a = rng.integers(0, 5)
+        out = batch.core.step(*decode_actions(np.array([0, a, 0]), False, 3), np.array([False, True, False]))
+        obs_alone, r_alone, term, trunc, _ = alone.step(np.array([a]))
+        np.testing.assert_array_equal(batch.observe()[1], obs_alone[0])
+        assert out["reward"][1] == r_alone[0] and out["terminated"][1] == term[0] and out["truncated"][1] == trunc[0]
+        if term[0] or trunc[0]:
+            break
+    with pytest.raises(ValueError, match="one seed per car"):
+        batch.core.reset_cars(np.array([0, 1]), seeds=[1])
+
+
 def test_subset_continues_the_chosen_cars_exactly():
     """A subset of a batch drives on as those cars would have in the whole batch, autoresets included."""
     rng = np.random.default_rng(1)
@@ -178,3 +206,27 @@ def test_subset_continues_the_chosen_cars_exactly():
         np.testing.assert_array_equal(term_p | trunc_p, (term_w | trunc_w)[cars])
     with pytest.raises(ValueError, match="subset needs"):
         whole.subset([7])
+
+
+def test_keep_drops_the_other_cars_in_place_and_the_kept_go_on_exactly():
+    rng = np.random.default_rng(4)
+    whole, kept = (envs.CarDriveVectorEnv(5, tracks=TRACKS, level="hard", max_episode_steps=30) for _ in range(2))
+    whole.reset(seed=3)
+    kept.reset(seed=3)
+    for _ in range(10):
+        actions = rng.integers(0, 5, 5)
+        whole.step(actions)
+        kept.step(actions)
+    cars = np.array([4, 1])
+    kept.keep(cars)
+    assert kept.num_envs == kept.core.num_cars == 2 and kept.action_space.shape == (2,)
+    np.testing.assert_array_equal(kept.observe(), whole.observe()[cars])
+    for _ in range(40):  # past the step limit: both autoreset, from each car's own generator
+        actions = rng.integers(0, 5, 5)
+        obs_w, r_w, term_w, trunc_w, _ = whole.step(actions)
+        obs_k, r_k, term_k, trunc_k, _ = kept.step(actions[cars])
+        np.testing.assert_array_equal(obs_k, obs_w[cars])
+        np.testing.assert_array_equal(r_k, r_w[cars])
+        np.testing.assert_array_equal(term_k | trunc_k, (term_w | trunc_w)[cars])
+    with pytest.raises(ValueError, match="distinct car indices"):
+        kept.keep([1, 1])
