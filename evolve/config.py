@@ -20,9 +20,9 @@ class EvolveConfig:
 
     strategy: str = "ga"
     """a name in `evolve.strategies.STRATEGIES`: ga (genetic algorithm), cma (CMA-ES), arch (architecture
-    evolution), or one added with `register_strategy`"""
+    evolution), openai-es (OpenAI-ES), or one added with `register_strategy`"""
     population: int = 256
-    """individuals per generation (CMA-ES: lambda)"""
+    """individuals per generation (CMA-ES: lambda; OpenAI-ES: population // 2 mirrored pairs, + the mean if odd)"""
     generations: int = 30
     level: str = "easy"
     obs: str = "rays"
@@ -49,6 +49,12 @@ class EvolveConfig:
     """the best individuals carried over unchanged (ga simple); None: min(4, population // 2)"""
     hof_size: int = 5
     cma_sigma: float = 0.5
+    es_sigma: float = 0.05
+    """openai-es: standard deviation of the parameter noise"""
+    es_learning_rate: float = 0.1
+    """openai-es: Adam's step size on the mean"""
+    es_weight_decay: float = 0.005
+    """openai-es: L2 coefficient pulling the mean towards 0 (Salimans et al.'s weight decay)"""
     arch_mutpb: float = 0.2
     """arch: probability that a mutation changes the architecture instead of the weights"""
     arch_families: tuple[str, ...] = ("mlp",)
@@ -70,9 +76,11 @@ class EvolveConfig:
         if self.population < 2:
             raise ValueError(f"population must be at least 2, got {self.population}")
         check_unit_interval(self, "cxpb", "mutpb", "indpb", "arch_mutpb")
-        for name in ("sigma", "cma_sigma"):
+        for name in ("sigma", "cma_sigma", "es_sigma", "es_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.es_weight_decay >= 0:
+            raise ValueError(f"es_weight_decay must be >= 0, got {self.es_weight_decay!r}")
         if self.elites is None:  # 4, or half a small population (2 individuals keep 1)
             self.elites = min(4, self.population // 2)
         if not 0 <= self.elites <= self.population:

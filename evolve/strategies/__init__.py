@@ -1,8 +1,9 @@
 """The evolution strategies, one file each, and the registry that names them.
 
-    ga    genetic algorithm: eaSimple + elites from the hall of fame (or eaMuPlusLambda)    `ga.py`
-    cma   CMA-ES (Hansen & Ostermeier 2001) through eaGenerateUpdate                       `cma.py`
-    arch  architecture evolution: mutation may change the backbone (eaMuPlusLambda)        `arch.py`
+    ga         genetic algorithm: eaSimple + elites from the hall of fame (or eaMuPlusLambda)   `ga.py`
+    cma        CMA-ES (Hansen & Ostermeier 2001) through eaGenerateUpdate                      `cma.py`
+    arch       architecture evolution: mutation may change the backbone (eaMuPlusLambda)       `arch.py`
+    openai-es  OpenAI-ES (Salimans et al. 2017): mirrored noise from seeds, centred ranks, Adam `openai_es.py`
 
 Each is a `Strategy` (`common.py`): a name, a help line, and plain functions over a DEAP toolbox, the
 generation step among them (DEAP's own algorithm for one generation, so the loop checkpoints in between).
@@ -24,8 +25,9 @@ from evolve.strategies.arch import ARCH
 from evolve.strategies.cma import CMA
 from evolve.strategies.common import FitnessMax, Individual, Strategy, new_weights, payload
 from evolve.strategies.ga import GA
+from evolve.strategies.openai_es import OPENAI_ES
 
-STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (GA, CMA, ARCH)}
+STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (GA, CMA, ARCH, OPENAI_ES)}
 """Every strategy by name, in the order `--strategy` lists them."""
 
 

@@ -74,6 +74,11 @@ def add_evolve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algorithm", choices=("simple", "mu+lambda"), default="simple",
                    help="ga: DEAP's eaSimple (with elites) or eaMuPlusLambda")
     p.add_argument("--sigma", type=positive_float, help="Gaussian mutation's standard deviation (0.2)")
+    p.add_argument("--es-sigma", type=positive_float, help="openai-es: the parameter noise's standard deviation "
+                   "(0.05)")
+    p.add_argument("--es-learning-rate", type=positive_float, help="openai-es: Adam's step size on the mean (0.1)")
+    p.add_argument("--es-weight-decay", type=non_negative_float, help="openai-es: L2 coefficient on the mean "
+                   "(0.005)")
     p.add_argument("--elites", type=non_negative_int,
                    help="ga simple: the best individuals kept unchanged (default min(4, population / 2))")
     p.add_argument("--obs", choices=("rays", "pixels", "both"), default="rays", help="observation (rays)")
@@ -144,7 +149,7 @@ def settings_from_args(args: argparse.Namespace, strategy: str) -> dict:
         settings["backbone_options"] = {"widths": (16,), **options}
     elif options:
         settings["backbone_options"] = options
-    for key in ("sigma", "elites"):
+    for key in ("sigma", "elites", "es_sigma", "es_learning_rate", "es_weight_decay"):
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
     return settings

@@ -24,8 +24,8 @@ class _KilledError(Exception):
 GRU = {"backbone": "gru", "backbone_options": {"hidden_size": 8, "stem_options": {"widths": (8,)}}}
 
 
-@pytest.mark.parametrize("strategy, network", [("ga", {}), ("cma", {}), ("arch", {}), ("cma", GRU)],
-                         ids=["ga", "cma", "arch", "cma-gru"])
+@pytest.mark.parametrize("strategy, network", [("ga", {}), ("cma", {}), ("arch", {}), ("cma", GRU), ("openai-es", {})],
+                         ids=["ga", "cma", "arch", "cma-gru", "openai-es"])
 def test_resume_equals_uninterrupted(tmp_path, strategy, network):
     settings = {**SMALL, "strategy": strategy, "level": "normal", **network}
     full = run_evolution(settings, tmp_path / "full", progress=False)

@@ -92,7 +92,7 @@ def test_what_a_strategy_must_say_about_itself():
 
 
 def test_an_unknown_name_lists_the_registry_and_each_strategy_checks_its_own_settings(toy):
-    with pytest.raises(ValueError, match="strategy must be one of ga, cma, arch, toy"):
+    with pytest.raises(ValueError, match="strategy must be one of ga, cma, arch, openai-es, toy"):
         make_config({"strategy": "pso"})
     make_config({"strategy": "ga", "cxpb": 0.5, "mutpb": 0.8})  # eaSimple draws the two independently
     for settings in ({"strategy": "arch"}, {"strategy": "ga", "algorithm": "mu+lambda"}):
