@@ -27,6 +27,7 @@ RACES: dict[str, tuple[str, dict[str, Any] | None]] = {  # key: (row name, run_e
     "ga-gru": ("GA, GRU driver (memory)",
                {"strategy": "ga", **STEADY, "backbone": "gru",
                 "backbone_options": {"hidden_size": 16, "stem_options": {"widths": (16,)}}}),
+    "openai-es": ("OpenAI-ES", {"strategy": "openai-es", **STEADY}),
     "a2c": ("A2C (agents)", None),
 }
 DEFAULT_RACES = ("ga", "cma", "arch", "ga-step", "a2c")

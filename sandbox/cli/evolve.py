@@ -123,7 +123,8 @@ def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersActi
                    "on normal and hard (0: skip)")
     b.add_argument("--races", nargs="+", choices=race_names(), metavar="RACE",
                    help=f"which learners race for --minutes: {', '.join(race_names())} (default ga cma arch "
-                   "ga-step a2c); ga-gru is the GA over a GRU driver, e.g. --races ga ga-gru")
+                   "ga-step a2c); ga-gru is the GA over a GRU driver, openai-es the evolution strategy, "
+                   "e.g. --races ga ga-gru")
     b.add_argument("--levels", nargs="+", choices=level_names(), default=["normal", "hard"],
                    help="levels of the race (default normal hard)")
     b.add_argument("--race-only", action="store_true", help="run only the race (skip the throughput and "
