@@ -3,7 +3,9 @@ weights, and mutation may change them (in the spirit of neuroevolution of topolo
 2002, without NEAT's speciation). A generation is DEAP's `eaMuPlusLambda`:
 
     offspring = varOr(parents): crossover between parents of one architecture, or mutation: with arch_mutpb a
-                new architecture (and fresh weights for it), else Gaussian noise on the weights
+                new architecture, its weights the parent's wherever a parameter keeps its name and shape
+                (`inherit`: an activation change keeps them all, a width change the layers before it) and
+                fresh elsewhere, else Gaussian noise on the weights
     evaluate the offspring (individuals of one architecture as one batch)
     the next population = the best `population` of parents + offspring
 
@@ -15,9 +17,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import torch
 from deap import base, tools
 
-from evolve.genome import mutate_arch, random_arch
+from evolve.genome import ArchGenes, from_vector, make_driver, mutate_arch, random_arch, to_vector
 from evolve.strategies.common import Individual, Strategy, check_mu_plus_lambda, mu_plus_lambda, new_weights
 
 
@@ -38,12 +41,29 @@ def operators(config: Any, spaces: tuple, toolbox: base.Toolbox) -> None:
 
 def mutate(individual: Individual, spaces: tuple, families: tuple[str, ...], arch_mutpb: float, sigma: float,
            indpb: float) -> tuple[Individual]:
-    """Change an architecture gene (with fresh weights for the new architecture), else perturb the weights."""
+    """Change an architecture gene (the weights inherited where they still fit), else perturb the weights."""
     if random.random() < arch_mutpb:
-        individual.arch = mutate_arch(individual.arch, random, families)
-        individual[:] = new_weights(spaces, individual.arch.family, individual.arch.backbone_options())
+        old = individual.arch
+        individual.arch = mutate_arch(old, random, families)
+        individual[:] = inherit(spaces, old, list(individual), individual.arch)
         return (individual,)
     return tools.mutGaussian(individual, 0.0, sigma, indpb)
+
+
+def inherit(spaces: tuple, old: ArchGenes, vector: list[float], new: ArchGenes) -> list[float]:
+    """Weights for architecture `new`: fresh ones (`new_weights`), then every parameter whose name and shape
+    the parent's network (`old` with `vector`) has too copied from it, so a mutation keeps what the parent
+    learned wherever it still fits rather than restarting the whole network."""
+    fresh = new_weights(spaces, new.family, new.backbone_options())
+    # throwaway networks to read the vectors by parameter name (seeded: the run's generators are not touched)
+    parent = from_vector(make_driver(*spaces, old.family, old.backbone_options(), seed=0), vector)
+    child = from_vector(make_driver(*spaces, new.family, new.backbone_options(), seed=0), fresh)
+    kept = dict(parent.named_parameters())
+    with torch.no_grad():
+        for name, param in child.named_parameters():
+            if name in kept and kept[name].shape == param.shape:
+                param.copy_(kept[name])
+    return to_vector(child).tolist()
 
 
 def mate_same_arch(a: Individual, b: Individual) -> tuple[Individual, Individual]:

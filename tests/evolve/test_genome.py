@@ -57,3 +57,25 @@ def test_architecture_genes_mutate_within_the_menu(spaces):
         assert ArchGenes.from_key(genes.key) == genes
         net = make_driver(*spaces, genes.family, genes.backbone_options(), seed=0)
         assert net(torch.rand(2, *spaces[0].shape)).shape == (2, 5)
+
+
+def test_an_architecture_mutation_inherits_the_weights_that_still_fit(spaces):
+    from evolve.strategies.arch import inherit
+
+    random.seed(0)
+    parent_arch = ArchGenes("mlp", (16,), "tanh")
+    parent = make_driver(*spaces, "mlp", parent_arch.backbone_options(), seed=3)
+    vector = to_vector(parent).tolist()
+    # another activation: every parameter keeps its name and shape, so the child is the parent's weights
+    same = inherit(spaces, parent_arch, vector, ArchGenes("mlp", (16,), "relu"))
+    np.testing.assert_array_equal(np.float32(same), np.float32(vector))
+    # a second hidden layer: the first keeps the parent's weights; the new layer and the head start afresh
+    wider = ArchGenes("mlp", (16, 8), "tanh")
+    child = from_vector(make_driver(*spaces, "mlp", wider.backbone_options(), seed=0),
+                        inherit(spaces, parent_arch, vector, wider))
+    kept = dict(parent.named_parameters())
+    shared = [name for name, p in child.named_parameters() if name in kept and kept[name].shape == p.shape]
+    assert shared and len(shared) < len(list(child.parameters()))
+    for name, param in child.named_parameters():
+        if name in shared:
+            torch.testing.assert_close(param, kept[name], rtol=0, atol=0)
