@@ -90,12 +90,10 @@ def _drive(policy: Any, env: Any, viewer: Viewer, seed: int, episodes: int, tall
     drive the person stops still reports what it drove)."""
     n = env.num_envs
     obs, _ = env.reset(seed=seed, options={"track_index": np.arange(n)})
-    driven, step, ended = tally["driven"], 0, np.zeros(n, bool)
+    driven, step = tally["driven"], 0
     while (driven < episodes).any():
         obs, reward, terminated, truncated, info = env.step(policy.act(obs))
-        # next-step autoreset: the step after an episode's end returned the next episode's first observation,
-        # which a driver with memory must meet afresh, so that step is flagged too (as `collect` does)
-        policy.observe(reward, terminated | ended, truncated)
+        policy.observe(reward, terminated, truncated)
         step += n
         viewer({"kind": "step", "global_step": step, "env": env, "reward": reward, "terminated": terminated,
                 "truncated": truncated, "info": info})
