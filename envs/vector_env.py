@@ -118,8 +118,7 @@ class CarDriveVectorEnv(VectorEnv):
 
     def subset(self, cars: Sequence[int] | np.ndarray) -> CarDriveVectorEnv:
         """A new batch of the given cars of this one, each as it is now: their episodes go on exactly as they
-        would have here (each car keeps its own generator). Evolution drops cars whose evaluation is over this
-        way, so that finished cars stop costing steps."""
+        would have here (each car keeps its own generator). `keep` does the same in place, without copying."""
         cars = np.asarray(cars, dtype=np.int64)
         if cars.ndim != 1 or len(cars) == 0 or not ((cars >= 0) & (cars < self.num_envs)).all():
             raise ValueError(f"subset needs a non-empty list of car indices in [0, {self.num_envs}), got {cars!r}")

@@ -187,6 +187,18 @@ def test_reset_cars_with_seeds_starts_the_episode_a_fresh_world_starts():
         batch.core.reset_cars(np.array([0, 1]), seeds=[1])
 
 
+def _drives_on_as(part, whole, cars, rng):
+    """`part` (cars `cars` of `whole`, now) sees and steps exactly as those cars of `whole` do, for 40 steps."""
+    np.testing.assert_array_equal(part.observe(), whole.observe()[cars])
+    for _ in range(40):  # past the step limit: both autoreset, from each car's own generator
+        actions = rng.integers(0, 5, whole.num_envs)
+        obs_w, r_w, term_w, trunc_w, _ = whole.step(actions)
+        obs_p, r_p, term_p, trunc_p, _ = part.step(actions[cars])
+        np.testing.assert_array_equal(obs_p, obs_w[cars])
+        np.testing.assert_array_equal(r_p, r_w[cars])
+        np.testing.assert_array_equal(term_p | trunc_p, (term_w | trunc_w)[cars])
+
+
 def test_subset_continues_the_chosen_cars_exactly():
     """A subset of a batch drives on as those cars would have in the whole batch, autoresets included."""
     rng = np.random.default_rng(1)
@@ -195,15 +207,7 @@ def test_subset_continues_the_chosen_cars_exactly():
     for _ in range(10):
         whole.step(rng.integers(0, 5, 5))
     cars = np.array([4, 1])
-    part = whole.subset(cars)
-    np.testing.assert_array_equal(part.observe(), whole.observe()[cars])
-    for _ in range(40):  # past the step limit: both autoreset, from each car's own generator
-        actions = rng.integers(0, 5, 5)
-        obs_w, r_w, term_w, trunc_w, _ = whole.step(actions)
-        obs_p, r_p, term_p, trunc_p, _ = part.step(actions[cars])
-        np.testing.assert_array_equal(obs_p, obs_w[cars])
-        np.testing.assert_array_equal(r_p, r_w[cars])
-        np.testing.assert_array_equal(term_p | trunc_p, (term_w | trunc_w)[cars])
+    _drives_on_as(whole.subset(cars), whole, cars, rng)
     with pytest.raises(ValueError, match="subset needs"):
         whole.subset([7])
 
@@ -220,13 +224,6 @@ def test_keep_drops_the_other_cars_in_place_and_the_kept_go_on_exactly():
     cars = np.array([4, 1])
     kept.keep(cars)
     assert kept.num_envs == kept.core.num_cars == 2 and kept.action_space.shape == (2,)
-    np.testing.assert_array_equal(kept.observe(), whole.observe()[cars])
-    for _ in range(40):  # past the step limit: both autoreset, from each car's own generator
-        actions = rng.integers(0, 5, 5)
-        obs_w, r_w, term_w, trunc_w, _ = whole.step(actions)
-        obs_k, r_k, term_k, trunc_k, _ = kept.step(actions[cars])
-        np.testing.assert_array_equal(obs_k, obs_w[cars])
-        np.testing.assert_array_equal(r_k, r_w[cars])
-        np.testing.assert_array_equal(term_k | trunc_k, (term_w | trunc_w)[cars])
+    _drives_on_as(kept, whole, cars, rng)
     with pytest.raises(ValueError, match="distinct car indices"):
         kept.keep([1, 1])

@@ -7,7 +7,6 @@ import torch
 
 import envs
 from evolve import load_evolved_driver, run_evolution
-from evolve.evaluate import EvalSpec, PopulationEvaluator, spaces_of
 from evolve.genome import make_driver, outputs_to_actions, to_vector
 from evolve.population import PopulationNet
 from evolve.recurrent_population import RecurrentPopulationNet
@@ -62,21 +61,6 @@ def test_population_state_resets_and_refuses_another_batch():
     torch.testing.assert_close(nets(obs), first, rtol=0, atol=0)
     with pytest.raises(ValueError, match="reset_state"):
         nets(torch.rand(2, 3, *spaces[0].shape))
-
-
-@pytest.mark.parametrize("backbone", ["gru", "lstm"])
-def test_batched_fitness_equals_each_alone(backbone):
-    options = {"hidden_size": 8, "num_layers": 2 if backbone == "lstm" else 1, "stem_options": {"widths": (8,)}}
-    spec = EvalSpec(level="normal", backbone=backbone, backbone_options=options, episodes=2, max_steps=120)
-    evaluator = PopulationEvaluator(spec, seed=0)
-    vectors = np.stack([to_vector(make_driver(*spaces_of(spec), backbone, options, seed=i)) for i in range(5)])
-    vectors[1] *= 3.0  # a wilder driver, so the population does not all behave alike
-    fitness, laps = evaluator.evaluate(vectors)
-    alone = np.array([evaluator.evaluate(v[None])[0][0] for v in vectors])
-    np.testing.assert_array_equal(fitness, alone)
-    assert len(set(fitness.round(6))) > 1 and ((laps >= 0) & (laps <= 1)).all()
-    reordered, _ = evaluator.evaluate(vectors[::-1])
-    np.testing.assert_array_equal(reordered, fitness[::-1])
 
 
 def test_evolved_gru_champion_drives_with_its_state(tmp_path):
