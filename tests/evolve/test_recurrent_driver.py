@@ -8,8 +8,7 @@ import torch
 import envs
 from evolve import load_evolved_driver, run_evolution
 from evolve.genome import make_driver, outputs_to_actions, to_vector
-from evolve.population import PopulationNet
-from evolve.recurrent_population import RecurrentPopulationNet
+from evolve.population import PopulationNet, RecurrentPopulationNet
 from sandbox.cli import build_parser
 from sandbox.cli.evolve import settings_from_args
 from sandbox.commands.drivers import load_driver
