@@ -34,6 +34,9 @@ class EvolveConfig:
     an MLP stem of 16 (small genomes evolve fast)"""
     episodes: int = 4
     """training tracks each individual drives (one episode each); fitness is the mean return"""
+    fresh_tracks: bool = False
+    """draw the training tracks anew each generation (`EvalSpec.fresh_tracks`): every individual, elites and the
+    hall of fame included, is evaluated again on them, so a champion is one that holds on tracks it has not met"""
     max_steps: int = 1000
     patience: int = 100
     algorithm: str = "simple"
@@ -108,7 +111,7 @@ class EvolveConfig:
 
         get_level(self.level)
         return EvalSpec(self.level, self.obs, self.continuous, self.backbone, dict(self.backbone_options),
-                        self.episodes, self.max_steps, self.patience)
+                        self.episodes, self.max_steps, self.patience, fresh_tracks=self.fresh_tracks)
 
 
 def _tuples(value: Any) -> Any:

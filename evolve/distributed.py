@@ -36,11 +36,13 @@ class BatchFitness:
     def __init__(self, spec: EvalSpec, seed: int):
         self.spec, self.seed = spec, seed
         self._evaluators: dict[str | None, PopulationEvaluator] = {}
+        self.generation = 0  # whose tracks the next batch drives (`EvalSpec.fresh_tracks`); workers get it too
         self.hook: Callable[[dict[str, Any]], None] | None = None  # a viewer, in this process only
         self.context: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "seed": self.seed, "_evaluators": {}, "hook": None, "context": {}}
+        return {"spec": self.spec, "seed": self.seed, "generation": self.generation, "_evaluators": {}, "hook": None,
+                "context": {}}
 
     def evaluator(self, arch_key: str | None) -> PopulationEvaluator:
         if arch_key not in self._evaluators:
@@ -60,7 +62,7 @@ class BatchFitness:
         for key in dict.fromkeys(key for key, _ in genomes):
             rows = [i for i, (k, _) in enumerate(genomes) if k == key]
             fitness, _ = self.evaluator(key).evaluate(np.stack([genomes[i][1] for i in rows]), self.hook,
-                                                      self.context)
+                                                      self.context, self.generation)
             for i, f in zip(rows, fitness, strict=True):
                 out[i] = (float(f),)
         return out

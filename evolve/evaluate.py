@@ -4,9 +4,10 @@ all networks in one batched forward a step.
     evaluator = PopulationEvaluator(EvalSpec(level="easy", episodes=4), seed=0)
     fitness, laps = evaluator.evaluate(vectors)          # vectors (P, n_params) -> (P,), (P,)
 
-Every individual drives the same `episodes` training tracks (drawn once from the run's seed), and episode
-(i, k) is seeded by track k alone, so fitness is comparable across the population and does not depend on
-which other individuals share the batch (a shard on a worker gets what one batch would). Fitness is the mean
+Every individual drives the same `episodes` training tracks (drawn once from the run's seed, or with
+`fresh_tracks` anew for each generation from the seed and the generation), and episode (i, k) is seeded by
+track k alone, so fitness is comparable across the population and does not depend on which other
+individuals share the batch (a shard on a worker gets what one batch would). Fitness is the mean
 episode return over the tracks; an episode ends at the env's end or after `patience` steps without new
 progress (a car that has stopped would otherwise hold the whole batch to the step limit). The P * episodes
 episodes queue for `slots` cars (evolve/slots.py): each score is bit for bit what the individual scores
@@ -44,6 +45,9 @@ class EvalSpec:
     max_steps: int = 1000
     patience: int = 100
     """steps without new progress that end an episode early"""
+    fresh_tracks: bool = False
+    """draw the `episodes` tracks (and their pedestrians) anew each generation instead of once for the run: a
+    driver must then do well on tracks it has not met, and an elite keeps its place only by doing well again"""
     slots: int = 4096
     """cars driven at once: the P * episodes episodes queue for them, a slot taking the next as its own ends
     (evolve/slots.py). It bounds the batch; measured, fewer slots than episodes is slower (each step's fixed
@@ -75,10 +79,17 @@ class PopulationEvaluator:
         from envs import track_seeds
 
         self.spec, self.seed = spec, seed
-        rng = np.random.default_rng([seed, 7])
-        self.tracks = [int(s) for s in rng.choice(track_seeds("train", spec.level), spec.episodes, replace=False)]
-        self.car_seeds = [int(s) for s in rng.integers(2**31, size=spec.episodes)]
+        self._train_tracks = track_seeds("train", spec.level)
+        self.tracks, self.car_seeds = self.tracks_of(0)
         self._template: Driver | None = None
+
+    def tracks_of(self, generation: int) -> tuple[list[int], list[int]]:
+        """(track seeds, car seeds) of the episodes a generation drives: the run's own, or with `fresh_tracks`
+        the generation's (generation 0 is the run's: what an evaluation outside a run drives)."""
+        key = [self.seed, 7] if not self.spec.fresh_tracks or generation == 0 else [self.seed, 7, generation]
+        rng = np.random.default_rng(key)
+        tracks = rng.choice(self._train_tracks, self.spec.episodes, replace=False)
+        return [int(s) for s in tracks], [int(s) for s in rng.integers(2**31, size=self.spec.episodes)]
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_template": None}  # the network is rebuilt where it is used
@@ -92,15 +103,17 @@ class PopulationEvaluator:
         return sum(p.numel() for p in self.template().parameters())
 
     def evaluate(self, vectors: np.ndarray, hook: Hook | None = None,
-                 context: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(fitness (P,), lap rate (P,)) of P genome vectors; `hook` sees every step (a viewer)."""
+                 context: dict[str, Any] | None = None, generation: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(fitness (P,), lap rate (P,)) of P genome vectors on `generation`'s tracks (`tracks_of`); `hook` sees
+        every step (a viewer)."""
         from envs import CarDriveVectorEnv
 
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
         P, K, spec = len(vectors), self.spec.episodes, self.spec
+        tracks, car_seeds = self.tracks_of(generation)
         queue = Queue(member=np.repeat(np.arange(P), K), track=np.tile(np.arange(K), P),  # episode i * K + k
-                      car_seeds=np.asarray(self.car_seeds, np.int64))
-        env = CarDriveVectorEnv(min(spec.slots, P * K), tracks=self.tracks, max_episode_steps=spec.max_steps,
+                      car_seeds=np.asarray(car_seeds, np.int64))
+        env = CarDriveVectorEnv(min(spec.slots, P * K), tracks=tracks, max_episode_steps=spec.max_steps,
                                 **spec.env_kwargs())
         bank = PopulationNet.build(self.template(), vectors)  # network i: individual i
         returns, lapped = drive_queue(env, self.seed, bank, queue, spec.patience, self.template().discrete, hook,

@@ -28,7 +28,7 @@ from evolve import checkpoint as ckpt
 from evolve.config import EvolveConfig, make_config
 from evolve.distributed import BatchFitness, BatchMap
 from evolve.evaluate import spaces_of
-from evolve.strategies import STRATEGIES, Individual, make_toolbox
+from evolve.strategies import STRATEGIES, Individual, make_toolbox, refresh_hall_of_fame
 from sandbox.runs.checkpoints import load_checkpoint, to_numpy, to_tensors
 from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
 from sandbox.runs.runlog import write_csv
@@ -130,6 +130,9 @@ class _Run:
         self.generation += 1
         self.fitness.context = {"generation": self.generation}
         start = time.perf_counter()
+        if self.config.fresh_tracks:  # this generation's tracks; the champions drive them first
+            self.fitness.generation = self.generation
+            refresh_hall_of_fame(self.toolbox, self.hof)
         self.population, logbook = self.strategy.generation(self.config, self.toolbox, self.population, self.hof,
                                                             self.stats, self.state)
         seconds = time.perf_counter() - start

@@ -23,7 +23,7 @@ from deap import base, tools
 
 from evolve.strategies.arch import ARCH
 from evolve.strategies.cma import CMA
-from evolve.strategies.common import FitnessMax, Individual, Strategy, new_weights, payload
+from evolve.strategies.common import FitnessMax, Individual, Strategy, new_weights, payload, refresh_hall_of_fame
 from evolve.strategies.ga import GA
 from evolve.strategies.openai_es import OPENAI_ES
 
@@ -57,4 +57,4 @@ def make_toolbox(config: Any, spaces: tuple, evaluate: Any, map_fn: Any) -> base
 
 
 __all__ = ["STRATEGIES", "FitnessMax", "Individual", "Strategy", "make_toolbox", "new_weights", "payload",
-           "register_strategy"]
+           "refresh_hall_of_fame", "register_strategy"]

@@ -19,6 +19,7 @@ DEAP's global `creator` state.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,10 +91,39 @@ def check_nothing(config: Any) -> None:
     """A strategy whose settings `EvolveConfig` checks entirely."""
 
 
+# -- fresh tracks (`EvolveConfig.fresh_tracks`): fitness measured on each generation's own tracks ------------
+def evaluate_again(toolbox: base.Toolbox, individuals: list[Individual]) -> None:
+    """Give `individuals` their fitness on the tracks the toolbox's evaluator drives now (one batch)."""
+    for individual, fitness in zip(individuals, toolbox.map(toolbox.evaluate, individuals), strict=True):
+        individual.fitness.values = fitness
+
+
+def refresh_hall_of_fame(toolbox: base.Toolbox, hof: tools.HallOfFame) -> None:
+    """Re-evaluate the hall of fame on this generation's tracks and re-rank it: a champion stays one only by
+    driving well again, and its fitness compares with this generation's offspring (elites come from here)."""
+    members = list(hof)
+    evaluate_again(toolbox, members)
+    hof.clear()
+    hof.update(members)
+
+
+def select_again(individuals: list[Individual], k: int, tournsize: int) -> list[Individual]:
+    """Tournament selection whose picks lose their fitness (copies; the parents keep theirs), so that every
+    offspring, changed by crossover and mutation or not, is evaluated on this generation's tracks."""
+    chosen = [copy.deepcopy(individual) for individual in tools.selTournament(individuals, k, tournsize)]
+    for individual in chosen:
+        del individual.fitness.values
+    return chosen
+
+
 # -- shared by the strategies that run eaMuPlusLambda (ga with algorithm="mu+lambda", arch) ---------------
 def mu_plus_lambda(config: Any, toolbox: base.Toolbox, population: list[Individual], hof: tools.HallOfFame,
                    stats: tools.Statistics, state: Any) -> tuple[list[Individual], tools.Logbook]:
-    """One generation of `eaMuPlusLambda`: mu = lambda = the population size, parents compete with offspring."""
+    """One generation of `eaMuPlusLambda`: mu = lambda = the population size, parents compete with offspring
+    (with fresh tracks the parents are evaluated again first, on the tracks their offspring drive)."""
+    if config.fresh_tracks:
+        for individual in population:
+            del individual.fitness.values  # eaMuPlusLambda evaluates every invalid parent before it varies them
     return algorithms.eaMuPlusLambda(population, toolbox, config.population, config.population, config.cxpb,
                                      config.mutpb, ngen=1, stats=stats, halloffame=hof, verbose=False)
 

@@ -3,6 +3,9 @@
     select by tournament (tournsize) -> two-point crossover (cxpb) -> Gaussian mutation (mutpb, sigma, indpb)
     -> evaluate the changed offspring as one batch -> the hall of fame's best replace the worst offspring
 
+With fresh tracks (`fresh_tracks`) every offspring is evaluated on the generation's tracks (an unchanged copy
+of a parent too) and the elites come from the hall of fame as re-evaluated there (`evolve.run`).
+
 With algorithm="mu+lambda" a generation is `eaMuPlusLambda` instead: parents compete with their offspring, so
 no elites are needed.
 
@@ -15,7 +18,14 @@ from typing import Any
 
 from deap import algorithms, base, tools
 
-from evolve.strategies.common import Individual, Strategy, check_mu_plus_lambda, mu_plus_lambda
+from evolve.strategies.common import (
+    Individual,
+    Strategy,
+    check_mu_plus_lambda,
+    mu_plus_lambda,
+    select_again,
+    weight_operators,
+)
 
 
 def generation(config: Any, toolbox: base.Toolbox, population: list[Individual], hof: tools.HallOfFame,
@@ -23,9 +33,20 @@ def generation(config: Any, toolbox: base.Toolbox, population: list[Individual],
     """One generation of `eaSimple` with elitism (or of `eaMuPlusLambda`); the new population and its logbook."""
     if config.algorithm != "simple":
         return mu_plus_lambda(config, toolbox, population, hof, stats, state)
+    # fresh tracks: the parents' fitness is from the last generation's tracks, so they stay out of the hall of
+    # fame, which takes the offspring (all evaluated on this generation's) once eaSimple is done
     offspring, logbook = algorithms.eaSimple(population, toolbox, config.cxpb, config.mutpb, ngen=1, stats=stats,
-                                             halloffame=hof, verbose=False)
+                                             halloffame=None if config.fresh_tracks else hof, verbose=False)
+    if config.fresh_tracks:
+        hof.update(offspring)
     return with_elites(offspring, hof, config.elites), logbook
+
+
+def operators(config: Any, spaces: tuple, toolbox: base.Toolbox) -> None:
+    """The weight operators; with fresh tracks (eaSimple) a selection whose picks are all evaluated again."""
+    weight_operators(config, spaces, toolbox)
+    if config.fresh_tracks and config.algorithm == "simple":
+        toolbox.register("select", select_again, tournsize=config.tournsize)
 
 
 def with_elites(offspring: list[Individual], hof: tools.HallOfFame, elites: int) -> list[Individual]:
@@ -54,5 +75,6 @@ GA = Strategy(
     name="ga",
     help="genetic algorithm: tournament selection, two-point crossover, Gaussian mutation, elites (eaSimple)",
     generation=generation,
+    operators=operators,
     check=check,
 )

@@ -71,6 +71,9 @@ def add_evolve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=positive_int, default=4,
                    help="training tracks each individual drives; fitness is the mean return (4; on normal and "
                    "hard, where pedestrians wait at random, 16 gives a champion that holds)")
+    p.add_argument("--fresh-tracks", action="store_true",
+                   help="draw the training tracks anew each generation: every individual, elites and the hall "
+                   "of fame too, is evaluated again on them (a champion that holds on tracks it has not met)")
     p.add_argument("--algorithm", choices=("simple", "mu+lambda"), default="simple",
                    help="ga: DEAP's eaSimple (with elites) or eaMuPlusLambda")
     p.add_argument("--sigma", type=positive_float, help="Gaussian mutation's standard deviation (0.2)")
@@ -145,7 +148,8 @@ def settings_from_args(args: argparse.Namespace, strategy: str) -> dict:
         options.update(mlp)
     settings = {"strategy": strategy, "population": args.population, "generations": args.generations,
                 "level": args.level, "obs": args.obs, "backbone": args.backbone, "episodes": args.episodes,
-                "algorithm": args.algorithm, "seed": args.seed, "workers": args.workers, "ray": args.ray}
+                "algorithm": args.algorithm, "seed": args.seed, "workers": args.workers, "ray": args.ray,
+                "fresh_tracks": args.fresh_tracks}
     if args.backbone == "mlp":
         settings["backbone_options"] = {"widths": (16,), **options}
     elif options:

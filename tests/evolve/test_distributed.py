@@ -1,6 +1,7 @@
 """DEAP's toolbox.map seam: serial, a local process pool and a real Ray cluster give identical fitnesses, and
 DEAP's own algorithms run unchanged over it."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -35,8 +36,11 @@ def test_serial_map_is_one_batch_and_equals_one_at_a_time(serial_fitness):
 
 def test_process_pool_gives_identical_fitness(serial_fitness):
     pool = BatchMap(workers=2)
+    fresh = BatchFitness(dataclasses.replace(SPEC, fresh_tracks=True), seed=0)
+    fresh.generation = 3  # the workers drive generation 3's tracks, as this process would
     try:
         assert pool(BatchFitness(SPEC, seed=0), _population()) == serial_fitness
+        assert pool(fresh, _population()) == BatchMap()(fresh, _population()) != serial_fitness
     finally:
         pool.close()
 

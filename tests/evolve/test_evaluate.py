@@ -50,3 +50,15 @@ def test_same_tracks_for_everyone_and_seeded():
     assert PopulationEvaluator(spec, seed=5).tracks != a.tracks
     with pytest.raises(ValueError, match="episodes must be an integer >= 1"):
         EvalSpec(episodes=0)
+
+
+def test_fresh_tracks_are_each_generations_own_and_seeded():
+    spec = EvalSpec(level="normal", backbone_options={"widths": (8,)}, episodes=3, max_steps=60, fresh_tracks=True)
+    a, b = PopulationEvaluator(spec, seed=4), PopulationEvaluator(spec, seed=4)
+    fixed = PopulationEvaluator(EvalSpec(level="normal", episodes=3), seed=4)
+    assert a.tracks_of(0) == fixed.tracks_of(0) == fixed.tracks_of(5)  # without fresh tracks: the run's, always
+    assert a.tracks_of(1) != a.tracks_of(2) and a.tracks_of(2) == b.tracks_of(2)
+    vectors = _vectors(spec, 3)
+    fitness, _ = a.evaluate(vectors, generation=2)
+    np.testing.assert_array_equal(fitness, [b.evaluate(v[None], generation=2)[0][0] for v in vectors])
+    assert not np.array_equal(fitness, a.evaluate(vectors, generation=1)[0])

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from evolve import load_evolved_driver, resume_evolution, run_evolution
+from evolve.config import make_config
+from evolve.evaluate import PopulationEvaluator
 from sandbox.runs.checkpoints import load_checkpoint
 
 SMALL = {"population": 8, "generations": 3, "episodes": 1, "max_steps": 60, "heldout_episodes": 3,
@@ -24,8 +26,12 @@ class _KilledError(Exception):
 GRU = {"backbone": "gru", "backbone_options": {"hidden_size": 8, "stem_options": {"widths": (8,)}}}
 
 
-@pytest.mark.parametrize("strategy, network", [("ga", {}), ("cma", {}), ("arch", {}), ("cma", GRU), ("openai-es", {})],
-                         ids=["ga", "cma", "arch", "cma-gru", "openai-es"])
+FRESH = {"fresh_tracks": True}
+
+
+@pytest.mark.parametrize("strategy, network", [("ga", {}), ("cma", {}), ("arch", {}), ("cma", GRU), ("openai-es", {}),
+                                               ("ga", FRESH), ("arch", FRESH)],
+                         ids=["ga", "cma", "arch", "cma-gru", "openai-es", "ga-fresh", "arch-fresh"])
 def test_resume_equals_uninterrupted(tmp_path, strategy, network):
     settings = {**SMALL, "strategy": strategy, "level": "normal", **network}
     full = run_evolution(settings, tmp_path / "full", progress=False)
@@ -43,6 +49,21 @@ def test_resume_equals_uninterrupted(tmp_path, strategy, network):
     for x, y in zip(a["population"], b["population"], strict=True):
         assert x["arch"] == y["arch"] and x["fitness"] == y["fitness"]
         np.testing.assert_array_equal(x["vector"].numpy(), y["vector"].numpy())
+
+
+@pytest.mark.parametrize("strategy", ["ga", "cma"])
+def test_fresh_tracks_every_fitness_is_on_the_last_generations_tracks(tmp_path, strategy):
+    """Elites, unchanged copies of parents and the hall of fame were all driven again on generation 3's tracks:
+    each stored fitness is what that individual scores there."""
+    settings = {**SMALL, "strategy": strategy, "episodes": 2, "max_steps": 200, **FRESH}
+    run_evolution(settings, tmp_path, progress=False)
+    payload = load_checkpoint(tmp_path / "checkpoint.pt")
+    individuals = payload["population"] + payload["hof"]
+    evaluator = PopulationEvaluator(make_config(settings).eval_spec(), seed=0)
+    fitness, _ = evaluator.evaluate(np.stack([ind["vector"].numpy() for ind in individuals]), generation=3)
+    np.testing.assert_allclose([float(ind["fitness"][0]) for ind in individuals], fitness, rtol=1e-6)
+    assert not np.allclose(fitness, evaluator.evaluate(np.stack([i["vector"].numpy() for i in individuals]),
+                                                       generation=2)[0])
 
 
 def test_run_dir_files_and_events(tmp_path):
