@@ -37,6 +37,8 @@ class EvolveConfig:
     fresh_tracks: bool = False
     """draw the training tracks anew each generation (`EvalSpec.fresh_tracks`): every individual, elites and the
     hall of fame included, is evaluated again on them, so a champion is one that holds on tracks it has not met"""
+    lap_time_bonus: float = 0.0
+    """fitness added to a clean lap, scaled by the share of max_steps it left unused (`EvalSpec.lap_time_bonus`)"""
     max_steps: int = 1000
     patience: int = 100
     algorithm: str = "simple"
@@ -111,7 +113,8 @@ class EvolveConfig:
 
         get_level(self.level)
         return EvalSpec(self.level, self.obs, self.continuous, self.backbone, dict(self.backbone_options),
-                        self.episodes, self.max_steps, self.patience, fresh_tracks=self.fresh_tracks)
+                        self.episodes, self.max_steps, self.patience, fresh_tracks=self.fresh_tracks,
+                        lap_time_bonus=self.lap_time_bonus)
 
 
 def _tuples(value: Any) -> Any:

@@ -48,6 +48,9 @@ class EvalSpec:
     fresh_tracks: bool = False
     """draw the `episodes` tracks (and their pedestrians) anew each generation instead of once for the run: a
     driver must then do well on tracks it has not met, and an elite keeps its place only by doing well again"""
+    lap_time_bonus: float = 0.0
+    """added to a clean lap's return, scaled by the share of `max_steps` the lap left unused: of two drivers
+    that lap cleanly, the faster has the higher fitness (0: the return alone, where a crawl scores as a race)"""
     slots: int = 4096
     """cars driven at once: the P * episodes episodes queue for them, a slot taking the next as its own ends
     (evolve/slots.py). It bounds the batch; measured, fewer slots than episodes is slower (each step's fixed
@@ -55,6 +58,8 @@ class EvalSpec:
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "episodes", "max_steps", "patience", "slots")
+        if not self.lap_time_bonus >= 0:
+            raise ValueError(f"lap_time_bonus must be >= 0, got {self.lap_time_bonus!r}")
 
     def env_kwargs(self) -> dict[str, Any]:
         """The CarDrive arguments of this spec (what `sandbox eval` drives an evolved champion with)."""
@@ -117,5 +122,5 @@ class PopulationEvaluator:
                                 **spec.env_kwargs())
         bank = PopulationNet.build(self.template(), vectors)  # network i: individual i
         returns, lapped = drive_queue(env, self.seed, bank, queue, spec.patience, self.template().discrete, hook,
-                                      context)
+                                      context, spec.lap_time_bonus)
         return returns.reshape(P, K).mean(1), lapped.reshape(P, K).mean(1)  # (P,), (P,)

@@ -62,7 +62,8 @@ class _Slots:
     """Per slot (one env row): its episode (-1: none), return so far, best progress, steps since that
     improved, lapped, and whether it drives."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, lap_time_bonus: float = 0.0, max_steps: int = 1):
+        self.lap_time_bonus, self.max_steps = lap_time_bonus, max_steps
         self.episode = np.full(n, -1, np.int64)
         self.total, self.best = np.zeros(n), np.zeros(n)
         self.idle, self.laps, self.busy = np.zeros(n, np.int64), np.zeros(n, bool), np.zeros(n, bool)
@@ -81,6 +82,8 @@ class _Slots:
     def score(self, out: dict[str, np.ndarray], patience: int) -> np.ndarray:
         """Count one step's `core.step` output; the rows whose episode it ended."""
         self.total += out["reward"]  # a slot that stands still gets 0 and no flags
+        if self.lap_time_bonus:  # a clean lap earns more the fewer steps it took: the faster of two careful drivers
+            self.total += np.where(out["clean_lap"], self.lap_time_bonus * (1.0 - out["lap_steps"] / self.max_steps), 0)
         self.laps |= out["lap_completed"]
         progress = out["progress"]
         self.idle = np.where(progress > self.best + 1e-9, 0, self.idle + 1)
@@ -92,10 +95,12 @@ class _Slots:
 
 
 def drive_queue(env: Any, seed: int, bank: Any, queue: Queue, patience: int, discrete: bool,
-                hook: Hook | None = None, context: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                hook: Hook | None = None, context: dict[str, Any] | None = None,
+                lap_time_bonus: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(return, lapped) of every episode of `queue`, driven in the cars of `env` (a new `CarDriveVectorEnv`
     on the queue's pool, with no more cars than episodes) as slots, by `bank`'s networks (a `PopulationNet`
-    or `RecurrentPopulationNet` over the members); `hook` sees every step.
+    or `RecurrentPopulationNet` over the members); `hook` sees every step. A clean lap's return gains
+    lap_time_bonus * (1 - lap steps / the env's step limit).
 
     torch runs on one thread meanwhile: it splits an elementwise op of 32k elements or more between its
     threads at points that need not fall on a SIMD block, which would make a network's last bits depend on
@@ -103,20 +108,20 @@ def drive_queue(env: Any, seed: int, bank: Any, queue: Queue, patience: int, dis
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _drive(env, seed, bank, queue, patience, discrete, hook, context)
+        return _drive(env, seed, bank, queue, patience, discrete, hook, context, lap_time_bonus)
     finally:
         torch.set_num_threads(threads)
 
 
 def _drive(env: Any, seed: int, bank: Any, queue: Queue, patience: int, discrete: bool, hook: Hook | None,
-           context: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+           context: dict[str, Any] | None, lap_time_bonus: float) -> tuple[np.ndarray, np.ndarray]:
     from envs.core import INFO_KEYS
     from envs.spaces import decode_actions
 
     n, E = env.num_envs, len(queue)
     first = np.arange(n)
     obs, _ = env.reset(seed=seed, options={"track_index": queue.track[first], "car_seeds": queue.seeds(first)})
-    nets, slots = bank.select(queue.member[first]), _Slots(n)
+    nets, slots = bank.select(queue.member[first]), _Slots(n, lap_time_bonus, env.config.max_episode_steps)
     slots.start(first, first)
     returns, lapped = np.zeros(E), np.zeros(E, bool)
     restart_batch, waiting, queued, step = max(1, round(RESTART_SHARE * n)), np.zeros(0, np.int64), n, 0

@@ -34,7 +34,7 @@ Generation = Callable[[Any, base.Toolbox, list, tools.HallOfFame, tools.Statisti
 
 
 class FitnessMax(base.Fitness):
-    """One objective, maximised: the mean episode return over the evaluation tracks."""
+    """One objective, maximised: the mean episode return over the evaluation tracks (with the lap-time bonus)."""
 
     weights = (1.0,)
 

@@ -74,6 +74,9 @@ def add_evolve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh-tracks", action="store_true",
                    help="draw the training tracks anew each generation: every individual, elites and the hall "
                    "of fame too, is evaluated again on them (a champion that holds on tracks it has not met)")
+    p.add_argument("--lap-time-bonus", type=non_negative_float,
+                   help="fitness added to a clean lap, scaled by the share of the step limit it left unused, so "
+                   "of two careful drivers the faster wins (0: the return alone)")
     p.add_argument("--algorithm", choices=("simple", "mu+lambda"), default="simple",
                    help="ga: DEAP's eaSimple (with elites) or eaMuPlusLambda")
     p.add_argument("--sigma", type=positive_float, help="Gaussian mutation's standard deviation (0.2)")
@@ -154,7 +157,7 @@ def settings_from_args(args: argparse.Namespace, strategy: str) -> dict:
         settings["backbone_options"] = {"widths": (16,), **options}
     elif options:
         settings["backbone_options"] = options
-    for key in ("sigma", "elites", "es_sigma", "es_learning_rate", "es_weight_decay"):
+    for key in ("sigma", "elites", "es_sigma", "es_learning_rate", "es_weight_decay", "lap_time_bonus"):
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
     return settings

@@ -110,3 +110,21 @@ def test_a_network_computes_the_same_bits_in_any_batch(backbone, options):
         part = PopulationNet.build(template, vectors[:n])
         for t in range(3):
             assert torch.equal(part(obs[:n, t]), outputs[t][:n])
+
+
+def test_lap_time_bonus_rewards_only_clean_laps_and_the_faster():
+    spec = EvalSpec(level="normal", continuous=True, backbone_options={"widths": (16,)}, episodes=2, max_steps=600)
+    vectors = np.stack([_steering_driver(spec, i) for i in range(P)])
+    plain, laps = PopulationEvaluator(spec, seed=0).evaluate(vectors)
+    timed = dataclasses.replace(spec, lap_time_bonus=40.0)
+    bonus, _ = PopulationEvaluator(timed, seed=0).evaluate(vectors)
+    gained = bonus - plain
+    assert (laps > 0).any() and (laps == 0).any()
+    np.testing.assert_array_equal(gained[laps == 0], 0.0)  # no lap, no bonus
+    # a lap of s steps earns 40 (1 - s / 600): more than nothing, less than the whole bonus
+    assert ((gained[laps > 0] > 0) & (gained[laps > 0] < 40.0 * laps[laps > 0])).all()
+    alone = [PopulationEvaluator(dataclasses.replace(timed, slots=K), seed=0).evaluate(v[None])[0][0] for v in vectors]
+    np.testing.assert_array_equal(PopulationEvaluator(dataclasses.replace(timed, slots=3), seed=0).evaluate(vectors)[0],
+                                  alone)
+    with pytest.raises(ValueError, match="lap_time_bonus must be >= 0"):
+        EvalSpec(lap_time_bonus=-1.0)
