@@ -34,7 +34,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from numba import njit
 
+from envs.spaces import decode_actions
+from evolve.compiled import CompiledMLPs
 from evolve.genome import outputs_to_actions
 
 Hook = Callable[[dict[str, Any]], None]
@@ -81,17 +84,28 @@ class _Slots:
 
     def score(self, out: dict[str, np.ndarray], patience: int) -> np.ndarray:
         """Count one step's `core.step` output; the rows whose episode it ended."""
-        self.total += out["reward"]  # a slot that stands still gets 0 and no flags
-        if self.lap_time_bonus:  # a clean lap earns more the fewer steps it took: the faster of two careful drivers
-            self.total += np.where(out["clean_lap"], self.lap_time_bonus * (1.0 - out["lap_steps"] / self.max_steps), 0)
-        self.laps |= out["lap_completed"]
-        progress = out["progress"]
-        self.idle = np.where(progress > self.best + 1e-9, 0, self.idle + 1)
-        np.maximum(self.best, progress, out=self.best)
-        done = self.idle >= patience
-        done |= ~out["running"]  # terminated or truncated
-        done &= self.busy
+        done = np.empty(len(self.busy), bool)
+        _score(self.total, self.best, self.idle, self.laps, self.busy, out["reward"], out["progress"],
+               out["lap_completed"], out["clean_lap"], out["lap_steps"], out["running"], self.lap_time_bonus,
+               self.max_steps, patience, done)
         return np.flatnonzero(done)
+
+
+@njit(cache=True)
+def _score(total, best, idle, laps, busy, reward, progress, lap, clean, lap_steps, running, lap_time_bonus,
+           max_steps, patience, done):
+    """Per slot: add the step's reward (a clean lap earns lap_time_bonus * the share of the step limit it left
+    unused: the faster of two careful drivers), count steps without new progress; `done` where the episode
+    ended (terminated, truncated, or `patience` steps without progress). One compiled pass: as numpy this
+    was ~10 calls a step, each a fixed few microseconds in evolution's tail of few cars."""
+    for i in range(total.shape[0]):
+        total[i] += reward[i]  # a slot that stands still gets 0 and no flags
+        if lap_time_bonus != 0.0 and clean[i]:
+            total[i] += lap_time_bonus * (1.0 - lap_steps[i] / max_steps)
+        laps[i] |= lap[i]
+        idle[i] = 0 if progress[i] > best[i] + 1e-9 else idle[i] + 1
+        best[i] = max(best[i], progress[i])
+        done[i] = busy[i] and (idle[i] >= patience or not running[i])
 
 
 def drive_queue(env: Any, seed: int, bank: Any, queue: Queue, patience: int, discrete: bool,
@@ -116,19 +130,17 @@ def drive_queue(env: Any, seed: int, bank: Any, queue: Queue, patience: int, dis
 def _drive(env: Any, seed: int, bank: Any, queue: Queue, patience: int, discrete: bool, hook: Hook | None,
            context: dict[str, Any] | None, lap_time_bonus: float) -> tuple[np.ndarray, np.ndarray]:
     from envs.core import INFO_KEYS
-    from envs.spaces import decode_actions
 
     n, E = env.num_envs, len(queue)
     first = np.arange(n)
     obs, _ = env.reset(seed=seed, options={"track_index": queue.track[first], "car_seeds": queue.seeds(first)})
-    nets, slots = bank.select(queue.member[first]), _Slots(n, lap_time_bonus, env.config.max_episode_steps)
+    nets, slots = _drivers(bank, queue.member[first], discrete, obs, env), _Slots(n, lap_time_bonus,
+                                                                                   env.config.max_episode_steps)
     slots.start(first, first)
     returns, lapped = np.zeros(E), np.zeros(E, bool)
     restart_batch, waiting, queued, step = max(1, round(RESTART_SHARE * n)), np.zeros(0, np.int64), n, 0
     while slots.busy.any() or len(waiting):
-        outputs = nets(_tensor(obs[:, None]))[:, 0]  # (rows, 1, *obs) -> (rows, n_out)
-        actions = outputs_to_actions(outputs, discrete)
-        out = env.core.step(*decode_actions(actions, env.continuous, env.num_envs), slots.busy)
+        out = env.core.step(*nets.actions(obs), slots.busy)
         ended = slots.score(out, patience)
         step += 1
         if hook is not None:
@@ -140,24 +152,64 @@ def _drive(env: Any, seed: int, bank: Any, queue: Queue, patience: int, discrete
             slots.stop(ended)
             waiting = np.concatenate([waiting, ended[: E - queued - len(waiting)]])  # as many as episodes are left
         if len(waiting) and (len(waiting) >= min(restart_batch, E - queued) or not slots.busy.any()):
-            _restart(env, nets, bank, queue, slots, waiting, np.arange(queued, queued + len(waiting)))
+            _restart(env, nets, queue, slots, waiting, np.arange(queued, queued + len(waiting)))
             queued, waiting = queued + len(waiting), np.zeros(0, np.int64)
         elif queued == E and 0 < slots.busy.sum() <= COMPACT_BELOW * len(slots.busy):
             keep = np.flatnonzero(slots.busy)  # idle rows would cost every later step: drop them
             env.keep(keep)
-            nets = nets.select(keep)
+            nets.keep(keep)
             slots.keep(keep)
         obs = env.core.observe()
     return returns, lapped
 
 
-def _restart(env: Any, nets: Any, bank: Any, queue: Queue, slots: _Slots, rows: np.ndarray,
-             episodes: np.ndarray) -> None:
-    """Slots `rows` start `episodes`: each car on its episode's track with its generator reseeded, each network
-    row the episode's individual (a recurrent one from a zero state), each score from zero."""
+def _restart(env: Any, nets: Any, queue: Queue, slots: _Slots, rows: np.ndarray, episodes: np.ndarray) -> None:
+    """Slots `rows` start `episodes`: each car on its episode's track with its generator reseeded, each slot's
+    driver the episode's individual (a recurrent one from a zero state), each score from zero."""
     env.core.reset_cars(rows, queue.track[episodes], queue.seeds(episodes))
-    nets.assign(rows, bank, queue.member[episodes])
+    nets.assign(rows, queue.member[episodes])
     slots.start(rows, episodes)
+
+
+def _drivers(bank: Any, members: np.ndarray, discrete: bool, obs: Any, env: Any) -> _CompiledDrivers | _TorchDrivers:
+    """Who drives each slot: plain MLPs over array observations compiled (evolve/compiled.py), anything else
+    through the bank's torch forward."""
+    compiled = CompiledMLPs.of(bank, discrete) if isinstance(obs, np.ndarray) else None
+    return _CompiledDrivers(compiled, members) if compiled is not None else _TorchDrivers(bank, members, discrete, env)
+
+
+class _CompiledDrivers:
+    """Slot i is driven by network `members[i]` of the compiled bank: a restart or a drop is an index write."""
+
+    def __init__(self, compiled: CompiledMLPs, members: np.ndarray):
+        self.compiled, self.members = compiled, np.array(members, np.int64)
+
+    def actions(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.compiled.actions(obs.reshape(len(obs), -1), self.members)
+
+    def assign(self, rows: np.ndarray, members: np.ndarray) -> None:
+        self.members[rows] = members
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.members = self.members[rows]
+
+
+class _TorchDrivers:
+    """Slot i is row i of a `PopulationNet` / `RecurrentPopulationNet` selected from the bank: a restart writes
+    that row's weights (and zeroes its state), a drop selects the rows kept."""
+
+    def __init__(self, bank: Any, members: np.ndarray, discrete: bool, env: Any):
+        self.bank, self.nets, self.discrete, self.env = bank, bank.select(members), discrete, env
+
+    def actions(self, obs: Any) -> tuple[np.ndarray, np.ndarray]:
+        outputs = self.nets(_tensor(obs[:, None]))[:, 0]  # (rows, 1, *obs) -> (rows, n_out)
+        return decode_actions(outputs_to_actions(outputs, self.discrete), self.env.continuous, len(outputs))
+
+    def assign(self, rows: np.ndarray, members: np.ndarray) -> None:
+        self.nets.assign(rows, self.bank, members)
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.nets = self.nets.select(rows)
 
 
 def _tensor(obs: np.ndarray) -> torch.Tensor:
