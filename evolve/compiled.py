@@ -32,33 +32,62 @@ CODES = {None: 0, "step": 1, "sigmoid": 2, "tanh": 3, "relu": 4, "abs": 5, "gelu
 
 
 class CompiledMLPs:
-    """The MLPs of a `PopulationNet` as numpy arrays: per layer weight (P', in, out), bias (P', out), activation
-    code; the input scaling is folded into the first layer (as the `PopulationNet` holds it)."""
+    """MLPs of any shapes as flat arrays: network m has `depth[m]` layers; its layer l maps `dims[m, l, 0]`
+    inputs to `dims[m, l, 1]` outputs with the weights at params[w_at[m, l]:] laid (in, out) row-major, the
+    bias at params[b_at[m, l]:], then activation `codes[m, l]`. The input scaling is folded into the first
+    layer (as a `PopulationNet` holds it). Networks of several architectures concatenate (`concat`) into one
+    bank, so that architecture evolution drives a whole generation as one batch."""
 
-    def __init__(self, weights: tuple, biases: tuple, codes: np.ndarray, discrete: bool):
-        self.weights, self.biases, self.codes, self.discrete = weights, biases, codes, discrete
-        self.width = max([w.shape[1] for w in weights] + [w.shape[2] for w in weights])
+    def __init__(self, params: np.ndarray, w_at: np.ndarray, b_at: np.ndarray, dims: np.ndarray, codes: np.ndarray,
+                 depth: np.ndarray, discrete: bool):
+        self.params, self.w_at, self.b_at, self.dims, self.codes, self.depth = params, w_at, b_at, dims, codes, depth
+        self.discrete, self.width = discrete, int(dims.max())
+
+    def __len__(self) -> int:
+        return len(self.depth)
 
     @classmethod
     def of(cls, bank: Any, discrete: bool) -> CompiledMLPs | None:
         """The bank's networks compiled, or None where they are not plain MLPs (recurrent, attention, a
         plug-in: those keep their torch forward) or use an activation the kernel does not know."""
         layers = bank.layers if isinstance(bank, PopulationNet) else None
-        if layers is None:
+        if layers is None or any(_name(fn) not in CODES for _, _, fn in layers):
             return None
-        names = [_name(fn) for _, _, fn in layers]
-        if any(name not in CODES for name in names):
-            return None
-        weights = tuple(np.ascontiguousarray(w.numpy(), dtype=np.float32) for w, _, _ in layers)
-        biases = tuple(np.ascontiguousarray(b.numpy().reshape(len(b), -1), dtype=np.float32) for _, b, _ in layers)
-        return cls(weights, biases, np.array([CODES[n] for n in names], np.int64), discrete)
+        P, L = bank.size, len(layers)
+        # network p's block: every layer's weights (in * out) then bias (out), one row of a (P, block) array
+        parts = [part for w, b, _ in layers for part in (w[:P].reshape(P, -1), b[:P].reshape(P, -1))]
+        sizes = np.array([part.shape[1] for part in parts])
+        block = np.concatenate([part.numpy() for part in parts], axis=1).astype(np.float32)  # (P, block)
+        offsets = np.arange(P)[:, None] * block.shape[1] + np.concatenate([[0], np.cumsum(sizes)[:-1]])[None]
+        dims = np.array([[w.shape[1], w.shape[2]] for w, _, _ in layers], np.int64)
+        return cls(block.ravel(), offsets[:, 0::2].copy(), offsets[:, 1::2].copy(),
+                   np.broadcast_to(dims, (P, L, 2)).copy(),
+                   np.tile(np.array([CODES[_name(fn)] for _, _, fn in layers], np.int64), (P, 1)),
+                   np.full(P, L, np.int64), discrete)
+
+    @classmethod
+    def concat(cls, banks: list[CompiledMLPs]) -> CompiledMLPs:
+        """One bank of `banks`' networks, in order (network m of banks[1] is network len(banks[0]) + m)."""
+        L = max(bank.dims.shape[1] for bank in banks)
+
+        def padded(a: np.ndarray) -> np.ndarray:  # (P, l, ...) -> (P, L, ...), the layers past l never read
+            return np.concatenate([a, np.zeros((a.shape[0], L - a.shape[1], *a.shape[2:]), a.dtype)], axis=1)
+
+        shift = np.cumsum([0] + [len(bank.params) for bank in banks[:-1]])
+        return cls(np.concatenate([bank.params for bank in banks]),
+                   np.concatenate([padded(bank.w_at) + s for bank, s in zip(banks, shift, strict=True)]),
+                   np.concatenate([padded(bank.b_at) + s for bank, s in zip(banks, shift, strict=True)]),
+                   np.concatenate([padded(bank.dims) for bank in banks]),
+                   np.concatenate([padded(bank.codes) for bank in banks]),
+                   np.concatenate([bank.depth for bank in banks]), banks[0].discrete)
 
     def actions(self, obs: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(steer, throttle), each (n,) float64, of car i driven by network `members[i]` seeing `obs[i]`."""
         n = len(obs)
         steer, throttle = np.empty(n), np.empty(n)
-        _forward_actions(np.ascontiguousarray(obs, dtype=np.float32), members, self.weights, self.biases,
-                         self.codes, self.width, self.discrete, DISCRETE_ACTIONS, steer, throttle)
+        _forward_actions(np.ascontiguousarray(obs, dtype=np.float32), members, self.params, self.w_at, self.b_at,
+                         self.dims, self.codes, self.depth, max(self.width, obs.shape[1]), self.discrete,
+                         DISCRETE_ACTIONS, steer, throttle)
         return steer, throttle
 
 
@@ -88,25 +117,24 @@ def _activate(x, size, code):
 
 
 @njit(cache=True)
-def _forward_actions(obs, members, weights, biases, codes, width, discrete, table, steer, throttle):
-    """Per car: x <- act(x @ W[m] + b[m]) layer by layer (m its network), then the action: argmax over the
-    outputs (Discrete, the first of equals, as torch's argmax) looked up in `table`, or tanh of the two
-    outputs (a Box; NaN stands still)."""
+def _forward_actions(obs, members, params, w_at, b_at, dims, codes, depth, width, discrete, table, steer, throttle):
+    """Per car: x <- act(x @ W + b) through its network's layers, then the action: argmax over the outputs
+    (Discrete, the first of equals, as torch's argmax) looked up in `table`, or tanh of the two outputs (a Box;
+    NaN stands still)."""
     a, b = np.empty(width, np.float32), np.empty(width, np.float32)
     for i in range(obs.shape[0]):
         m, size = members[i], obs.shape[1]
         for k in range(size):
             a[k] = obs[i, k]
-        for layer in range(len(weights)):
-            w, bias = weights[layer], biases[layer]
-            out = w.shape[2]
+        for layer in range(depth[m]):
+            out, w0, b0 = dims[m, layer, 1], w_at[m, layer], b_at[m, layer]
             for j in range(out):
-                b[j] = bias[m, j]
-            for k in range(size):  # row k of W[m] is contiguous: the inner loop over outputs vectorises
-                v = a[k]
+                b[j] = params[b0 + j]
+            for k in range(size):  # row k of W is contiguous: the inner loop over outputs vectorises
+                v, row = a[k], w0 + k * out
                 for j in range(out):
-                    b[j] += v * w[m, k, j]
-            _activate(b, out, codes[layer])
+                    b[j] += v * params[row + j]
+            _activate(b, out, codes[m, layer])
             a, b = b, a
             size = out
         if discrete:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from evolve.evaluate import EvalSpec, PopulationEvaluator
+from evolve.evaluate import EvalSpec, PopulationEvaluator, evaluate_together
 from evolve.genome import ArchGenes
 from evolve.strategies import payload
 
@@ -57,12 +57,18 @@ class BatchFitness:
         return self.batch([payload(individual)])[0]
 
     def batch(self, genomes: Sequence[Genome]) -> list[tuple[float]]:
-        """(fitness,) per genome; genomes of one architecture run as one batch."""
+        """(fitness,) per genome: all in one batch (several plain MLP architectures too), else one batch per
+        architecture."""
         out: list[Any] = [None] * len(genomes)
-        for key in dict.fromkeys(key for key, _ in genomes):
-            rows = [i for i, (k, _) in enumerate(genomes) if k == key]
-            fitness, _ = self.evaluator(key).evaluate(np.stack([genomes[i][1] for i in rows]), self.hook,
-                                                      self.context, self.generation)
+        keys = dict.fromkeys(key for key, _ in genomes)  # each architecture once, in order of appearance
+        groups = {key: [i for i, (k, _) in enumerate(genomes) if k == key] for key in keys}
+        parts = [(self.evaluator(key), np.stack([genomes[i][1] for i in rows])) for key, rows in groups.items()]
+        # several architectures (arch evolution): one batch when all are plain MLPs, else one batch each
+        results = evaluate_together(parts, self.hook, self.context, self.generation) if len(parts) > 1 else None
+        if results is None:
+            results = [evaluator.evaluate(vectors, self.hook, self.context, self.generation)
+                       for evaluator, vectors in parts]
+        for rows, (fitness, _) in zip(groups.values(), results, strict=True):
             for i, f in zip(rows, fitness, strict=True):
                 out[i] = (float(f),)
         return out

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from evolve.compiled import CompiledMLPs
 from evolve.genome import Driver, make_driver
 from evolve.population import PopulationNet
 from evolve.slots import Queue, drive_queue
@@ -111,16 +112,43 @@ class PopulationEvaluator:
                  context: dict[str, Any] | None = None, generation: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(fitness (P,), lap rate (P,)) of P genome vectors on `generation`'s tracks (`tracks_of`); `hook` sees
         every step (a viewer)."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        bank = PopulationNet.build(self.template(), vectors)  # network i: individual i
+        return self.drive(bank, len(vectors), hook, context, generation)
+
+    def drive(self, bank: Any, P: int, hook: Hook | None = None, context: dict[str, Any] | None = None,
+              generation: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(fitness (P,), lap rate (P,)) of the P networks of `bank` (a `PopulationNet`, recurrent or not, or
+        `CompiledMLPs`), each driving this spec's episodes of `generation`."""
         from envs import CarDriveVectorEnv
 
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
-        P, K, spec = len(vectors), self.spec.episodes, self.spec
+        K, spec = self.spec.episodes, self.spec
         tracks, car_seeds = self.tracks_of(generation)
         queue = Queue(member=np.repeat(np.arange(P), K), track=np.tile(np.arange(K), P),  # episode i * K + k
                       car_seeds=np.asarray(car_seeds, np.int64))
         env = CarDriveVectorEnv(min(spec.slots, P * K), tracks=tracks, max_episode_steps=spec.max_steps,
                                 **spec.env_kwargs())
-        bank = PopulationNet.build(self.template(), vectors)  # network i: individual i
         returns, lapped = drive_queue(env, self.seed, bank, queue, spec.patience, self.template().discrete, hook,
                                       context, spec.lap_time_bonus)
         return returns.reshape(P, K).mean(1), lapped.reshape(P, K).mean(1)  # (P,), (P,)
+
+
+def evaluate_together(groups: list[tuple[PopulationEvaluator, np.ndarray]], hook: Hook | None = None,
+                  context: dict[str, Any] | None = None,
+                  generation: int = 0) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """(fitness, lap rate) per group of several architectures' populations (each group its evaluator, of
+    one spec but for the backbone, and its vectors) driven as one batch: one env, one queue, one compiled
+    bank (evolve/compiled.py), so the generation's tail is paid once rather than once per architecture.
+    Each score is what that group's own `evaluate` gives. None when a group is not plain MLPs."""
+    banks = []
+    for evaluator, vectors in groups:
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        compiled = CompiledMLPs.of(PopulationNet.build(evaluator.template(), vectors),
+                                   evaluator.template().discrete)
+        if compiled is None:
+            return None
+        banks.append(compiled)
+    fitness, laps = groups[0][0].drive(CompiledMLPs.concat(banks), sum(len(bank) for bank in banks), hook,
+                                       context, generation)
+    bounds = np.cumsum([0] + [len(bank) for bank in banks])
+    return [(fitness[a:b], laps[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -174,7 +174,9 @@ def _restart(env: Any, nets: Any, queue: Queue, slots: _Slots, rows: np.ndarray,
 def _drivers(bank: Any, members: np.ndarray, discrete: bool, obs: Any, env: Any) -> _CompiledDrivers | _TorchDrivers:
     """Who drives each slot: plain MLPs over array observations compiled (evolve/compiled.py), anything else
     through the bank's torch forward."""
-    compiled = CompiledMLPs.of(bank, discrete) if isinstance(obs, np.ndarray) else None
+    compiled = bank if isinstance(bank, CompiledMLPs) else None
+    if compiled is None and isinstance(obs, np.ndarray):
+        compiled = CompiledMLPs.of(bank, discrete)
     return _CompiledDrivers(compiled, members) if compiled is not None else _TorchDrivers(bank, members, discrete, env)
 
 

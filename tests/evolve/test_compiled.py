@@ -42,3 +42,21 @@ def test_only_plain_mlps_are_compiled():
     assert CompiledMLPs.of(_bank(gru)[0], True) is None
     assert CompiledMLPs.of(_bank(attention)[0], True) is None
     assert CompiledMLPs.of(_bank(EvalSpec())[0], True) is not None
+
+
+def test_banks_of_several_shapes_concatenate():
+    shapes = [{"widths": (16,), "activation": "tanh"}, {"widths": (8, 12), "activation": "relu"},
+              {"widths": (4, 4, 4), "activation": "gelu"}]
+    banks = [_bank(EvalSpec(level="normal", backbone_options=options), count=3)[0] for options in shapes]
+    compiled = [CompiledMLPs.of(bank, True) for bank in banks]
+    together = CompiledMLPs.concat(compiled)
+    obs_space = spaces_of(EvalSpec(level="normal"))[0]
+    obs = np.random.default_rng(1).uniform(obs_space.low, obs_space.high, (9, *obs_space.shape)).astype(np.float32)
+    members = np.arange(9)  # network 3 b + m of the concatenation is network m of bank b
+    steer, throttle = together.actions(obs, members)
+    for b, bank in enumerate(compiled):
+        rows = slice(3 * b, 3 * b + 3)
+        want = bank.actions(obs[rows], np.arange(3))
+        np.testing.assert_array_equal(steer[rows], want[0])
+        np.testing.assert_array_equal(throttle[rows], want[1])
+    assert len(together) == 9

@@ -62,3 +62,22 @@ def test_fresh_tracks_are_each_generations_own_and_seeded():
     fitness, _ = a.evaluate(vectors, generation=2)
     np.testing.assert_array_equal(fitness, [b.evaluate(v[None], generation=2)[0][0] for v in vectors])
     assert not np.array_equal(fitness, a.evaluate(vectors, generation=1)[0])
+
+
+def test_architectures_driven_together_score_as_each_alone():
+    """Arch evolution's generation as one batch: a mix of MLP shapes and activations, each individual's
+    fitness what its own architecture's batch gives."""
+    from evolve.distributed import BatchFitness
+    from evolve.genome import ArchGenes
+
+    spec = EvalSpec(level="normal", episodes=2, max_steps=150)
+    fitness = BatchFitness(spec, seed=0)
+    archs = [ArchGenes("mlp", (16,), "tanh"), ArchGenes("mlp", (8, 12), "relu"), ArchGenes("mlp", (4,), "abs")]
+    genomes = []
+    for i, arch in enumerate(archs * 2):
+        vector = to_vector(make_driver(*spaces_of(spec), "mlp", arch.backbone_options(), seed=i)) * (1 + i % 3)
+        genomes.append((arch.key, vector.astype(np.float32)))
+    together = fitness.batch(genomes)
+    alone = [fitness.evaluator(key).evaluate(vector[None])[0][0] for key, vector in genomes]
+    assert [f for (f,) in together] == alone and len(set(alone)) > 1
+    assert fitness.batch(genomes[::-1]) == together[::-1]
