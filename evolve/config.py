@@ -42,7 +42,7 @@ class EvolveConfig:
     max_steps: int = 1000
     patience: int = 100
     algorithm: str = "simple"
-    """ga: simple (eaSimple + elites from the hall of fame) or mu+lambda (eaMuPlusLambda)"""
+    """ga and arch: simple (eaSimple + elites from the hall of fame) or mu+lambda (eaMuPlusLambda)"""
     cxpb: float = 0.2
     mutpb: float = 0.8
     sigma: float = 0.2

@@ -7,10 +7,11 @@ Episode e is individual `member[e]` (network `member[e]` of `bank`) on pool trac
 `car_seeds[track[e]]`. Each car of `env` is a slot. A slot drives one episode; where it ends (terminated,
 truncated, or `patience` steps without new progress) its return is written for e and the slot takes the next
 queued episode: its car reset on that track with its generator reseeded (`CarDriveCore.reset_cars`), its
-network row overwritten with the individual's weights and, for a recurrent driver, its state zeroed
-(`assign`). So the batch stays full until the queue runs dry, and each episode is bit for bit the one that
-individual drives alone: a car's step depends on its own state alone, a network row on its own weights and
-inputs (tests/evolve/test_slots.py holds it for every slot count and order).
+driver the individual's network (an index into a compiled bank, or a torch row overwritten with the weights
+and, for a recurrent driver, its state zeroed: `assign`). So the batch stays full until the queue runs dry,
+and each episode is bit for bit the one that individual drives alone: a car's step depends on its own state
+alone, a driver's action on its own weights and inputs (tests/evolve/test_slots.py holds it for every slot
+count and order).
 
 The slots are stepped through the env's core (`core.step(steer, throttle, active)`, `core.observe()`), not
 through `env.step`: a slot restarts the moment its episode ends rather than at the env's next-step autoreset,
@@ -20,10 +21,13 @@ The env stays the viewer's handle on the world (the `hook` sees it every step).
 What a step costs beyond the cars' own work: restarting cars costs ~50-100 us a call whatever their number,
 so ended slots stand still until `RESTART_SHARE` of the slots can restart together (or no more episodes than
 that are left); once the queue is dry, slots that finish stand still, and when fewer than `COMPACT_BELOW` of
-the rows still drive the others are dropped in place (`env.keep`, `nets.select`), as they would cost every
-later step. The step count is at least the longest episode's whatever the slots, and every step pays a fixed
-~100 us (the forward's ~10 torch calls, two compiled env calls, the bookkeeping), so more slots, up to all
-the episodes at once, measured faster: the queue bounds the batch, it does not shorten a generation.
+the rows still drive the others are dropped in place (`env.keep`, the drivers' `keep`). The step count is at
+least the longest episode's whatever the slots, so in a generation's tail a step's fixed cost is what counts:
+plain MLPs step compiled (evolve/compiled.py: the forward, the action and its decoding in one call, a slot's
+network an index into the bank), the scoring is one compiled pass, and a step is four calls (drivers, the
+env's step and observation, the scoring). Other backbones run their torch forward (`_TorchDrivers`). More
+slots, up to all the episodes at once, measured faster: the queue bounds the batch, it does not shorten a
+generation.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     ga         genetic algorithm: eaSimple + elites from the hall of fame (or eaMuPlusLambda)   `ga.py`
     cma        CMA-ES (Hansen & Ostermeier 2001) through eaGenerateUpdate                      `cma.py`
-    arch       architecture evolution: mutation may change the backbone (eaMuPlusLambda)       `arch.py`
+    arch       architecture evolution: mutation may change the backbone (the GA's loop)          `arch.py`
     openai-es  OpenAI-ES (Salimans et al. 2017): mirrored noise from seeds, centred ranks, Adam `openai_es.py`
 
 Each is a `Strategy` (`common.py`): a name, a help line, and plain functions over a DEAP toolbox, the

@@ -1,13 +1,13 @@
 """`arch`: architecture evolution: genomes carry `ArchGenes` (backbone family, widths, activation) beside their
 weights, and mutation may change them (in the spirit of neuroevolution of topologies, Stanley & Miikkulainen
-2002, without NEAT's speciation). A generation is DEAP's `eaMuPlusLambda`:
+2002, without NEAT's speciation). A generation is the GA's (`ga.generation`: eaSimple with elites, or with
+algorithm="mu+lambda" eaMuPlusLambda), over these operators:
 
-    offspring = varOr(parents): crossover between parents of one architecture, or mutation: with arch_mutpb a
-                new architecture, its weights the parent's wherever a parameter keeps its name and shape
-                (`inherit`: an activation change keeps them all, a width change the layers before it) and
-                fresh elsewhere, else Gaussian noise on the weights
-    evaluate the offspring (individuals of one architecture as one batch)
-    the next population = the best `population` of parents + offspring
+    crossover between parents of one architecture (parents of two pass unchanged)
+    mutation: with arch_mutpb a new architecture, its weights the parent's wherever a parameter keeps its name
+              and shape (`inherit`: an activation change keeps them all, a width change the layers before it)
+              and fresh elsewhere, else Gaussian noise on the weights
+    evaluate the offspring: every architecture in one batch where all are MLPs (evolve/compiled.py)
 
     run_evolution({"strategy": "arch", "arch_families": ("mlp", "attention")}, "runs/arch-0")
 """
@@ -21,7 +21,8 @@ import torch
 from deap import base, tools
 
 from evolve.genome import ArchGenes, from_vector, make_driver, mutate_arch, random_arch, to_vector
-from evolve.strategies.common import Individual, Strategy, check_mu_plus_lambda, mu_plus_lambda, new_weights
+from evolve.strategies import ga
+from evolve.strategies.common import Individual, Strategy, fresh_selection, new_weights
 
 
 def operators(config: Any, spaces: tuple, toolbox: base.Toolbox) -> None:
@@ -37,6 +38,7 @@ def operators(config: Any, spaces: tuple, toolbox: base.Toolbox) -> None:
     toolbox.register("mate", mate_same_arch)
     toolbox.register("individual", individual)
     toolbox.register("population", tools.initRepeat, list, toolbox.individual)
+    fresh_selection(config, toolbox)
 
 
 def mutate(individual: Individual, spaces: tuple, families: tuple[str, ...], arch_mutpb: float, sigma: float,
@@ -75,8 +77,8 @@ def mate_same_arch(a: Individual, b: Individual) -> tuple[Individual, Individual
 
 ARCH = Strategy(
     name="arch",
-    help="architecture evolution: mutation may change the backbone's family, widths, activation (eaMuPlusLambda)",
-    generation=mu_plus_lambda,
+    help="architecture evolution: mutation may change the backbone's family, widths, activation (the GA's loop)",
+    generation=ga.generation,
     operators=operators,
-    check=check_mu_plus_lambda,
+    check=ga.check,
 )

@@ -107,6 +107,12 @@ def refresh_hall_of_fame(toolbox: base.Toolbox, hof: tools.HallOfFame) -> None:
     hof.update(members)
 
 
+def fresh_selection(config: Any, toolbox: base.Toolbox) -> None:
+    """With fresh tracks under eaSimple, a selection whose picks are all evaluated again (`select_again`)."""
+    if config.fresh_tracks and config.algorithm == "simple":
+        toolbox.register("select", select_again, tournsize=config.tournsize)
+
+
 def select_again(individuals: list[Individual], k: int, tournsize: int) -> list[Individual]:
     """Tournament selection whose picks lose their fitness (copies; the parents keep theirs), so that every
     offspring, changed by crossover and mutation or not, is evaluated on this generation's tracks."""

@@ -22,8 +22,8 @@ from evolve.strategies.common import (
     Individual,
     Strategy,
     check_mu_plus_lambda,
+    fresh_selection,
     mu_plus_lambda,
-    select_again,
     weight_operators,
 )
 
@@ -45,8 +45,7 @@ def generation(config: Any, toolbox: base.Toolbox, population: list[Individual],
 def operators(config: Any, spaces: tuple, toolbox: base.Toolbox) -> None:
     """The weight operators; with fresh tracks (eaSimple) a selection whose picks are all evaluated again."""
     weight_operators(config, spaces, toolbox)
-    if config.fresh_tracks and config.algorithm == "simple":
-        toolbox.register("select", select_again, tournsize=config.tournsize)
+    fresh_selection(config, toolbox)
 
 
 def with_elites(offspring: list[Individual], hof: tools.HallOfFame, elites: int) -> list[Individual]:

@@ -78,7 +78,7 @@ def add_evolve_flags(p: argparse.ArgumentParser) -> None:
                    help="fitness added to a clean lap, scaled by the share of the step limit it left unused, so "
                    "of two careful drivers the faster wins (0: the return alone)")
     p.add_argument("--algorithm", choices=("simple", "mu+lambda"), default="simple",
-                   help="ga: DEAP's eaSimple (with elites) or eaMuPlusLambda")
+                   help="ga and arch: DEAP's eaSimple (with elites) or eaMuPlusLambda")
     p.add_argument("--sigma", type=positive_float, help="Gaussian mutation's standard deviation (0.2)")
     p.add_argument("--es-sigma", type=positive_float, help="openai-es: the parameter noise's standard deviation "
                    "(0.05)")
