@@ -1,8 +1,9 @@
 """Learning agents over the shared backbones, one file each: the value family, Q-learning (`qlearning`, DQN)
 and SARSA (`sarsa`), tabular with the "table" backbone; the policy family, REINFORCE (`reinforce`), A2C
-(`a2c`) and PPO (`ppo`); and DAgger (`dagger`), which learns from CarDrive's privileged expert. They share
-only what is not the algorithm: env construction (`envs`), the networks (`qnet`, `actor_critic`), optimisers
-(`optim`), the replay buffer (`replay_buffer`), the loop's bookkeeping (`loop`), warm starts (`warm_start`).
+(`a2c`), PPO (`ppo`) and A3C (`a3c`, its workers on Ray); and DAgger (`dagger`), which learns from
+CarDrive's privileged expert. They share only what is not the algorithm: env construction (`envs`), the
+networks (`qnet`, `actor_critic`), optimisers (`optim`), the replay buffer (`replay_buffer`), the loop's
+bookkeeping (`loop`), warm starts (`warm_start`).
 
     from agents.a2c import A2CConfig, train
     model, history = train(A2CConfig(env_id="CartPole-v1", total_timesteps=100_000))
@@ -21,7 +22,7 @@ from typing import Any
 from gymnasium import spaces
 from torch import nn
 
-from agents import a2c, dagger, loop, ppo, q_learning, reinforce, sarsa
+from agents import a2c, a3c, dagger, loop, ppo, q_learning, reinforce, sarsa
 from agents.actor_critic import ActorCritic
 from agents.qnet import QNetwork
 
@@ -106,6 +107,9 @@ register_family(Family("ppo", ppo.PPOConfig, ppo.train, _actor_critic, _rollout,
                                 "explained_variance": "losses/explained_variance",
                                 "learning_rate": "charts/learning_rate"},
                        help="PPO: clipped surrogate, GAE, minibatch epochs over each rollout"))
+register_family(Family("a3c", a3c.A3CConfig, a3c.train, _actor_critic, _rollout, whole_rollouts=True,
+                       metrics={**_POLICY_METRICS, "staleness": "charts/staleness", "workers": "charts/workers"},
+                       help="A3C: asynchronous advantage actor-critic on --workers N Ray actors (needs Ray)"))
 register_family(Family("dagger", dagger.DAggerConfig, dagger.train, _actor_critic, _rollout, whole_rollouts=True,
                        metrics={"loss": "losses/imitation_loss", "agreement": "charts/agreement", "beta": "charts/beta",
                                 "dataset_size": "charts/dataset_size"},

@@ -147,8 +147,23 @@ def train(config: A2CConfig, log: Hook | None = None, resume: dict[str, Any] | N
 
 def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[str, list], last_obs,
             first_state: State, config: A2CConfig, update: int) -> dict[str, float]:
-    """One gradient step on a rollout of T steps of N envs (a recurrent model replays it in time order from
-    `first_state`, back-propagating through all of it); returns the losses."""
+    """One gradient step on a rollout of T steps of N envs; returns the losses."""
+    loss, metrics = rollout_loss(model, rollout, last_obs, first_state, config, update)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    optimizer.step()
+    return metrics
+
+
+def rollout_loss(model: ActorCritic, rollout: dict[str, list], last_obs, first_state: State, config: Any,
+                 update: int, agent: str = "A2C") -> tuple[torch.Tensor, dict[str, float]]:
+    """The actor-critic loss of a rollout of T steps of N envs (a recurrent model replays it in time order from
+    `first_state`, back-propagating through all of it) and its parts; A3C's workers compute the same loss.
+
+    Raises:
+        FloatingPointError: the loss is not finite (the message names `agent` and the settings to lower).
+    """
     t_steps, n = len(rollout["reward"]), len(rollout["reward"][0])
     batch = stack_obs(rollout["obs"] + [last_obs])  # (T + 1) * N observations, one forward
     if model.recurrent:
@@ -175,11 +190,7 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: dict[
     entropy_mean = (entropy * valid).sum() / count
     loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"A2C: the loss became {loss.item()} at update {update}; lower learning_rate "
+        raise FloatingPointError(f"{agent}: the loss became {loss.item()} at update {update}; lower learning_rate "
                                  f"(now {config.learning_rate}) or max_grad_norm (now {config.max_grad_norm})")
-    optimizer.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-    optimizer.step()
-    return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_mean.item()}
+    return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_mean.item()}
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -102,11 +102,18 @@ class UpdateLog:
             self.hook(step_event(self.global_step, self.env.unwrapped, reward, terminated, truncated, info))
         return self.tally.step(reward, terminated | truncated)
 
+    def add_steps(self, steps: int, returns: Sequence[float] = ()) -> None:
+        """Count env steps taken out of this process (A3C's workers) and the returns of the episodes they
+        finished (the next update's episodic_return is their mean)."""
+        self.global_step += steps
+        self.tally.finished.extend(returns)
+
     def log_update(self, update: int, metrics: dict[str, float],
-                   extra: Callable[[], dict[str, Any]] | None = None) -> None:
+                   extra: Callable[[], dict[str, Any]] | None = None, fields: dict[str, Any] | None = None) -> None:
         """After update number `update`: append global_step, episodic_return, this update's `metrics` (whatever
         keys the family reports; an `episodic_return` there replaces the tally's) and sps to the history, and
-        send the hook the update event. `extra()` gives what only the family keeps between updates."""
+        send the hook the update event. `extra()` gives what only the family keeps between updates; `fields`
+        go into the event alone, not the history (A3C's worker actors)."""
         self.update = update
         elapsed = time.perf_counter() - self.start_time
         row = {"episodic_return": self.tally.mean_return(), **metrics,
@@ -121,6 +128,7 @@ class UpdateLog:
             event = update_event(self.global_step, update, self.env.unwrapped, self.model, state, row)
             # how the driver sees observations as of this update (an evaluation must see them the same way)
             event["observation_normalizer"] = lambda: frozen_observations(normalizer_state(self.env))
+            event.update(fields or {})
             self.hook(event)
 
 

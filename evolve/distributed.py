@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 from evolve.evaluate import EvalSpec, PopulationEvaluator, evaluate_together
 from evolve.genome import ArchGenes
 from evolve.strategies import payload
+from sandbox.runs.ray_cluster import connect
 
 Genome = tuple[str | None, np.ndarray]  # (architecture key or None, parameter vector)
 
@@ -103,19 +103,8 @@ class BatchMap:
         return [fitness for shard in self._run(func, shards) for fitness in shard]
 
     def _connect(self) -> None:
-        if self.ray_address is None:
-            return
-        try:
-            import ray
-        except ImportError:
-            raise ValueError("--ray needs Ray: pip install -e '.[ray]' (or use --workers N)") from None
-        if not ray.is_initialized():
-            _check_reachable(self.ray_address)
-            try:
-                ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ValueError(f"--ray {self.ray_address}: no Ray cluster there ({exc}); start one with "
-                                 "`ray start --head`, or use --workers N") from None
+        if self.ray_address is not None:
+            connect(self.ray_address, needs="--ray", alternative="use --workers N")
 
     def _n_shards(self) -> int:
         if self.ray_address is not None:
@@ -145,18 +134,6 @@ class BatchMap:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-
-
-def _check_reachable(address: str) -> None:
-    """A HOST:PORT address that nothing answers on is an error now (Ray itself would retry for minutes)."""
-    host, _, port = address.rpartition(":")
-    if address == "auto" or "://" in address or not host or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as exc:
-        raise ValueError(f"--ray {address}: no Ray cluster answers there ({exc}); start one with "
-                         "`ray start --head`, or use --workers N") from None
 
 
 def _slices(n: int, parts: int) -> list[slice]:

@@ -87,6 +87,7 @@ def ours(agent: str, task: Task, seed: int, settings: dict[str, Any]) -> dict[st
             found.update(steps=event["global_step"], wall=time.perf_counter() - start - eval_time)
             raise _TaskSolvedError
 
+    hook.wants_steps = False  # it reads updates only (A3C's workers then ship no world to draw)
     try:
         family.train(config, log=hook)
     except _TaskSolvedError:

@@ -2,7 +2,7 @@
 
     sandbox demo                 drive a batch of cars with the built-in controller, write a PNG and a GIF
     sandbox baseline             the expert, the rays controller and full throttle on a level's held-out tracks
-    sandbox train                train an agent family (qlearning, sarsa, reinforce, a2c, ppo ...); --resume continues
+    sandbox train                train an agent family (qlearning, a2c, ppo, a3c on Ray ...); --resume continues
     sandbox eval CHECKPOINT      any driver's held-out evaluation, as JSON with --json
     sandbox evolve               evolve drivers with DEAP (GA, CMA-ES, architectures); --resume continues
     sandbox watch                watch agents learn or a population evolve, live (headless: a video)
@@ -13,6 +13,7 @@
     sandbox bench agents         steps and seconds to solve CartPole and CarDrive easy, ours and SB3
     sandbox bench drive          every family and SB3 PPO, the same minutes on normal and hard: clean laps
     sandbox bench pixels         our A2C or PPO + CNN and SB3 PPO CnnPolicy, the same minutes on pixels
+    sandbox bench a3c            A3C on Ray: steps to solve vs A2C, 2 workers vs 1, a worker killed mid-run
     sandbox bench evolve|watch|components   evolution vs DEAP's ordinary way; the viewer's cost; components
 
 Every subcommand has its own `--help`. Errors in flags or inputs are reported in one line, not a traceback.
@@ -26,6 +27,7 @@ import sys
 from collections.abc import Sequence
 
 from sandbox.cli.flags import (
+    RAY_FLAGS,
     LinesFormatter,
     Parser,
     add_agent_flags,
@@ -45,6 +47,7 @@ from sandbox.cli.flags import (
     print_written,
     refuse_on_resume,
 )
+from sandbox.runs.ray_cluster import WorkersLostError
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -189,6 +192,18 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
                     default=["dagger", "ppo", "ppo-gru", "ppo-from-dagger"], help="which learners (all)")
     te.add_argument("--no-pixels", action="store_true", help="skip DAgger on normal's pixels")
     add_seed(te, "seed of every learner")
+    a3 = bench.add_parser(
+        "a3c",
+        help="A3C on a local 2-CPU Ray cluster: steps to 95% laps vs A2C, 2 workers vs 1, a worker killed mid-run",
+        description="On CarDrive easy rays: env steps until a greedy evaluation laps 95% of the held-out tracks, A3C "
+        "(2 workers) against A2C, median over seeds; A3C's steady-state env-steps/s with 2 workers against 1, median "
+        "of repeats; and a run whose worker 1 is killed halfway, which must finish and name it. Needs Ray.",
+    )
+    a3.add_argument("--seeds", type=positive_int, default=3, help="seeds of the steps-to-solve row (median; 3)")
+    a3.add_argument("--repeats", type=positive_int, default=3, help="timed repeats per throughput figure (median; 3)")
+    a3.add_argument("--timesteps", type=positive_int, default=300_000,
+                    help="env steps of each throughput run and of the killed run (300000)")
+    a3.add_argument("--quick", action="store_true", help="no steps-to-solve row, one short repeat (a smoke run)")
     return bench
 
 
@@ -275,6 +290,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(run_teachers_bench(args.minutes, tuple(args.levels), args.seed, tuple(args.rows),
                                  pixels=not args.no_pixels))
+    elif args.command == "bench" and args.bench == "a3c":
+        from sandbox.bench.a3c import run_a3c_bench
+
+        print(run_a3c_bench(seeds=args.seeds, repeats=args.repeats, timesteps=args.timesteps, quick=args.quick))
     elif args.command == "bench" and args.bench == "backbones":
         from sandbox.bench.backbones import run_backbones_bench
 
@@ -290,9 +309,10 @@ def _train(args: argparse.Namespace, given: set[str]) -> None:
     from sandbox.runs.rundir import free_run_dir
 
     if args.resume:
-        refuse_on_resume(given, {"total_timesteps", "learning_rate"}, "train")
+        refuse_on_resume(given, {"total_timesteps", "learning_rate", "workers", "ray"}, "train")
+        where = {RAY_FLAGS[flag]: getattr(args, flag) for flag in RAY_FLAGS if flag in given}  # a3c on other CPUs
         result = resume_training(args.resume, total_timesteps=args.total_timesteps, trust_code=args.trust_code,
-                                 learning_rate=args.learning_rate)
+                                 learning_rate=args.learning_rate, where=where)
         print_written(args.resume, TRAIN_FILES)
         print_result(result, as_json=False)
         return
@@ -313,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.given = given_flags(subcommand_parser(parser, args), argv)
     try:
         return _dispatch(args)
-    except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, FloatingPointError, WorkersLostError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"sandbox {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -189,13 +189,18 @@ def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument("--init-from", metavar="CHECKPOINT",
                    help=f"{prefix}start from a student's weights (a dagger run's or a `sandbox fit bc` checkpoint) "
                    "whose backbone is the run's: its backbone and policy head are copied, the value head starts "
-                   "afresh (a2c, ppo, reinforce, qlearning, sarsa)")
+                   "afresh (a2c, a3c, ppo, reinforce, qlearning, sarsa)")
     p.add_argument("--eval-every", type=non_negative_int, default=0,
                    help=f"{prefix}evaluate on held-out tracks every N updates (default 0: only at the end)")
     p.add_argument("--eval-episodes", type=positive_int, default=20,
                    help=f"{prefix}held-out episodes per evaluation (default 20)")
     p.add_argument("--checkpoint-every", type=positive_int, default=20,
                    help=f"{prefix}updates between checkpoints (default 20; and one at the end)")
+    p.add_argument("--workers", type=positive_int,
+                   help=f"{prefix}a3c: Ray workers rolling out and computing gradients, one CPU each (default 2)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help=f"{prefix}a3c: the Ray cluster to run the workers on (auto: the one this machine belongs "
+                   "to; default: a local Ray instance, started for the run and stopped after it)")
     p.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help=f"{prefix}any field of the agent's config, over the shipped settings for the env "
                    "(agents/settings/AGENT.toml), e.g. --set gamma=0.995 --set backbone_options={widths=[64,64]}; "
@@ -297,6 +302,7 @@ def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
     for key in ("total_timesteps", "num_envs", "learning_rate", "optimizer", "init_from"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
+    settings.update(_ray_settings(args))
     for key, value in args.set:
         if key in ("env_id", "env_kwargs"):
             raise ValueError(f"--set {key}: the env is chosen with --env, --level, --obs and --continuous")
@@ -304,6 +310,24 @@ def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
             raise ValueError(f"--set {key} repeats a flag or an earlier --set; give it once")
         settings[key] = value
     return settings
+
+
+RAY_FLAGS = {"workers": "num_workers", "ray": "ray_address"}  # flag -> the config field of an agent on Ray (a3c)
+
+
+def _ray_settings(args: argparse.Namespace) -> dict:
+    """--workers and --ray as settings; refused by name for an agent that does not run on Ray."""
+    import dataclasses
+
+    given = {flag: getattr(args, flag) for flag in RAY_FLAGS if getattr(args, flag, None) is not None}
+    fields = {f.name for f in dataclasses.fields(FAMILIES[args.agent].config)} if args.agent in FAMILIES else set()
+    wrong = [f"--{flag}" for flag in given if RAY_FLAGS[flag] not in fields]
+    if wrong:
+        on_ray = [name for name, family in FAMILIES.items()
+                  if set(RAY_FLAGS.values()) <= {f.name for f in dataclasses.fields(family.config)}]
+        raise ValueError(f"{', '.join(wrong)} applies to the agents that run on Ray ({', '.join(on_ray)}), "
+                         f"not --agent {args.agent}")
+    return {RAY_FLAGS[flag]: value for flag, value in given.items()}
 
 
 def print_written(run_dir: str | os.PathLike, names: Sequence[str]) -> None:

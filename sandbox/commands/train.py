@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.runs.checkpoints import load_checkpoint, non_finite_weight, save_checkpoint
+from sandbox.runs.ray_cluster import WorkersLostError
 from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
 from sandbox.runs.runlog import RunLog
 from sandbox.runs.trust import check_checkpoint
@@ -100,14 +101,16 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
         if on_event is not None:
             on_event({**event, "save_checkpoint": lambda: save(event)})
 
+    hook.wants_steps = on_event is not None  # the run's own logs read updates only; a viewer draws steps
     try:
         model, _ = family.train(config, log=hook, resume=resume)
-    except FloatingPointError as exc:  # a NaN or inf loss: stop, and say where the last good state is
+    except (FloatingPointError, WorkersLostError) as exc:  # a NaN loss, every worker gone: say where to go on from
+        gentler = " --learning-rate LOWER" if isinstance(exc, FloatingPointError) else ""
         where = (f"the last good checkpoint is {run_dir / CHECKPOINT} (update {saved['update']}); "
-                 f"`sandbox train --resume {run_dir} --learning-rate LOWER` continues from it"
+                 f"`sandbox train --resume {run_dir}{gentler}` continues from it"
                  if saved["update"] is not None else
                  f"no checkpoint was written yet (the first comes at update {checkpoint_every})")
-        raise FloatingPointError(f"{exc}; {where}") from None
+        raise type(exc)(f"{exc}; {where}") from None
     finally:
         log.close()
     if not last:
@@ -166,11 +169,11 @@ def check_weights(model: Any, agent: str, update: int) -> None:
 
 def resume_training(run_dir: str | os.PathLike, on_event: Callable[[dict[str, Any]], None] | None = None,
                     total_timesteps: int | None = None, trust_code: bool = False,
-                    learning_rate: float | None = None) -> dict:
+                    learning_rate: float | None = None, where: dict[str, Any] | None = None) -> dict:
     """Continue the run in `run_dir` from its checkpoint (`on_event` as in `run_training`); `total_timesteps`
-    larger than the run's extends its budget; `learning_rate` replaces the run's from here on (after a NaN).
-    A checkpoint that names code outside the sandbox (a `module:attr` backbone or env id) is refused unless
-    `trust_code`."""
+    larger than the run's extends its budget; `learning_rate` replaces the run's from here on (after a NaN);
+    `where` replaces the settings of where it runs (A3C's num_workers, ray_address). A checkpoint that names
+    code outside the sandbox (a `module:attr` backbone or env id) is refused unless `trust_code`."""
     payload = load_checkpoint(Path(run_dir) / CHECKPOINT)
     check_run_kind(payload, "train", run_dir)
     check_checkpoint(payload, Path(run_dir) / CHECKPOINT, trust_code)
@@ -180,6 +183,7 @@ def resume_training(run_dir: str | os.PathLike, on_event: Callable[[dict[str, An
     if learning_rate is not None:
         print(f"continuing with learning rate {learning_rate:g} (--learning-rate)", file=sys.stderr)
         settings = {**settings, "learning_rate": learning_rate}
+    settings = {**settings, **(where or {})}
     return run_training(run["agent"], settings, run_dir, run["eval_every"], run["eval_episodes"],
                         run["checkpoint_every"], resume=payload, on_event=on_event)
 

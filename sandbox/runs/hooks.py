@@ -19,7 +19,8 @@ Events, all dicts with a "kind":
 - `"epoch"` after each epoch of a component's fit: the epoch and its metrics.
 
 A front door that offers to save (the viewer's S key) adds `save_checkpoint()`, which writes the run's checkpoint
-as of that event and returns its path.
+as of that event and returns its path. A hook that ignores step events may say so (`hook.wants_steps = False`):
+a loop whose envs step elsewhere (A3C's, on Ray workers) then spares shipping them back (`wants_steps`).
 """
 
 from __future__ import annotations
@@ -44,3 +45,8 @@ def update_event(global_step: int, update: int, env: Any, model: Any, state: Cal
     """The per-update event of an agent: where the run is, the env and model, this update's metrics, `state()`."""
     return {"kind": "update", "global_step": global_step, "update": update, "env": env, "model": model,
             "state": state, **metrics}
+
+
+def wants_steps(hook: Hook | None) -> bool:
+    """Whether `hook` looks at step events: every hook does unless it carries `wants_steps = False`."""
+    return hook is not None and bool(getattr(hook, "wants_steps", True))
