@@ -94,7 +94,8 @@ def test_what_a_strategy_must_say_about_itself():
 def test_an_unknown_name_lists_the_registry_and_each_strategy_checks_its_own_settings(toy):
     with pytest.raises(ValueError, match="strategy must be one of ga, cma, arch, openai-es, toy"):
         make_config({"strategy": "pso"})
-    make_config({"strategy": "ga", "cxpb": 0.5, "mutpb": 0.8})  # eaSimple draws the two independently
-    for settings in ({"strategy": "arch"}, {"strategy": "ga", "algorithm": "mu+lambda"}):
+    for strategy in ("ga", "arch"):  # eaSimple draws the two independently
+        make_config({"strategy": strategy, "cxpb": 0.5, "mutpb": 0.8})
+    for settings in ({"strategy": "arch", "algorithm": "mu+lambda"}, {"strategy": "ga", "algorithm": "mu+lambda"}):
         with pytest.raises(ValueError, match="cxpb \\+ mutpb must be <= 1 for eaMuPlusLambda"):
             make_config({**settings, "cxpb": 0.5, "mutpb": 0.8})
