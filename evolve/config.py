@@ -64,6 +64,9 @@ class EvolveConfig:
     """arch: probability that a mutation changes the architecture instead of the weights"""
     arch_families: tuple[str, ...] = ("mlp",)
     """arch: backbone families to choose among (mlp, attention)"""
+    arch_start: str = "backbone"
+    """arch: the first population's architecture: the run's backbone (its MLP widths and activation), or
+    "random" (each drawn from the menu of families, depths, widths and activations)"""
     heldout_episodes: int = 100
     seed: int = 0
     workers: int = 0
@@ -90,6 +93,8 @@ class EvolveConfig:
             self.elites = min(4, self.population // 2)
         if not 0 <= self.elites <= self.population:
             raise ValueError(f"--elites must be in [0, --population {self.population}], got {self.elites}")
+        if self.arch_start not in ("backbone", "random"):
+            raise ValueError(f"arch_start must be backbone or random, got {self.arch_start!r}")
         bad = [f for f in self.arch_families if f not in ARCH_FAMILIES]
         if bad or not self.arch_families:
             raise ValueError(f"arch_families must be among {', '.join(ARCH_FAMILIES)}, got {self.arch_families!r}")

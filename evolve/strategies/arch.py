@@ -1,7 +1,8 @@
 """`arch`: architecture evolution: genomes carry `ArchGenes` (backbone family, widths, activation) beside their
 weights, and mutation may change them (in the spirit of neuroevolution of topologies, Stanley & Miikkulainen
-2002, without NEAT's speciation). A generation is the GA's (`ga.generation`: eaSimple with elites, or with
-algorithm="mu+lambda" eaMuPlusLambda), over these operators:
+2002, without NEAT's speciation). The first population has the run's backbone architecture (`start_arch`;
+arch_start="random" draws each from the menu instead). A generation is the GA's (`ga.generation`: eaSimple
+with elites, or with algorithm="mu+lambda" eaMuPlusLambda), over these operators:
 
     crossover between parents of one architecture (parents of two pass unchanged)
     mutation: with arch_mutpb a new architecture, its weights the parent's wherever a parameter keeps its name
@@ -26,11 +27,12 @@ from evolve.strategies.common import Individual, Strategy, fresh_selection, new_
 
 
 def operators(config: Any, spaces: tuple, toolbox: base.Toolbox) -> None:
-    """Individuals of random architectures among `config.arch_families`, with their operators."""
+    """Individuals of the run's backbone architecture (`arch_start="backbone"`) or of random ones among
+    `config.arch_families` ("random"), with their operators."""
     families = tuple(config.arch_families)
 
     def individual() -> Individual:
-        arch = random_arch(random, families)
+        arch = start_arch(config) if config.arch_start == "backbone" else random_arch(random, families)
         return Individual(new_weights(spaces, arch.family, arch.backbone_options()), arch)
 
     toolbox.register("mutate", mutate, spaces=spaces, families=families, arch_mutpb=config.arch_mutpb,
@@ -39,6 +41,16 @@ def operators(config: Any, spaces: tuple, toolbox: base.Toolbox) -> None:
     toolbox.register("individual", individual)
     toolbox.register("population", tools.initRepeat, list, toolbox.individual)
     fresh_selection(config, toolbox)
+
+
+def start_arch(config: Any) -> ArchGenes:
+    """The first population's architecture: the run's MLP (its widths and activation) where mlp is among the
+    families, else the first family's default genes. Measured on hard (10 minutes, fresh tracks): random first
+    architectures (step and abs activations, four layers deep among them) reached 50% clean laps, a start
+    from the GA's network 76-79%, beside the GA's 75-87%."""
+    options = config.backbone_options if config.backbone == "mlp" else {}
+    family = "mlp" if "mlp" in config.arch_families else config.arch_families[0]
+    return ArchGenes(family, tuple(options.get("widths", (16,))), options.get("activation", "tanh"))
 
 
 def mutate(individual: Individual, spaces: tuple, families: tuple[str, ...], arch_mutpb: float, sigma: float,

@@ -99,3 +99,24 @@ def test_an_unknown_name_lists_the_registry_and_each_strategy_checks_its_own_set
     for settings in ({"strategy": "arch", "algorithm": "mu+lambda"}, {"strategy": "ga", "algorithm": "mu+lambda"}):
         with pytest.raises(ValueError, match="cxpb \\+ mutpb must be <= 1 for eaMuPlusLambda"):
             make_config({**settings, "cxpb": 0.5, "mutpb": 0.8})
+
+
+def test_architecture_evolution_starts_from_the_runs_backbone_or_at_random():
+    import random
+
+    from evolve.evaluate import spaces_of
+    from evolve.genome import ArchGenes
+    from evolve.strategies import make_toolbox
+
+    def first_archs(**settings):
+        config = make_config({"strategy": "arch", "population": 12, **settings})
+        random.seed(0)
+        toolbox = make_toolbox(config, spaces_of(config.eval_spec()), lambda individual: (0.0,), map)
+        population, _ = STRATEGIES["arch"].start(config, toolbox, spaces_of(config.eval_spec()))
+        return {individual.arch for individual in population}
+
+    assert first_archs(backbone_options={"widths": (8, 8), "activation": "relu"}) == {ArchGenes("mlp", (8, 8), "relu")}
+    assert first_archs() == {ArchGenes("mlp", (16,), "tanh")}
+    assert len(first_archs(arch_start="random")) > 3
+    with pytest.raises(ValueError, match="arch_start must be backbone or random"):
+        make_config({"strategy": "arch", "arch_start": "wide"})
