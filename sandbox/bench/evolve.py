@@ -21,7 +21,7 @@ import torch
 from sandbox.bench.timing import machine_line, single_thread
 from sandbox.commands.tables import format_table
 
-GOAL_RATIO, GOAL_LAPS, GOAL_SECONDS = 50.0, 0.95, 30.0
+GOAL_RATIOS, GOAL_LAPS, GOAL_SECONDS = {256: 50.0, 1024: 75.0}, 0.95, 5.0  # individuals/s vs the ordinary way, by P
 
 
 def _population(P: int, seed: int = 0) -> tuple[Any, np.ndarray]:
@@ -95,8 +95,9 @@ def _throughput(repeats: int, sizes: tuple[int, ...], ordinary_sample: int) -> l
                  f"mean episode {length:.0f} steps"])
     for P in sizes:
         ours = statistics.median(_ours(evaluator, vectors[:P]) for _ in range(repeats))
-        goal = f">= {GOAL_RATIO:.0f}x: {'met' if ours / ordinary >= GOAL_RATIO else 'MISSED'}" if P == 256 else ""
-        rows.append(["ours, batched (one vector env, one forward a step)", str(P), f"{ours:,.1f}",
+        want = GOAL_RATIOS.get(P)
+        goal = f">= {want:.0f}x: {'met' if ours / ordinary >= want else 'MISSED'}" if want else ""
+        rows.append(["ours, batched (one vector env, compiled MLP step)", str(P), f"{ours:,.1f}",
                      f"{ours / ordinary:.1f}x", goal])
     return rows
 
