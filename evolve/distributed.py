@@ -8,7 +8,8 @@ local processes, or on a Ray cluster.
 DEAP calls `toolbox.map(toolbox.evaluate, individuals)`. When the function is a `BatchFitness`, the map cuts
 the individuals into one shard per worker and each worker evaluates its shard in one batch; any other
 function is mapped one item at a time, as `map` would. A shard is plain data (architecture key, numpy
-vector), so nothing a worker receives needs DEAP's `creator`. Because each car is seeded by its track alone,
+vector; for OpenAI-ES a seed and a sign per individual and the generation's centre once), so nothing a worker
+receives needs DEAP's `creator`. Because each car is seeded by its track alone,
 serial, process-pool and Ray evaluations give identical fitnesses.
 """
 
@@ -27,7 +28,7 @@ from evolve.genome import ArchGenes
 from evolve.strategies import payload
 from sandbox.runs.ray_cluster import connect
 
-Genome = tuple[str | None, np.ndarray]  # (architecture key or None, parameter vector)
+Genome = tuple[str | None, Any]  # (architecture key or None, parameter vector or what rebuilds it: `vector()`)
 
 
 class BatchFitness:
@@ -62,7 +63,8 @@ class BatchFitness:
         out: list[Any] = [None] * len(genomes)
         keys = dict.fromkeys(key for key, _ in genomes)  # each architecture once, in order of appearance
         groups = {key: [i for i, (k, _) in enumerate(genomes) if k == key] for key in keys}
-        parts = [(self.evaluator(key), np.stack([genomes[i][1] for i in rows])) for key, rows in groups.items()]
+        parts = [(self.evaluator(key), np.stack([_vector(genomes[i][1]) for i in rows]))
+                 for key, rows in groups.items()]
         # several architectures (arch evolution): one batch when all are plain MLPs, else one batch each
         results = evaluate_together(parts, self.hook, self.context, self.generation) if len(parts) > 1 else None
         if results is None:
@@ -72,6 +74,11 @@ class BatchFitness:
             for i, f in zip(rows, fitness, strict=True):
                 out[i] = (float(f),)
         return out
+
+
+def _vector(genome: Any) -> np.ndarray:
+    """A genome's parameters: the vector sent, or rebuilt here from what was sent in its place (a seed)."""
+    return genome if isinstance(genome, np.ndarray) else genome.vector()
 
 
 def _evaluate_shard(fitness: BatchFitness, shard: list[Genome]) -> list[tuple[float]]:

@@ -49,10 +49,13 @@ class Individual(list):
         self.arch = arch
 
 
-def payload(individual: Individual) -> tuple[str | None, np.ndarray]:
-    """What a worker needs to evaluate an individual: its architecture key and its vector."""
-    return (individual.arch.key if individual.arch is not None else None,
-            np.asarray(individual, dtype=np.float32))
+def payload(individual: Individual) -> tuple[str | None, Any]:
+    """What a worker needs to evaluate an individual: its architecture key and its vector, or for an
+    individual drawn around a centre (OpenAI-ES's `perturbation`) the seed and sign that rebuild it
+    (anything with `vector()`: the worker calls it)."""
+    key = individual.arch.key if individual.arch is not None else None
+    perturbation = getattr(individual, "perturbation", None)
+    return (key, perturbation) if perturbation is not None else (key, np.asarray(individual, dtype=np.float32))
 
 
 def new_weights(spaces: tuple, backbone: str, options: dict[str, Any]) -> list[float]:

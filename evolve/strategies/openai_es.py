@@ -13,11 +13,12 @@ mirrored sampling, centred-rank fitness shaping, weight decay and Adam).
         theta += lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + 1e-8)                  (Adam, ascending)
 
 Why it scales: a perturbation is regenerable from its seed, so a cluster's workers need only theta once, then
-exchange (seed, return) pairs rather than vectors. Each individual here carries its `noise_seed` and `sign`
-(`noise(seed, n)` rebuilds its eps); the evaluation still goes through the one `toolbox.map` seam, which ships
-vectors, so the fitnesses equal serial ones on any map. The state between generations is theta, the Adam
-moments and t, saved in the run's checkpoint; the noise draws from no global generator, so a resumed run
-samples exactly what the uninterrupted run samples.
+exchange (seed, return) pairs rather than vectors. Each individual here carries its `perturbation` (the
+generation's shared `Center`, its seed and sign): through the one `toolbox.map` seam a worker receives, per
+shard, theta once and then a seed and a sign per individual, rebuilds each vector (`Perturbation.vector`)
+and sends back one return each, and the fitnesses equal serial ones on any map. The state between
+generations is theta, the Adam moments and t, saved in the run's checkpoint; the noise draws from no global
+generator, so a resumed run samples exactly what the uninterrupted run samples.
 
     run_evolution({"strategy": "openai-es", "population": 64, "generations": 10}, "runs/es-0")
 """
@@ -51,6 +52,32 @@ class EsState:
 def noise_seeds(run_seed: int, t: int, pairs: int) -> list[int]:
     """The noise seeds of generation `t`: one per antithetic pair, from the run's seed and `t` only."""
     return [int(s) for s in np.random.SeedSequence([run_seed % 2**32, t]).generate_state(pairs)]
+
+
+@dataclass(frozen=True)
+class Center:
+    """A generation's theta and sigma, shared by its perturbations: pickled once per shard a worker receives."""
+
+    theta: np.ndarray
+    sigma: float
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """theta + sign * sigma * noise(seed) (the mean itself for sign 0), as a worker receives it: a seed and a
+    sign, the centre sent once for the whole shard (pickling keeps one copy of a shared object), not a vector
+    per individual."""
+
+    center: Center
+    seed: int | None
+    sign: int
+
+    def vector(self) -> np.ndarray:
+        """The individual's parameters, rebuilt from the seed exactly as `sample` made them."""
+        if self.seed is None:
+            return self.center.theta.astype(np.float32)
+        eps = noise(self.seed, len(self.center.theta))
+        return (self.center.theta + self.sign * self.center.sigma * eps).astype(np.float32)
 
 
 def noise(seed: int, n_params: int) -> np.ndarray:
@@ -91,17 +118,23 @@ def sample(config: Any, state: EsState) -> tuple[list[Individual], np.ndarray]:
     each carrying its noise seed and sign, and the noise (k, n_params)."""
     seeds = noise_seeds(config.seed, state.t, config.population // 2)
     eps = np.stack([noise(seed, len(state.theta)) for seed in seeds])  # (k, n_params)
+    center = Center(state.theta.copy(), config.es_sigma)
     population = []
     for seed, e in zip(seeds, eps, strict=True):
         for sign in (1, -1):
-            individual = Individual(state.theta + sign * config.es_sigma * e)
-            individual.noise_seed, individual.sign = seed, sign
-            population.append(individual)
+            population.append(_drawn(state.theta + sign * config.es_sigma * e, Perturbation(center, seed, sign)))
     if config.population % 2:
-        mean = Individual(state.theta)
-        mean.noise_seed, mean.sign = None, 0
-        population.append(mean)
+        population.append(_drawn(state.theta, Perturbation(center, None, 0)))
     return population, eps
+
+
+def _drawn(vector: np.ndarray, perturbation: Perturbation) -> Individual:
+    """An individual of this generation: its vector (for the hall of fame and the checkpoint) and what a
+    worker needs to rebuild it (`evolve.strategies.payload` sends the perturbation, not the vector)."""
+    individual = Individual(vector)
+    individual.perturbation = perturbation
+    individual.noise_seed, individual.sign = perturbation.seed, perturbation.sign
+    return individual
 
 
 def generation(config: Any, toolbox: base.Toolbox, population: list[Individual], hof: tools.HallOfFame,

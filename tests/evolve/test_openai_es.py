@@ -64,6 +64,22 @@ def test_each_individual_is_its_seed_and_sign_and_an_odd_population_adds_the_mea
     assert noise_seeds(0, 5, 3) != noise_seeds(0, 4, 3) != noise_seeds(1, 4, 3)
 
 
+def test_a_shard_carries_seeds_and_theta_once_and_rebuilds_each_vector():
+    import pickle
+
+    from evolve.strategies import payload
+
+    config = make_config({**TINY, "population": 65})
+    theta = np.random.default_rng(0).standard_normal(2000)
+    population, _ = sample(config, EsState(theta, np.zeros(2000), np.zeros(2000), t=2))
+    shard = [payload(individual) for individual in population]
+    for (key, sent), individual in zip(shard, population, strict=True):  # rebuilt exactly where it lands
+        assert key is None and sent.seed == individual.noise_seed
+        np.testing.assert_array_equal(sent.vector(), np.asarray(individual, dtype=np.float32))
+    # 65 individuals cost theta once plus a few numbers each, not 65 vectors
+    assert len(pickle.dumps(shard)) < len(pickle.dumps(theta)) + 65 * 200
+
+
 def test_a_tiny_run_writes_its_hall_of_fame_and_saves_its_state(tmp_path):
     result = run_evolution(TINY, tmp_path, progress=False)
     assert (tmp_path / "hall_of_fame" / "rank0.pt").is_file() and result["nevals"] == 8
