@@ -1,7 +1,7 @@
 """A population of plain MLP drivers stepped as one compiled call: for each slot (car), its network's forward
 on its observation and the action that forward chooses, as the env's (steer, throttle).
 
-    compiled = CompiledMLPs.of(bank, discrete)      # None when the bank is not plain MLPs over rays
+    compiled = CompiledMLPs.of(bank, discrete)      # None when the bank is not plain MLPs
     steer, throttle = compiled.actions(obs, members)  # obs (n, in) float32; car i driven by network members[i]
 
 Why: in evolution's tail a generation keeps stepping a few cars for hundreds of steps, and there each step's
@@ -10,9 +10,9 @@ activation per layer, argmax), each several microseconds whatever the batch, plu
 the same maths is one loop per car, ~5 us for a handful of cars and about torch's time for thousands.
 
 Each car's numbers come from its own network and observation alone, in a fixed order, so they are the same
-whichever cars share the call (evolution's batched = alone holds). They are not torch's to the last bit (tanh
-is computed as 2 sigmoid(2x) - 1 by another exp), so a champion driven by its torch `Driver` may, rarely, pick
-another action where two outputs tie to within float rounding.
+whichever cars share the call (evolution's batched = alone holds). They are not torch's to the last bit (the
+activations use numba's exp, not torch's kernels), so a champion driven by its torch `Driver` may, rarely,
+pick another action where two outputs tie to within float rounding.
 """
 
 from __future__ import annotations
