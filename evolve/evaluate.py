@@ -134,8 +134,8 @@ class PopulationEvaluator:
 
 
 def evaluate_together(groups: list[tuple[PopulationEvaluator, np.ndarray]], hook: Hook | None = None,
-                  context: dict[str, Any] | None = None,
-                  generation: int = 0) -> list[tuple[np.ndarray, np.ndarray]] | None:
+                      context: dict[str, Any] | None = None,
+                      generation: int = 0) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """(fitness, lap rate) per group of several architectures' populations (each group its evaluator, of
     one spec but for the backbone, and its vectors) driven as one batch: one env, one queue, one compiled
     bank (evolve/compiled.py), so the generation's tail is paid once rather than once per architecture.

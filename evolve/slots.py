@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from envs.core import INFO_KEYS
 from envs.spaces import decode_actions
 from evolve.compiled import CompiledMLPs
 from evolve.genome import outputs_to_actions
@@ -116,8 +117,8 @@ def drive_queue(env: Any, seed: int, bank: Any, queue: Queue, patience: int, dis
                 hook: Hook | None = None, context: dict[str, Any] | None = None,
                 lap_time_bonus: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(return, lapped) of every episode of `queue`, driven in the cars of `env` (a new `CarDriveVectorEnv`
-    on the queue's pool, with no more cars than episodes) as slots, by `bank`'s networks (a `PopulationNet`
-    or `RecurrentPopulationNet` over the members); `hook` sees every step. A clean lap's return gains
+    on the queue's pool, with no more cars than episodes) as slots, by `bank`'s networks (a `PopulationNet`,
+    a `RecurrentPopulationNet` or `CompiledMLPs` over the members); `hook` sees every step. A clean lap's return gains
     lap_time_bonus * (1 - lap steps / the env's step limit).
 
     torch runs on one thread meanwhile: it splits an elementwise op of 32k elements or more between its
@@ -133,13 +134,11 @@ def drive_queue(env: Any, seed: int, bank: Any, queue: Queue, patience: int, dis
 
 def _drive(env: Any, seed: int, bank: Any, queue: Queue, patience: int, discrete: bool, hook: Hook | None,
            context: dict[str, Any] | None, lap_time_bonus: float) -> tuple[np.ndarray, np.ndarray]:
-    from envs.core import INFO_KEYS
-
     n, E = env.num_envs, len(queue)
     first = np.arange(n)
     obs, _ = env.reset(seed=seed, options={"track_index": queue.track[first], "car_seeds": queue.seeds(first)})
-    nets, slots = _drivers(bank, queue.member[first], discrete, obs, env), _Slots(n, lap_time_bonus,
-                                                                                   env.config.max_episode_steps)
+    nets = _drivers(bank, queue.member[first], discrete, env.continuous, isinstance(obs, np.ndarray))
+    slots = _Slots(n, lap_time_bonus, env.config.max_episode_steps)
     slots.start(first, first)
     returns, lapped = np.zeros(E), np.zeros(E, bool)
     restart_batch, waiting, queued, step = max(1, round(RESTART_SHARE * n)), np.zeros(0, np.int64), n, 0
@@ -175,13 +174,16 @@ def _restart(env: Any, nets: Any, queue: Queue, slots: _Slots, rows: np.ndarray,
     slots.start(rows, episodes)
 
 
-def _drivers(bank: Any, members: np.ndarray, discrete: bool, obs: Any, env: Any) -> _CompiledDrivers | _TorchDrivers:
+def _drivers(bank: Any, members: np.ndarray, discrete: bool, continuous: bool,
+             array_obs: bool) -> _CompiledDrivers | _TorchDrivers:
     """Who drives each slot: plain MLPs over array observations compiled (evolve/compiled.py), anything else
     through the bank's torch forward."""
     compiled = bank if isinstance(bank, CompiledMLPs) else None
-    if compiled is None and isinstance(obs, np.ndarray):
+    if compiled is None and array_obs:
         compiled = CompiledMLPs.of(bank, discrete)
-    return _CompiledDrivers(compiled, members) if compiled is not None else _TorchDrivers(bank, members, discrete, env)
+    if compiled is not None:
+        return _CompiledDrivers(compiled, members)
+    return _TorchDrivers(bank, members, discrete, continuous)
 
 
 class _CompiledDrivers:
@@ -204,12 +206,12 @@ class _TorchDrivers:
     """Slot i is row i of a `PopulationNet` / `RecurrentPopulationNet` selected from the bank: a restart writes
     that row's weights (and zeroes its state), a drop selects the rows kept."""
 
-    def __init__(self, bank: Any, members: np.ndarray, discrete: bool, env: Any):
-        self.bank, self.nets, self.discrete, self.env = bank, bank.select(members), discrete, env
+    def __init__(self, bank: Any, members: np.ndarray, discrete: bool, continuous: bool):
+        self.bank, self.nets, self.discrete, self.continuous = bank, bank.select(members), discrete, continuous
 
     def actions(self, obs: Any) -> tuple[np.ndarray, np.ndarray]:
         outputs = self.nets(_tensor(obs[:, None]))[:, 0]  # (rows, 1, *obs) -> (rows, n_out)
-        return decode_actions(outputs_to_actions(outputs, self.discrete), self.env.continuous, len(outputs))
+        return decode_actions(outputs_to_actions(outputs, self.discrete), self.continuous, len(outputs))
 
     def assign(self, rows: np.ndarray, members: np.ndarray) -> None:
         self.nets.assign(rows, self.bank, members)

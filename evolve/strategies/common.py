@@ -96,7 +96,8 @@ def check_nothing(config: Any) -> None:
 
 # -- fresh tracks (`EvolveConfig.fresh_tracks`): fitness measured on each generation's own tracks ------------
 def evaluate_again(toolbox: base.Toolbox, individuals: list[Individual]) -> None:
-    """Give `individuals` their fitness on the tracks the toolbox's evaluator drives now (one batch)."""
+    """Give `individuals` their fitness on the tracks the toolbox's evaluator drives now (one batch through
+    `toolbox.map`)."""
     for individual, fitness in zip(individuals, toolbox.map(toolbox.evaluate, individuals), strict=True):
         individual.fitness.values = fitness
 

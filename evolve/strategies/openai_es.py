@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from deap import base, tools
 
-from evolve.strategies.common import Individual, Strategy, new_weights
+from evolve.strategies.common import Individual, Strategy, evaluate_again, new_weights
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -141,8 +141,7 @@ def generation(config: Any, toolbox: base.Toolbox, population: list[Individual],
                stats: tools.Statistics, state: EsState) -> tuple[list[Individual], tools.Logbook]:
     """Sample around theta, evaluate as one batch, step theta up the shaped gradient estimate."""
     population, eps = sample(config, state)
-    for individual, fitness in zip(population, toolbox.map(toolbox.evaluate, population), strict=True):
-        individual.fitness.values = fitness
+    evaluate_again(toolbox, population)
     hof.update(population)
     logbook = tools.Logbook()
     logbook.header = ["gen", "nevals", *stats.fields]

@@ -1,7 +1,7 @@
 """`sandbox bench a3c`: A3C on a local Ray cluster of 2 CPUs, against A2C and against itself with one worker.
 
 Three rows, on CarDrive easy (rays, MLP), each family with its config's own settings (its shipped CarDrive
-ones: A2C 128 envs x 16 steps, A3C 64 envs x 16 steps per worker):
+ones: A2C 128 envs x 16 steps, A3C 64 envs x 32 steps per worker):
 
 - env steps until a greedy evaluation laps >= 95% of the 100 held-out tracks, A3C with 2 workers against A2C
   (evaluations every 20k steps, as `sandbox bench agents` makes them); median over seeds, and the ratio;
