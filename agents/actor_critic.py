@@ -135,8 +135,8 @@ class ActorCritic(nn.Module):
     def _heads(self, features: torch.Tensor, critic_features: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
         value = self.v(critic_features).squeeze(-1)
         if self.discrete:
-            return Categorical(logits=self.pi(features)), value
-        return Normal(self.pi(features), self.log_std.exp().expand_as(self.pi.bias)), value
+            return Categorical(logits=self.pi(features), validate_args=False), value
+        return Normal(self.pi(features), self.log_std.exp().expand_as(self.pi.bias), validate_args=False), value
 
     def log_prob(self, dist: Distribution, action: torch.Tensor) -> torch.Tensor:
         """log pi(a|s), summed over a Gaussian's dimensions: (B,)."""
@@ -229,8 +229,8 @@ class Policy:
 def select_rows(dist: Distribution, rows: torch.Tensor) -> Distribution:
     """The distribution of a batch's rows `rows` (an index or a boolean mask over its first dimension)."""
     if isinstance(dist, Categorical):
-        return Categorical(logits=dist.logits[rows])
-    return Normal(dist.mean[rows], dist.stddev[rows])
+        return Categorical(logits=dist.logits[rows], validate_args=False)
+    return Normal(dist.mean[rows], dist.stddev[rows], validate_args=False)
 
 
 def setup_actor_critic(config: Any, agent: str, env_wrapper: Callable[[Any], Any] | None = None,

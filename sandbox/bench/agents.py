@@ -9,6 +9,7 @@ uses rl-baselines3-zoo's settings (CartPole) or its defaults (CarDrive), as a us
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import statistics
 import sys
@@ -152,6 +153,31 @@ def a2c_throughput(num_envs: int = 128, steps: int = 200_000) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def ppo_throughput(level: str = "easy", updates: int = 40) -> float:
+    """Env steps per second of our PPO learning CarDrive rays with its shipped settings for `level` (what
+    `sandbox train --agent ppo --level LEVEL` runs), steady state: from the end of the second update to the end
+    of the last, so env construction and the first tracks' generation are not counted."""
+    from agents import FAMILIES
+    from agents.settings import merged, tuned_settings
+
+    if updates < 3:
+        raise ValueError(f"ppo_throughput times the updates after the second: updates must be >= 3, got {updates}")
+    env_kwargs = {"level": level}
+    shipped, _ = tuned_settings("ppo", "sandbox/CarDrive-v0", env_kwargs)
+    config = FAMILIES["ppo"].config(**merged(shipped, {"env_kwargs": env_kwargs}))
+    config = dataclasses.replace(config, total_timesteps=updates * config.num_envs * config.num_steps)
+    marks: list[tuple[float, int]] = []
+
+    def hook(event: dict[str, Any]) -> None:
+        if event["kind"] == "update":
+            marks.append((time.perf_counter(), event["global_step"]))
+
+    hook.wants_steps = False
+    FAMILIES["ppo"].train(config, log=hook)
+    (start, first), (end, last) = marks[1], marks[-1]
+    return (last - first) / (end - start)
+
+
 def _median(values: list) -> str:
     done = [v for v in values if v is not None]
     if len(done) < len(values) / 2:
@@ -186,4 +212,9 @@ def run_agents_bench(seeds: int = 3, quick: bool = False) -> str:
         print("A2C throughput, CarDrive rays, N=128 ...", file=sys.stderr, flush=True)
         rate = np.median([a2c_throughput() for _ in range(3)])
         table += f"\n\nA2C learning CarDrive rays at N=128: {rate:,.0f} env-steps/s (median of 3; goal >= 50k)"
+        for level in ("easy", "normal"):
+            print(f"PPO throughput, CarDrive {level} rays, shipped settings ...", file=sys.stderr, flush=True)
+            rate = np.median([ppo_throughput(level) for _ in range(3)])
+            table += (f"\nPPO learning CarDrive {level} rays, its shipped settings: {rate:,.0f} env-steps/s "
+                      f"(median of 3, steady state; goal >= 50k)")
     return f"{machine_line()}, {seeds} seeds\n" + table

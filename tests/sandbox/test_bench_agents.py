@@ -3,7 +3,9 @@ an unsolved run as such (tiny budgets; the real figures come from `sandbox bench
 
 from __future__ import annotations
 
-from sandbox.bench.agents import Task, _median, ours
+import pytest
+
+from sandbox.bench.agents import Task, _median, ours, ppo_throughput
 
 
 def _task(solved) -> Task:
@@ -20,3 +22,10 @@ def test_an_unsolved_run_says_so():
     assert result["steps"] is None
     assert _median([None, None, 5]) == "not solved (1/3)"
     assert _median([3, 5, None]) == "4"
+
+
+def test_ppo_throughput_times_the_shipped_settings_after_the_second_update():
+    rate = ppo_throughput("easy", updates=3)  # one timed update of the shipped 512 x 16 batch
+    assert 1_000 < rate < 10_000_000
+    with pytest.raises(ValueError, match="updates must be >= 3"):
+        ppo_throughput("easy", updates=2)
