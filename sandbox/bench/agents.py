@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.bench.race import shipped_config
 from sandbox.bench.timing import machine_line, single_thread
 from sandbox.commands.tables import format_table
 
@@ -158,13 +159,10 @@ def ppo_throughput(level: str = "easy", updates: int = 40) -> float:
     `sandbox train --agent ppo --level LEVEL` runs), steady state: from the end of the second update to the end
     of the last, so env construction and the first tracks' generation are not counted."""
     from agents import FAMILIES
-    from agents.settings import merged, tuned_settings
 
     if updates < 3:
         raise ValueError(f"ppo_throughput times the updates after the second: updates must be >= 3, got {updates}")
-    env_kwargs = {"level": level}
-    shipped, _ = tuned_settings("ppo", "sandbox/CarDrive-v0", env_kwargs)
-    config = FAMILIES["ppo"].config(**merged(shipped, {"env_kwargs": env_kwargs}))
+    config = shipped_config("ppo", {"level": level})
     config = dataclasses.replace(config, total_timesteps=updates * config.num_envs * config.num_steps)
     marks: list[tuple[float, int]] = []
 

@@ -79,17 +79,25 @@ def _held_out(act: Callable[[Any], np.ndarray], env_kwargs: dict[str, Any],
     return lambda: evaluate(act, "sandbox/CarDrive-v0", env_kwargs, 100, observe=observe)
 
 
+def shipped_config(agent: str, env_kwargs: dict[str, Any], seed: int = 0,
+                   settings: dict[str, Any] | None = None) -> Any:
+    """The family's config on CarDrive with `env_kwargs`: its shipped settings for them, `settings` over those."""
+    from agents import FAMILIES
+    from agents.settings import merged, tuned_settings
+
+    shipped, _ = tuned_settings(agent, "sandbox/CarDrive-v0", env_kwargs)
+    return FAMILIES[agent].config(seed=seed, **merged(shipped, {**(settings or {}), "env_kwargs": env_kwargs}))
+
+
 def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int, settings: dict[str, Any],
               save_to: Path | None = None) -> Clock:
     """Train one of our families for `minutes`; its Clock holds the evaluations. `save_to`: write the trained
     agent there as a checkpoint (a student another run can start from, `--init-from`)."""
     from agents import FAMILIES
     from agents.actor_critic import Policy
-    from agents.settings import merged, tuned_settings
 
     family, model = FAMILIES[agent], {}
-    shipped, _ = tuned_settings(agent, "sandbox/CarDrive-v0", env_kwargs)
-    config = family.config(seed=seed, **merged(shipped, {**settings, "env_kwargs": env_kwargs}))
+    config = shipped_config(agent, env_kwargs, seed, settings)
     act = lambda obs: model["policy"].act(obs)  # noqa: E731  (the model as of the last update)
     observe = lambda *step: model["policy"].observe(*step)  # noqa: E731
     clock = Clock(minutes, _held_out(act, config.env_kwargs, observe))  # with any sensor setting the family ships
