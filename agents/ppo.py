@@ -10,6 +10,11 @@ Continuous Control Using Generalized Advantage Estimation", ICLR 2016), as Clean
             loss = L_clip + vf_coef L_V - ent_coef mean(H);  one Adam step, norm clipped to max_grad_norm
         (stop the epochs early once the approximate KL passes target_kl)
 
+Kickstarting (Schmitt et al., "Kickstarting Deep Reinforcement Learning", arXiv:1803.03835, 2018), for a run
+started from a student (`init_from`): the student, frozen, stays a teacher, and each minibatch's loss adds
+lambda_k KL(pi_teacher(.|s) || pi(.|s)), lambda_k falling linearly from kickstart_coef to 0 over
+kickstart_timesteps env steps, so the policy leaves the student only as fast as its own returns pull it away.
+
 Next-step autoreset: the step after an episode ends restarts that env and is no transition; its row is
 dropped from the batch before the minibatches are drawn (so they hold transitions only). A terminated episode
 bootstraps from 0, a truncated one from V(final observation), as in A2C. The rollout lives in tensors made
@@ -35,6 +40,7 @@ from agents.a2c import annealed_lr, gae
 from agents.actor_critic import ActorCritic, Memory, State, select_rows, setup_actor_critic
 from agents.envs import map_obs, obs_to_tensor
 from agents.loop import UpdateLog, start_loop
+from agents.warm_start import warm_start
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_bools, check_non_negative, check_positive_ints, check_unit_interval
 
@@ -69,6 +75,11 @@ class PPOConfig:
     on actions in [-1, 1] drowns a policy started from a student (`init_from`); -1 (std 0.37) keeps near it"""
     init_from: str = ""
     """a student's checkpoint (dagger, bc) whose backbone and policy head the run starts from (`agents.warm_start`)"""
+    kickstart_coef: float = 0.0
+    """lambda_k at the run's start: the weight of KL(student || policy) in the loss, the student being the frozen
+    `init_from` network (kickstarting); 0: none"""
+    kickstart_timesteps: int = 1_000_000
+    """env steps over which lambda_k falls linearly to 0"""
     num_envs: int = 256
     """envs stepped together"""
     num_steps: int = 32
@@ -108,9 +119,12 @@ class PPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs")
+        check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs",
+                            "kickstart_timesteps")
         check_unit_interval(self, "gamma", "gae_lambda")
-        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm")
+        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm", "kickstart_coef")
+        if self.kickstart_coef > 0.0 and not self.init_from:
+            raise ValueError("kickstart_coef > 0 needs init_from: the teacher is the student the run starts from")
         if not self.clip_coef > 0.0:
             raise ValueError(f"clip_coef must be > 0, got {self.clip_coef!r}")
         if self.target_kl is not None and not self.target_kl > 0.0:
@@ -213,9 +227,11 @@ def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | N
     num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
     rollout = Rollout.like(obs_to_tensor(obs), model, config.num_steps)
     memory = Memory.start(model, env.num_envs, resume)
+    teacher = kickstart_teacher(config, env, model)
     for update in range(loop.update + 1, num_updates + 1):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = annealed_lr(config.learning_rate, update, num_updates)
+        kickstart = config.kickstart_coef * max(0.0, 1.0 - loop.global_step / config.kickstart_timesteps)
         # rollout
         obs = _collect(model, env, loop, obs, rollout, memory)
         with torch.no_grad():
@@ -224,11 +240,34 @@ def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | N
         advantages = gae(rollout.rewards, rollout.values, next_values, rollout.terminated, rollout.dones,
                          config.gamma, config.gae_lambda)
         # update
-        metrics = _update(model, optimizer, rollout, advantages, config, update)
+        metrics = _update(model, optimizer, rollout, advantages, config, update, (teacher, kickstart))
         # log
+        if teacher is not None:
+            metrics["kickstart_coef"] = kickstart
         loop.log_update(update, {**metrics, "learning_rate": optimizer.param_groups[0]["lr"]}, memory.payload)
     env.close()
     return model, loop.history
+
+
+def kickstart_teacher(config: PPOConfig, env: Any, model: ActorCritic) -> ActorCritic | None:
+    """The frozen student the policy is pulled toward (a fresh copy of `init_from`, on a resumed run too), or
+    None without kickstarting. Built under a forked generator, so the run draws the same numbers either way."""
+    if config.kickstart_coef == 0.0:
+        return None
+    if model.recurrent:
+        raise ValueError("kickstart_coef > 0 needs a feed-forward backbone (the teacher reads one step at a time)")
+    with torch.random.fork_rng():
+        teacher = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
+                              config.backbone_options, config.share_backbone, config.ortho_init,
+                              config.log_std_init)
+        warm_start(teacher, config, config.init_from)
+    return teacher.requires_grad_(False)
+
+
+def policy_kl(teacher: Any, student: Any, discrete: bool) -> torch.Tensor:
+    """KL(teacher || student) per row (B,), summed over a Gaussian's dimensions."""
+    kl = torch.distributions.kl_divergence(teacher, student)
+    return kl if discrete else kl.sum(-1)
 
 
 def _collect(model: ActorCritic, env: Any, loop: UpdateLog, obs: Any, rollout: Rollout, memory: Memory) -> Any:
@@ -254,15 +293,20 @@ def _collect(model: ActorCritic, env: Any, loop: UpdateLog, obs: Any, rollout: R
 
 
 def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollout, advantages: torch.Tensor,
-            config: PPOConfig, update: int) -> dict[str, float]:
+            config: PPOConfig, update: int, kickstart: tuple[ActorCritic | None, float]) -> dict[str, float]:
     """update_epochs passes of num_minibatches gradient steps over the rollout's transitions; each metric's
-    mean over the steps taken, and the old values' explained variance."""
+    mean over the steps taken, and the old values' explained variance. `kickstart`: (the teacher or None,
+    lambda_k now)."""
     valid = rollout.valid.flatten() > 0  # (T * N,)
     rows = valid.nonzero().squeeze(1)  # the transitions among the T * N flat rows: (B,)
     flat = lambda x: x.flatten(0, 1)  # noqa: E731  (T, N, ...) -> (T * N, ...), a view
     batch = {"obs": map_obs(rollout.obs, flat), "actions": flat(rollout.actions), "log_probs": flat(rollout.log_probs),
              "values": flat(rollout.values), "advantages": flat(advantages),
              "returns": flat(advantages + rollout.values)}
+    teacher, batch["kickstart_coef"] = kickstart
+    if teacher is not None:
+        with torch.no_grad():
+            batch["teacher"] = teacher(batch["obs"])[0]  # the student's policy on every row, once per update
     totals, steps = dict.fromkeys(METRICS, 0.0), 0
     for _ in range(config.update_epochs):
         for mb, (dist, values) in _minibatches(model, rollout, batch, rows, valid, config.num_minibatches):
@@ -275,7 +319,7 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollo
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
-            totals = {key: totals[key] + metrics[key] for key in METRICS}
+            totals = {key: totals.get(key, 0.0) + value for key, value in metrics.items()}
             steps += 1
         if config.target_kl is not None and steps and metrics["approx_kl"] > config.target_kl:
             break  # as CleanRL: the estimate of the epoch's last minibatch decides
@@ -317,4 +361,8 @@ def _minibatch_loss(model: ActorCritic, dist: Any, values: torch.Tensor, batch: 
     loss = policy_loss - config.ent_coef * entropy + config.vf_coef * v_loss
     with torch.no_grad():
         parts = (policy_loss, v_loss, entropy, approx_kl(log_ratio), clip_fraction(log_ratio, config.clip_coef))
-    return loss, dict(zip(METRICS, (part.item() for part in parts), strict=True))
+    metrics = dict(zip(METRICS, (part.item() for part in parts), strict=True))
+    if "teacher" in batch:  # kickstarting: lambda_k KL(pi_teacher || pi)
+        kl = policy_kl(select_rows(batch["teacher"], mb), dist, model.discrete).mean()
+        loss, metrics["kickstart_kl"] = loss + batch["kickstart_coef"] * kl, kl.item()
+    return loss, metrics

@@ -2,9 +2,9 @@
 level, then driven greedily on its 100 held-out tracks.
 
 Every learner gets `minutes` of training wall-clock, one thread, env construction included; a held-out
-evaluation runs every fifth of the budget and its time is not counted. A row reports the final
-evaluation and the best one seen: lap rate, clean-lap rate (a lap with no crash and no contact), median
-lap steps. `drive` races every one of our families with their shipped settings (A2C also over the attention
+evaluation runs every fifth of the budget (and where a learner stops, if its step count runs out first) and its
+time is not counted. A row reports the final evaluation and the best one seen: lap rate, clean-lap rate (a lap
+with no crash and no contact), median lap steps. `drive` races every one of our families with their shipped settings (A2C also over the attention
 backbone) and SB3's PPO (default settings, 8 envs: what a user picks first) on rays (the rays our PPO's settings
 ship for the level, so both PPOs read the same observation), and prints the privileged expert's rate as the
 ceiling. `pixels` races our A2C with a CNN against SB3 PPO's CnnPolicy on easy.
@@ -49,6 +49,7 @@ class Clock:
         self.every = self.budget / 5
         self.next_eval, self.start, self.paused = self.every, time.perf_counter(), 0.0
         self.results: list[dict[str, float]] = []
+        self.current = False  # whether the last evaluation saw the model as it is now
 
     def trained(self) -> float:
         return time.perf_counter() - self.start - self.paused
@@ -56,12 +57,23 @@ class Clock:
     def tick(self) -> bool:
         """Evaluate when due; False once the budget is spent (after its final evaluation)."""
         if self.trained() < self.next_eval:
+            self.current = False
             return True
+        self._evaluate()
+        self.next_eval += self.every
+        return self.trained() < self.budget
+
+    def finish(self) -> None:
+        """A learner that stopped before its budget (its step count ran out): evaluate the model it ended with,
+        unless the last tick just did."""
+        if not self.current:
+            self._evaluate()
+
+    def _evaluate(self) -> None:
         t = time.perf_counter()
         self.results.append(self.evaluate())
         self.paused += time.perf_counter() - t
-        self.next_eval += self.every
-        return self.trained() < self.budget
+        self.current = True
 
     def row(self, name: str) -> list[str]:
         if not self.results:
@@ -112,6 +124,7 @@ def race_ours(agent: str, env_kwargs: dict[str, Any], minutes: float, seed: int,
 
     try:
         family.train(config, log=hook)
+        clock.finish()
     except _TimeUpError:
         pass
     if save_to is not None and "state" in model:

@@ -1,19 +1,23 @@
-"""`--init-from`: an RL run starts from a student's backbone and policy head; another backbone is refused."""
+"""`--init-from`: an RL run starts from a student's backbone and policy head; another backbone is refused. Kickstarting:
+the KL to the frozen student by hand, its pull on the policy, and resume with it."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import gymnasium
+import numpy as np
 import pytest
 import torch
 
+from agents import ppo
 from agents.a2c import A2CConfig
 from agents.actor_critic import ActorCritic
-from agents.ppo import PPOConfig
+from agents.ppo import PPOConfig, policy_kl
 from agents.q_learning import QLearningConfig
 from agents.qnet import QNetwork
 from agents.warm_start import warm_start
@@ -109,3 +113,73 @@ def test_log_std_init_sets_a_box_policys_first_spread():
     for bad in (float("nan"), True, "small"):
         with pytest.raises(ValueError, match="log_std_init"):
             ActorCritic(env.observation_space, env.action_space, log_std_init=bad)
+
+
+def test_policy_kl_by_hand():
+    # Categorical: KL(p || q) = sum p log(p / q) = 0.5 log(0.5 / 0.25) + 0.5 log(0.5 / 0.75)
+    p, q = torch.distributions.Categorical(probs=torch.tensor([[0.5, 0.5]])), torch.distributions.Categorical(
+        probs=torch.tensor([[0.25, 0.75]]))
+    expected = 0.5 * math.log(2.0) + 0.5 * math.log(2.0 / 3.0)
+    torch.testing.assert_close(policy_kl(p, q, discrete=True), torch.tensor([expected]))
+    # Gaussians, per dimension log(s_q / s_p) + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2, summed over dimensions:
+    # (0, 1) || (1, 2): log 2 + 2 / 8 - 0.5;  (0, 1) || (0, 1): 0
+    p = torch.distributions.Normal(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 1.0]]))
+    q = torch.distributions.Normal(torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 1.0]]))
+    torch.testing.assert_close(policy_kl(p, q, discrete=False), torch.tensor([math.log(2.0) + 0.25 - 0.5]))
+
+
+def test_kickstarting_needs_a_student_to_start_from():
+    with pytest.raises(ValueError, match="init_from"):
+        PPOConfig(kickstart_coef=1.0)
+    with pytest.raises(ValueError, match="kickstart_coef"):
+        PPOConfig(kickstart_coef=-1.0, init_from="x.pt")
+
+
+def _kickstarted(student: Path, coef: float, **extra) -> PPOConfig:
+    settings = {"kickstart_timesteps": 10**6, "learning_rate": 3e-3, "anneal_lr": False, "num_envs": 4,
+                "num_steps": 32, "num_minibatches": 2, "update_epochs": 4, "total_timesteps": 4 * 32 * 8}
+    return PPOConfig(env_id="CartPole-v1", backbone_options={"widths": (32, 32)}, init_from=str(student),
+                     kickstart_coef=coef, **{**settings, **extra})
+
+
+def _kl_to_student(model: ActorCritic, student: Path) -> float:
+    """The policy's mean KL(student || policy) over CartPole states drawn from its observation space's bulk."""
+    teacher = ActorCritic(*_spaces(), "mlp", {"widths": (32, 32)})
+    warm_start(teacher, PPOConfig(env_id="CartPole-v1", backbone_options={"widths": (32, 32)}), student)
+    obs = torch.randn(512, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 1.0, 0.1, 1.0])
+    with torch.no_grad():
+        return policy_kl(teacher(obs)[0], model(obs)[0], discrete=True).mean().item()
+
+
+def test_kickstarting_keeps_the_policy_near_the_student(student):
+    """The same run with and without the KL term: the kickstarted policy ends nearer the student it started from,
+    and its history reports the term's weight falling."""
+    plain, _ = ppo.train(_kickstarted(student, 0.0))
+    kicked, history = ppo.train(_kickstarted(student, 10.0))
+    assert _kl_to_student(kicked, student) < 0.5 * _kl_to_student(plain, student)
+    assert history["kickstart_coef"][0] > history["kickstart_coef"][-1] > 0.0
+
+
+def test_a_kickstarted_run_resumes_as_if_never_stopped(tmp_path):
+    """On CarDrive (whose resume is exact): the teacher is rebuilt from init_from on resume, without drawing from
+    the run's random numbers, so the resumed run ends as the one that never stopped."""
+    from sandbox.runs.checkpoints import save_checkpoint
+
+    world = {"num_envs": 4, "num_steps": 8, "num_minibatches": 2, "update_epochs": 2,
+             "env_kwargs": {"level": "normal", "max_episode_steps": 20}}
+
+    def save_at(update: int, path: Path):
+        def hook(event):
+            if event["kind"] == "update" and event["update"] == update:
+                save_checkpoint(path, event["state"]())
+        return hook
+
+    ppo.train(PPOConfig(total_timesteps=4 * 8 * 2, **world), log=save_at(2, tmp_path / "student.pt"))
+    config = PPOConfig(total_timesteps=4 * 8 * 6, init_from=str(tmp_path / "student.pt"), kickstart_coef=1.0,
+                       kickstart_timesteps=4 * 8 * 5, seed=1, **world)
+    full_model, full = ppo.train(config, log=save_at(3, tmp_path / "c.pt"))
+    resumed_model, resumed = ppo.train(config, resume=load_checkpoint(tmp_path / "c.pt"))
+    for key in set(full) - {"sps"}:
+        np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
+    for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)

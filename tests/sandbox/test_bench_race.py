@@ -28,3 +28,13 @@ def test_a_learner_races_on_a_level_and_is_evaluated_on_held_out_tracks():
     assert clock.results and set(clock.results[-1]) >= {"lap_rate", "clean_lap_rate", "median_lap_steps"}
     name, laps, clean, best, _ = clock.row("ours a2c")
     assert name == "ours a2c" and laps.endswith("%") and clean.endswith("%")
+
+
+def test_a_learner_that_stops_before_its_budget_is_evaluated_where_it_stopped():
+    calls = []
+    clock = Clock(minutes=1.0, evaluate=lambda: calls.append(1) or {"lap_rate": 1.0, "clean_lap_rate": 1.0,
+                                                                   "median_lap_steps": 300.0})
+    assert clock.tick()  # no evaluation due yet (the first is at 12 s)
+    clock.finish()  # its step count ran out: the final evaluation is made now
+    clock.finish()  # and only once
+    assert len(calls) == 1 and clock.row("x")[2] == "100%"
