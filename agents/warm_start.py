@@ -3,6 +3,7 @@
     payload = load_checkpoint("runs/dagger-0/checkpoint.pt")     # or a `sandbox fit bc` checkpoint
     loaded = warm_start(model, config, "runs/dagger-0/checkpoint.pt")   # -> ["backbone", "critic_backbone", "pi"]
 
+`sandbox train --init-from` takes the student's backbone and sensor unless given (`student_settings`).
 The student's backbone must be the run's: the same spec and options (so the same layers and shapes); another
 is refused, naming both. What is copied: the backbone (into the critic's too when the run has its own, since a
 student trains no critic: its features are a better start than random ones), and the policy head where the
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from agents.settings import as_tuples
 from sandbox.runs.checkpoints import load_checkpoint
 
 
@@ -50,6 +52,30 @@ def warm_start(model: nn.Module, config: Any, path: str | os.PathLike) -> list[s
         pi.load_state_dict(head_weights)
         loaded.append("pi")
     return loaded
+
+
+SENSOR_KEYS = ("obs", "n_rays", "ray_fov", "ray_range", "image_size", "cells_per_pixel")
+"""the env arguments that shape an observation: a student's backbone reads the observation they made"""
+
+
+def student_settings(path: str | os.PathLike, box_actions: bool) -> dict[str, Any]:
+    """The settings a run started from the student at `path` takes from it (the user's own go over them): its
+    backbone and options, its sensor (SENSOR_KEYS, and `continuous` for a family with Box actions: the policy
+    head copies only onto the student's actions), and raw observations unless the student normalised its own
+    (weights fitted to raw inputs mean nothing on normalised ones).
+
+    Raises:
+        ValueError: the file holds no student (as `warm_start`).
+    """
+    payload = load_checkpoint(path)
+    spec, options, _, _ = _student(payload, path)
+    config = payload.get("config", {})
+    env_kwargs = config.get("env_kwargs") or {}
+    keys = SENSOR_KEYS + (("continuous",) if box_actions else ())
+    settings = {"backbone": spec, "backbone_options": as_tuples(options),
+                "normalize_observation": bool(config.get("normalize_observation", False))}
+    sensor = {key: env_kwargs[key] for key in keys if key in env_kwargs}
+    return {**settings, "env_kwargs": sensor} if sensor else settings
 
 
 def announce_warm_start(path: str | os.PathLike, loaded: list[str]) -> None:

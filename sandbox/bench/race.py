@@ -4,10 +4,10 @@ level, then driven greedily on its 100 held-out tracks.
 Every learner gets `minutes` of training wall-clock, one thread, env construction included; a held-out
 evaluation runs every fifth of the budget (and where a learner stops, if its step count runs out first) and its
 time is not counted. A row reports the final evaluation and the best one seen: lap rate, clean-lap rate (a lap
-with no crash and no contact), median lap steps. `drive` races every one of our families with their shipped settings (A2C also over the attention
-backbone) and SB3's PPO (default settings, 8 envs: what a user picks first) on rays (the rays our PPO's settings
-ship for the level, so both PPOs read the same observation), and prints the privileged expert's rate as the
-ceiling. `pixels` races our A2C with a CNN against SB3 PPO's CnnPolicy on easy.
+with no crash and no contact), median lap steps. `drive` races every one of our families with their shipped
+settings (A2C also over the attention backbone) and SB3's PPO (default settings, 8 envs: what a user picks first)
+on rays (the rays our PPO's settings ship for the level, so both PPOs read the same observation), and prints the
+privileged expert's rate as the ceiling. `pixels` races our A2C with a CNN against SB3 PPO's CnnPolicy on easy.
 """
 
 from __future__ import annotations

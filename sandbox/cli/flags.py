@@ -176,8 +176,9 @@ def add_trust_code(p: argparse.ArgumentParser) -> None:
 def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """The flags of an agent's run (shared by `sandbox train` and `sandbox watch --agent`); unset ones take
     the agent's own defaults, which `--help` lists."""
-    p.add_argument("--backbone", default="mlp",
-                   help="mlp, cnn, attention, table (tabular), a registered name or module:Class (default mlp)")
+    p.add_argument("--backbone",
+                   help="mlp, cnn, attention, table (tabular), a registered name or module:Class (default: the "
+                   "agent's settings for the env, e.g. a cnn on pixels; else mlp)")
     p.add_argument("--obs", choices=("rays", "pixels", "both"), help=f"{prefix}CarDrive's observation (default rays)")
     p.add_argument("--continuous", action="store_true", help=f"{prefix}CarDrive's continuous (steer, throttle) actions")
     p.add_argument("--total-timesteps", type=positive_int, help=f"{prefix}env steps (default: the agent's own)")
@@ -187,9 +188,10 @@ def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help=f"{prefix}the optimiser (default: the "
                    "agent's own)")
     p.add_argument("--init-from", metavar="CHECKPOINT",
-                   help=f"{prefix}start from a student's weights (a dagger run's or a `sandbox fit bc` checkpoint) "
-                   "whose backbone is the run's: its backbone and policy head are copied, the value head starts "
-                   "afresh (a2c, a3c, ppo, reinforce, qlearning, sarsa)")
+                   help=f"{prefix}start from a student's weights (a dagger run's or a `sandbox fit bc` checkpoint): "
+                   "the run takes its backbone and sensor (rays, actions, input scaling) unless given, copies its "
+                   "backbone and policy head, and starts the value head afresh (a2c, a3c, ppo, reinforce, "
+                   "qlearning, sarsa)")
     p.add_argument("--eval-every", type=non_negative_int, default=0,
                    help=f"{prefix}evaluate on held-out tracks every N updates (default 0: only at the end)")
     p.add_argument("--eval-episodes", type=positive_int, default=20,
@@ -298,15 +300,15 @@ def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
     env_kwargs = {key: getattr(args, key) for key in ("level", "obs") if getattr(args, key) is not None}
     if args.continuous:
         env_kwargs["continuous"] = True
-    settings = {"env_id": env_id, "env_kwargs": env_kwargs, "backbone": args.backbone, "seed": args.seed}
-    for key in ("total_timesteps", "num_envs", "learning_rate", "optimizer", "init_from"):
+    settings = {"env_id": env_id, "env_kwargs": env_kwargs, "seed": args.seed}
+    for key in ("backbone", "total_timesteps", "num_envs", "learning_rate", "optimizer", "init_from"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     settings.update(_ray_settings(args))
     for key, value in args.set:
         if key in ("env_id", "env_kwargs"):
             raise ValueError(f"--set {key}: the env is chosen with --env, --level, --obs and --continuous")
-        if key in settings and key != "backbone":
+        if key in settings:
             raise ValueError(f"--set {key} repeats a flag or an earlier --set; give it once")
         settings[key] = value
     return settings

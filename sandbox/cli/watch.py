@@ -165,8 +165,8 @@ def _watch(args: argparse.Namespace) -> None:
         _watch_resumed(args, view)
         return
     if args.evolve is not None:
-        settings = {"strategy": args.evolve, "level": args.level, "backbone": args.backbone, "seed": args.seed,
-                    "continuous": args.continuous}
+        settings = {"strategy": args.evolve, "level": args.level, "backbone": args.backbone or "mlp",
+                    "seed": args.seed, "continuous": args.continuous}
         settings.update({k: getattr(args, k) for k in ("population", "generations") if getattr(args, k)})
         run_dir = args.run_dir or free_run_dir(f"runs/watch-{args.evolve}-{args.seed}")
         watch_evolution(settings, run_dir, speed=8 if args.speed is None else args.speed, overwrite=args.overwrite,

@@ -124,18 +124,26 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
 
 
 def resolve_settings(agent: str, settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The shipped settings for `agent` on the env `settings` names (`agents.settings`), with `settings` over
-    them, and the line that says which were used."""
+    """The shipped settings for `agent` on the env `settings` names (`agents.settings`), a student's network and
+    sensor over them when the run starts from one (`init_from`), `settings` over all, and the line that says
+    which were used."""
     from agents.settings import merged, source, tuned_settings
 
     defaults = _family(agent).config()
     env_id = settings.get("env_id", defaults.env_id)
     tuned, entries = tuned_settings(agent, env_id, settings.get("env_kwargs", defaults.env_kwargs))
+    student = ""
+    if settings.get("init_from"):  # the student's network and sensor over the shipped ones
+        from agents.warm_start import student_settings
+
+        box_actions = not _family(agent).discrete_actions
+        tuned = merged(tuned, student_settings(settings["init_from"], box_actions), defaults.backbone)
+        student = f" and the student {settings['init_from']}"
     kept = {k: v for k, v in tuned.items() if k not in settings}
     env_kept = {k: v for k, v in tuned.get("env_kwargs", {}).items() if k not in settings.get("env_kwargs", {})}
     if env_kept:  # a shipped sensor setting under the user's level
         kept["env_kwargs"] = env_kept
-    where = f"{source(agent).name} [{'] ['.join(entries)}]" if entries else "the config's defaults"
+    where = (f"{source(agent).name} [{'] ['.join(entries)}]" if entries else "the config's defaults") + student
     text = " ".join(f"{k}={v}" for k, v in kept.items()) or "none left (all given)"
     used = f"settings: {agent} on {env_id} from {where}: {text}; --set key=value overrides any"
     return merged(tuned, settings, defaults.backbone), used

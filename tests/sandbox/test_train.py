@@ -177,3 +177,34 @@ def test_a_bad_set_is_one_line_naming_it(flag, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_pixels_run_with_no_backbone_flag_trains_the_shipped_cnn(tmp_path, capsys):
+    run = tmp_path / "pixels"
+    assert main(["train", "--agent", "ppo", "--level", "normal", "--obs", "pixels", "--total-timesteps", "64",
+                 "--num-envs", "2", "--set", "num_steps=32", "--eval-episodes", "1", "--run-dir", str(run)]) == 0
+    assert "backbone=cnn" in capsys.readouterr().err
+    config = load_checkpoint(run / "checkpoint.pt")["config"]
+    assert config["backbone"] == "cnn" and config["backbone_options"]["stem_stride"] == 4
+
+
+def test_a_run_from_a_student_takes_its_sensor_and_network(tmp_path, capsys):
+    """DAgger ships 49 rays, continuous actions and an MLP 256-256 on normal; PPO started from its student
+    drives that sensor with that network (and raw observations) with no flag naming them."""
+    student = tmp_path / "student"
+    assert main(["train", "--agent", "dagger", "--level", "normal", "--total-timesteps", "64", "--num-envs", "2",
+                 "--set", "num_steps=32", "--eval-episodes", "1", "--run-dir", str(student)]) == 0
+    run = tmp_path / "ppo"
+    capsys.readouterr()
+    assert main(["train", "--agent", "ppo", "--level", "normal", "--init-from", str(student / "checkpoint.pt"),
+                 "--total-timesteps", "64", "--num-envs", "2", "--set", "num_steps=32", "--eval-episodes", "1",
+                 "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert f"and the student {student / 'checkpoint.pt'}" in err and "backbone, critic_backbone, pi copied" in err
+    settings = load_checkpoint(run / "checkpoint.pt")["run"]["settings"]
+    assert settings["env_kwargs"] == {"level": "normal", "n_rays": 49, "continuous": True}
+    assert settings["backbone_options"]["widths"] == (256, 256) and settings["normalize_observation"] is False
+    # Q-learning takes the student's rays and backbone but keeps its Discrete actions
+    assert main(["train", "--agent", "qlearning", "--level", "normal", "--init-from", str(student / "checkpoint.pt"),
+                 "--total-timesteps", "1000", "--eval-episodes", "1", "--run-dir", str(tmp_path / "q")]) == 0
+    assert "continuous" not in load_checkpoint(tmp_path / "q" / "checkpoint.pt")["run"]["settings"]["env_kwargs"]
