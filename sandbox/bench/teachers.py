@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,13 @@ def _level_rows(level: str, minutes: float, seed: int, rows: tuple[str, ...], st
         _progress(f"{level}: dagger, {dagger_minutes:g} min")
         clock = race_ours("dagger", env_kwargs, dagger_minutes, seed, DAGGER_SETTINGS, save_to=student)
         table.append(clock.row(f"DAgger student, {dagger_minutes:g} min"))
-    races: dict[str, tuple[str, dict[str, Any]]] = {
-        "ppo": (f"PPO from scratch, {minutes:g} min", RAYS_SETTINGS["ppo"]),
-        "ppo-gru": (f"PPO + GRU (memory), {minutes:g} min", MEMORY_SETTINGS),
-        "ppo-from-dagger": (f"PPO from the student, {minutes:g} min more", _from_student(level, student)),
+    races: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {  # settings made when the row runs
+        "ppo": (f"PPO from scratch, {minutes:g} min", lambda: RAYS_SETTINGS["ppo"]),
+        "ppo-gru": (f"PPO + GRU (memory), {minutes:g} min", lambda: MEMORY_SETTINGS),
+        "ppo-from-dagger": (f"PPO from the student, {minutes:g} min more", lambda: _from_student(student)),
     }
     for row in (r for r in ROWS[1:] if r in rows):
-        name, settings = races[row]
+        name, settings = races[row][0], dict(races[row][1]())
         _progress(f"{level}: {row}, {minutes:g} min")
         world = {**env_kwargs, **settings.pop("env_kwargs", {})}
         table.append(race_ours("ppo", world, minutes, seed, settings).row(name))
@@ -75,14 +76,13 @@ a student of 90% (best 95%), that with kickstarting 97 / 96 / 100 / 97 / 99% (a 
 95 / 98 / 98 / 91 / 97%)"""
 
 
-def _from_student(level: str, student: Path) -> dict[str, Any]:
-    """PPO's race settings to start from the DAgger student: its env arguments and backbone, no observation
-    normalisation (the student learned on the observations as the env gives them), and FINE_TUNE."""
-    from agents.settings import tuned_settings
+def _from_student(student: Path) -> dict[str, Any]:
+    """PPO's race settings to start from the DAgger student: its network and sensor, raw observations (what
+    `sandbox train --init-from` takes from a student: `agents.warm_start.student_settings`), and FINE_TUNE."""
+    from agents.warm_start import student_settings
 
-    shipped, _ = tuned_settings("dagger", "sandbox/CarDrive-v0", {"level": level})
-    return {**RAYS_SETTINGS["ppo"], "init_from": str(student), "normalize_observation": False, **FINE_TUNE,
-            "backbone_options": shipped.get("backbone_options", {}), "env_kwargs": shipped.get("env_kwargs", {})}
+    return {**RAYS_SETTINGS["ppo"], **student_settings(student, box_actions=True), "init_from": str(student),
+            **FINE_TUNE}
 
 
 def _progress(line: str) -> None:
