@@ -76,13 +76,17 @@ a student of 90% (best 95%), that with kickstarting 97 / 96 / 100 / 97 / 99% (a 
 95 / 98 / 98 / 91 / 97%)"""
 
 
+FROM_STUDENT_RATE = {"total_timesteps": 10**9, "anneal_lr": False}
+"""PPO from the student keeps a constant learning rate (what FINE_TUNE was measured with)"""
+
+
 def _from_student(student: Path) -> dict[str, Any]:
     """PPO's race settings to start from the DAgger student: its network and sensor, raw observations (what
     `sandbox train --init-from` takes from a student: `agents.warm_start.student_settings`), and FINE_TUNE."""
     from agents.warm_start import student_settings
 
-    return {**RAYS_SETTINGS["ppo"], **student_settings(student, box_actions=True), "init_from": str(student),
-            **FINE_TUNE}
+    return {**FROM_STUDENT_RATE, **student_settings(student, box_actions=True),
+            "init_from": str(student), **FINE_TUNE}
 
 
 def _progress(line: str) -> None:
