@@ -91,14 +91,14 @@ def test_a_file_without_a_student_is_refused(tmp_path):
 def test_the_cli_starts_a_run_from_a_student(student, tmp_path):
     out = subprocess.run([sys.executable, "-m", "sandbox", "train", "--agent", "ppo", "--env", "CartPole-v1",
                           "--run-dir", str(tmp_path / "ppo"), "--init-from", str(student), "--total-timesteps", "256",
-                          "--set", "backbone_options={widths=[32,32]}", "--eval-episodes", "1"],
+                          "--eval-episodes", "1"],  # the student's MLP 32-32 comes with it
                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert f"starting from {student}: backbone, critic_backbone, pi copied" in out.stderr
     refused = subprocess.run([sys.executable, "-m", "sandbox", "train", "--agent", "ppo", "--env", "CartPole-v1",
                               "--run-dir", str(tmp_path / "ppo2"), "--init-from", str(student),
-                              "--total-timesteps", "256"], cwd=REPO, env=ENV, capture_output=True, text=True,
-                             timeout=300)
+                              "--set", "backbone_options={widths=[64,64]}", "--total-timesteps", "256"],
+                             cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "its backbone is 'mlp'" in refused.stderr
     assert "Traceback" not in refused.stderr
 
