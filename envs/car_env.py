@@ -63,7 +63,9 @@ class CarDriveEnv(gym.Env):
     `obs` ("rays" | "pixels" | "both"), `continuous`, `level` (a name in `envs.LEVELS`: "easy" | "normal" |
     "hard" | a registered one; or an `envs.Level`), `tracks` ("train" | "heldout", the level's seed sets, | a
     list of seeds),
-    `num_tracks` (pool size drawn from a named set), `n_rays`, `image_size`, `pedestrians`,
+    `num_tracks` (pool size drawn from a named set), `n_rays`, `image_size`, `cells_per_pixel` (the world one
+    pixel of `pixels` covers, cells), `speedometer` (the speed as a bar in the image's bottom rows),
+    `pedestrians`,
     `max_episode_steps`, `render_mode` ("human" | "rgb_array"), `show_rays`.
 
     `info`: `progress` (fraction of the lap), `lap_completed`, `clean_lap` (completed with no crash and no
@@ -75,12 +77,15 @@ class CarDriveEnv(gym.Env):
 
     def __init__(self, *, obs: str = "rays", continuous: bool = False, level: str | Level = "easy",
                  tracks: str | Sequence[int] = "train", num_tracks: int = 8, n_rays: int = 9,
-                 image_size: int = 64, pedestrians: bool = True, max_episode_steps: int = 1000,
-                 render_mode: str | None = None, show_rays: bool = False):
+                 image_size: int = 64, cells_per_pixel: float = 1.5, speedometer: bool = False,
+                 pedestrians: bool = True,
+                 max_episode_steps: int = 1000, render_mode: str | None = None, show_rays: bool = False):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unknown render_mode {render_mode!r}; choose one of "
                              f"{self.metadata['render_modes']} or None")
-        self.config = WorldConfig(obs=obs, level=level, n_rays=n_rays, image_size=image_size, pedestrians=pedestrians,
+        self.config = WorldConfig(obs=obs, level=level, n_rays=n_rays, image_size=image_size,
+                                  cells_per_pixel=cells_per_pixel, speedometer=speedometer,
+                                  pedestrians=pedestrians,
                                   max_episode_steps=max_episode_steps, tracks=tracks, num_tracks=num_tracks)
         self.continuous, self.render_mode, self.show_rays = bool(continuous), render_mode, show_rays
         self.observation_space = observation_space(self.config)

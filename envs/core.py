@@ -46,6 +46,8 @@ class WorldConfig:
         ray_range: longest distance a ray reports, cells; distances are divided by it.
         image_size: side of the egocentric image, pixels.
         cells_per_pixel: how much of the world one pixel covers.
+        speedometer: draw the car's speed into the image's bottom rows (a bar, as CarRacing's dashboard shows
+            it): one frame of the road cannot tell how fast the car goes, and the rays carry it.
         pedestrians: whether pedestrians walk across the crosswalks.
         max_episode_steps: truncation limit.
         tracks: "train", "heldout" (the level's sets), or explicit track seeds.
@@ -59,6 +61,7 @@ class WorldConfig:
     ray_range: float = 64.0
     image_size: int = 64
     cells_per_pixel: float = 1.5
+    speedometer: bool = False
     pedestrians: bool = True
     max_episode_steps: int = 1000
     tracks: str | Sequence[int] = "train"
@@ -306,6 +309,8 @@ class CarDriveCore:
         out = np.empty((self.num_cars, size, size, 3), np.uint8)
         sensors.ego_pixels(self.tracks.material, self.palette, self.track_id, self.pos, self.heading,
                            self.config.cells_per_pixel, self.peds, self.traffic, out)
+        if self.config.speedometer:
+            sensors.stamp_speedometer(out, self.speed / physics.MAX_SPEED)
         return out
 
     def observe(self) -> np.ndarray | dict[str, np.ndarray]:

@@ -32,6 +32,7 @@ PALETTE = ((62, 138, 62), (96, 96, 100), (196, 64, 56), (236, 236, 236), (250, 2
 PED_COLOUR = (250, 200, 20)
 CAR_COLOUR = (40, 90, 220)
 TRAFFIC_COLOUR = (160, 70, 210)
+SPEEDOMETER_ROWS = 2  # the image's bottom rows that carry the speedometer (behind the car, 1.5 rows of road)
 
 
 @njit(cache=True)
@@ -249,3 +250,13 @@ def _stamp_car(image, cells_per_pixel, row0, col0):
                 image[row, col, 0] = CAR_COLOUR[0]
                 image[row, col, 1] = CAR_COLOUR[1]
                 image[row, col, 2] = CAR_COLOUR[2]
+
+
+def stamp_speedometer(out: np.ndarray, fraction: np.ndarray) -> None:
+    """Overwrite the bottom SPEEDOMETER_ROWS of each image (N, S, S, 3) with a white bar on black, from the left
+    edge, `fraction` (N,) of the width long: the car's speed over its top speed (a car rolling back shows none).
+    One pixel of bar is 1/S of the top speed: 0.0625 cells per step on 64 pixels."""
+    size = out.shape[2]
+    filled = np.round(np.clip(fraction, 0.0, 1.0) * size)  # (N,) pixels of bar
+    bar = np.arange(size)[None, :] < filled[:, None]  # (N, S)
+    out[:, size - SPEEDOMETER_ROWS:] = np.where(bar[:, None, :, None], 255, 0).astype(np.uint8)  # (N, rows, S, 3)

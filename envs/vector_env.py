@@ -37,14 +37,17 @@ class CarDriveVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 1, *, obs: str = "rays", continuous: bool = False,
                  level: str | Level = "easy", tracks: str | Sequence[int] = "train", num_tracks: int = 8,
-                 n_rays: int = 9, image_size: int = 64, pedestrians: bool = True, max_episode_steps: int = 1000,
-                 render_mode: str | None = None, show_rays: bool = False):
+                 n_rays: int = 9, image_size: int = 64, cells_per_pixel: float = 1.5, speedometer: bool = False,
+                 pedestrians: bool = True,
+                 max_episode_steps: int = 1000, render_mode: str | None = None, show_rays: bool = False):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unknown render_mode {render_mode!r}; choose one of "
                              f"{self.metadata['render_modes']} or None")
-        self.config = WorldConfig(obs=obs, level=level, n_rays=n_rays, image_size=image_size, pedestrians=pedestrians,
+        self.config = WorldConfig(obs=obs, level=level, n_rays=n_rays, image_size=image_size,
+                                  cells_per_pixel=cells_per_pixel, speedometer=speedometer,
+                                  pedestrians=pedestrians,
                                   max_episode_steps=max_episode_steps, tracks=tracks, num_tracks=num_tracks)
         self.num_envs, self.continuous = int(num_envs), bool(continuous)
         self.render_mode, self.show_rays = render_mode, show_rays
@@ -55,6 +58,7 @@ class CarDriveVectorEnv(VectorEnv):
         self.core = CarDriveCore(self.num_envs, self.config)
         self._arguments = {"obs": obs, "continuous": continuous, "level": level, "tracks": tracks,
                            "num_tracks": num_tracks, "n_rays": n_rays, "image_size": image_size,
+                           "cells_per_pixel": cells_per_pixel, "speedometer": speedometer,
                            "pedestrians": pedestrians, "max_episode_steps": max_episode_steps}
         self._running, self._ended = np.ones(self.num_envs, bool), 0  # per car; how many episodes just ended
         self._renderer = None

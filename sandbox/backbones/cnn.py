@@ -34,7 +34,12 @@ class CNNConfig:
     kernel_size: int = 3
     """Square kernel of every convolution (odd, padded to keep the size)."""
     stem_stride: int = 2
-    """Stride of the first convolution: 2 halves a 64x64 frame at once (AlexNet's strided stem)."""
+    """Extra stride of the first convolution: 2 halves a 64x64 frame at once (AlexNet's strided stem). With
+    pool "none" the first stage's own halving joins it: that convolution strides 2 * stem_stride."""
+    stem_kernel: int | None = None
+    """Kernel of the first convolution (None: kernel_size). A kernel smaller than the stride skips pixels: a
+    3x3 kernel at stride 8 reads 9 of every 64, and a 1-2 pixel pedestrian can fall between its taps. Make it
+    at least the stride (8 at stride 4 is NatureCNN's stem; 4 at stride 4 cuts the frame into patches)."""
     pool: str = "max"
     """Downsampling per stage: max or avg pooling (2x2), or none for a stride-2 convolution instead."""
     residual: bool = False
@@ -53,6 +58,8 @@ class CNNConfig:
         object.__setattr__(self, "vector_widths", positive_ints("vector_widths", self.vector_widths))
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
+        if self.stem_kernel is not None and self.stem_kernel < 1:
+            raise ValueError(f"stem_kernel must be a positive integer or None, got {self.stem_kernel!r}")
         if self.stem_stride < 1 or self.out_dim < 1:
             raise ValueError(
                 f"stem_stride and out_dim must be positive, got {self.stem_stride, self.out_dim}"
@@ -62,9 +69,15 @@ class CNNConfig:
         check_activation(self.activation)
 
 
-def _conv(c_in: int, c_out: int, config: CNNConfig, stride: int = 1) -> list[nn.Module]:
-    """conv -> [norm] -> activation, size-preserving at stride 1."""
-    conv = nn.Conv2d(c_in, c_out, config.kernel_size, stride=stride, padding=config.kernel_size // 2)
+def _conv(c_in: int, c_out: int, config: CNNConfig, stride: int = 1, stem: bool = False) -> list[nn.Module]:
+    """conv -> [norm] -> activation, size-preserving at stride 1. A `stem_kernel` is padded so that its windows
+    reach both edges of the frame: 4 at stride 4 cuts 64 pixels into 16 whole patches, 9 at stride 8 reads
+    pixel 0 to 63 (padding 4, as an odd kernel elsewhere, would leave the last three unread)."""
+    if stem and config.stem_kernel is not None:
+        kernel, padding = config.stem_kernel, max(0, (config.stem_kernel - stride + 1) // 2)
+    else:
+        kernel, padding = config.kernel_size, config.kernel_size // 2
+    conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding)
     norm = [nn.BatchNorm2d(c_out)] if config.norm == "batch" else []
     return [conv, *norm, make_activation(config.activation, inplace=True)]
 
@@ -85,7 +98,7 @@ class ResidualBlock(nn.Module):
 def _stage(c_in: int, c_out: int, config: CNNConfig, first: bool) -> nn.Sequential:
     """One stage: conv (+ residual block), then a 2x downsampling (pooling, or a stride-2 convolution)."""
     stride = (config.stem_stride if first else 1) * (2 if config.pool == "none" else 1)
-    layers = _conv(c_in, c_out, config, stride=stride)
+    layers = _conv(c_in, c_out, config, stride=stride, stem=first)
     if config.residual:
         layers.append(ResidualBlock(c_out, config))
     if config.pool == "max":

@@ -88,6 +88,12 @@ def test_unknown_obs_mode(make):
         make(obs="lidar")
 
 
+@pytest.mark.parametrize("make", [envs.CarDriveEnv, lambda **kw: envs.CarDriveVectorEnv(2, **kw)])
+def test_cells_per_pixel_not_positive(make):
+    with pytest.raises(ValueError, match="cells_per_pixel"):
+        make(obs="pixels", cells_per_pixel=0.0)
+
+
 @pytest.mark.parametrize("n_rays", [0, -3])
 def test_n_rays_below_one(n_rays):
     with pytest.raises(ValueError, match=rf"n_rays must be an integer >= 1, got {n_rays}"):

@@ -400,3 +400,31 @@ def test_every_channel_of_a_driving_batch_matches_the_reference(level):
             beyond["car"] += int(((car > edge) & (car < max_dist)).sum())
     assert beyond["pedestrian"] > 0
     assert beyond["car"] > 0 or level == "normal"
+
+
+@pytest.mark.parametrize("make", [lambda **kw: envs.CarDriveEnv(**kw), lambda **kw: envs.CarDriveVectorEnv(2, **kw)])
+def test_cells_per_pixel_zooms_the_image_of_either_env(make):
+    """Half the cells per pixel draws the car (3 x 2 cells) over four times the pixels, on the same frame size."""
+    counts = []
+    for cpp in (1.5, 0.75):
+        env = make(obs="pixels", tracks=[0], cells_per_pixel=cpp)
+        obs, _ = env.reset(seed=0)
+        frame = np.asarray(obs).reshape(-1, 64, 64, 3)[0]
+        counts.append(int((frame == np.array(sensors.CAR_COLOUR, np.uint8)).all(axis=2).sum()))
+    assert counts[1] >= 3 * counts[0] > 0
+
+
+def test_the_speedometer_bar_is_as_long_as_the_speed_and_leaves_the_road_alone():
+    plain = _world(obs="pixels", n_cars=4)
+    shown = _world(obs="pixels", n_cars=4, speedometer=True)
+    speeds = np.array([0.0, 1.0, 2.5, -0.5])  # a car rolling back shows no bar
+    plain.speed[:], shown.speed[:] = speeds, speeds
+    without, with_bar = plain.pixels(), shown.pixels()
+    rows = sensors.SPEEDOMETER_ROWS
+    np.testing.assert_array_equal(with_bar[:, :-rows], without[:, :-rows])
+    bar = (with_bar[:, -rows:] == 255).all(axis=3)  # (N, rows, S) white pixels
+    assert ((with_bar[:, -rows:] == 0).all(axis=3) | bar).all()  # white on black, nothing else
+    lengths = bar.sum(axis=2)  # (N, rows)
+    expected = np.round(np.clip(speeds / envs.physics.MAX_SPEED, 0, 1) * 64)
+    np.testing.assert_array_equal(lengths, np.repeat(expected[:, None], rows, axis=1))
+    assert bar[2, :, : int(expected[2])].all()  # from the left edge

@@ -34,6 +34,7 @@ CASES = [(family, name, {}) for family, names in SUPPORTED.items() for name in n
     ("cnn", "pixels", {"residual": True, "norm": "batch"}),
     ("cnn", "pixels", {"pool": "avg", "channels": (8, 8), "stem_stride": 1}),
     ("cnn", "both", {"pool": "none", "activation": "tanh"}),
+    ("cnn", "pixels", {"pool": "none", "stem_stride": 2, "stem_kernel": 4, "channels": (8, 8, 8)}),
     ("attention", "both", {"pool": "cls", "n_heads": 4}),
     ("attention", "pixels", {"patch_size": 16, "dropout": 0.1}),
 ]
@@ -126,6 +127,7 @@ def test_unsupported_spaces_are_refused_by_name(family, space, needle):
         ("mlp", {"norm": "group"}, ["norm", "'layer'"]),
         ("mlp", {"widths": ()}, ["widths"]),
         ("cnn", {"kernel_size": 4}, ["kernel_size"]),
+        ("cnn", {"stem_kernel": 0}, ["stem_kernel"]),
         ("cnn", {"depth": 3}, ["'depth'", "channels"]),
         ("attention", {"n_heads": 3}, ["n_heads (3) must divide d_model (32)"]),
         ("attention", {"patch_size": 7}, ["patch_size 7"]),
@@ -190,3 +192,27 @@ def test_non_square_images_and_other_sizes_size_themselves():
     assert make_backbone("cnn", tiny, channels=(4, 4, 4, 4, 4))(sample_batch(tiny, 2)).shape == (2, 128)
     pixels = cardrive_space("pixels")
     assert make_backbone("mlp", pixels, widths=(4,))(sample_batch(pixels, 2)).shape == (2, 4)
+
+
+def _pixels_read(options: dict) -> torch.Tensor:
+    """(H, W) bool: the pixels of a 64x64 frame that reach the CNN's features (a non-zero gradient)."""
+    space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
+    torch.manual_seed(0)
+    backbone = make_backbone("cnn", space, **options)
+    frame = torch.full((1, 64, 64, 3), 128.0, requires_grad=True)
+    backbone(frame).sum().backward()
+    return frame.grad[0].abs().sum(-1) > 0
+
+
+def test_a_stem_kernel_as_wide_as_its_stride_reads_every_pixel():
+    # pool none with stem_stride 4: the first convolution strides 8; a 3x3 kernel there reads 9 pixels of 64,
+    # so a 1-2 pixel pedestrian can fall between its taps. A kernel of 8 at that stride reads them all.
+    skipping = _pixels_read({"channels": (8, 8), "stem_stride": 4, "pool": "none"})
+    assert skipping.float().mean() == pytest.approx((23 / 64) ** 2)  # 3 taps of 8 per axis (2 at the padded edge)
+    for kernel in (8, 9):
+        assert _pixels_read({"channels": (8, 8), "stem_stride": 4, "pool": "none", "stem_kernel": kernel}).all()
+    patches = make_backbone("cnn", spaces.Box(0, 255, (64, 64, 3), np.uint8), channels=(8, 8, 8), stem_stride=2,
+                            stem_kernel=4, pool="none")
+    stem = patches.features[0][0]
+    assert (stem.kernel_size, stem.stride, stem.padding) == ((4, 4), (4, 4), (0, 0))  # 16x16 whole patches
+    assert _pixels_read({"channels": (8, 8, 8), "stem_stride": 2, "stem_kernel": 4, "pool": "none"}).all()
