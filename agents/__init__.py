@@ -112,6 +112,7 @@ register_family(Family("a3c", a3c.A3CConfig, a3c.train, _actor_critic, _rollout,
                        metrics={**_POLICY_METRICS, "staleness": "charts/staleness", "workers": "charts/workers"},
                        help="A3C: asynchronous advantage actor-critic on --workers N Ray actors (needs Ray)"))
 register_family(Family("dagger", dagger.DAggerConfig, dagger.train, _actor_critic, _rollout, whole_rollouts=True,
-                       metrics={"loss": "losses/imitation_loss", "agreement": "charts/agreement", "beta": "charts/beta",
+                       metrics={"loss": "losses/imitation_loss", "aux_loss": "losses/aux_loss",
+                                "agreement": "charts/agreement", "beta": "charts/beta",
                                 "dataset_size": "charts/dataset_size"},
                        help="DAgger: a student of the privileged expert on the states it visits; CarDrive only"))

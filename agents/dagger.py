@@ -11,6 +11,14 @@ as the demonstrator and an actor-critic's policy head as the student.
         fit the student on D: gradient_steps minibatches of batch_size drawn uniformly from D   # update
             Discrete: -log softmax(logits(s))[a*];  Box: ||mu(s) - a*||^2        (imitation_loss)
             Box: a state where the expert brakes (a*_throttle < 0) weighs brake_weight, the others 1
+            + aux_coef * ||W h(s) - r(s)||^2 / dim r                                    (auxiliary task)
+
+The auxiliary task (aux_coef > 0) has the student also predict, from its features h(s) through a linear head
+W used in training only, the privileged ray reading r(s) of each state (`core.rays()`: distances to the
+road's edge, speed and heading, the pedestrian and traffic channels), as CILRS predicts the car's speed from
+its camera (Codevilla et al., "Exploring the Limitations of Behavior Cloning for Autonomous Driving", ICCV
+2019). Two action numbers a frame say little about what in the frame matters; ~150 numbers a frame teach a
+pixels student's CNN to find the kerb, the pedestrians and its own speed sooner.
 
 beta0 = 1 makes the first iteration behaviour cloning on the expert's own states. Later iterations visit the
 states the student's own mistakes lead to, which cloning never sees: its error compounds as T^2 over an
@@ -99,6 +107,9 @@ class DAggerConfig:
     """Box actions: a state where the expert brakes (its throttle < 0) counts this many times in the loss. The
     braking states are few (the car brakes for a bend or a pedestrian, and drives on most of the lap), so
     the plain mean fits them loosely, and a student that brakes a little late hits the pedestrian"""
+    aux_coef: float = 0.0
+    """weight of the auxiliary task (0: none): predict the privileged rays of each state from the features
+    (see the module docstring); the head is kept in the checkpoint's extra, the student stays a plain policy"""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -116,6 +127,8 @@ class DAggerConfig:
             raise ValueError(f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
         if not self.brake_weight > 0:
             raise ValueError(f"brake_weight must be > 0, got {self.brake_weight!r}")
+        if not self.aux_coef >= 0:
+            raise ValueError(f"aux_coef must be >= 0, got {self.aux_coef!r}")
 
 
 def beta_schedule(beta0: float, beta_decay: float, iteration: int) -> float:
@@ -154,21 +167,24 @@ def train(config: DAggerConfig, log: Hook | None = None,
     """
     env, model, optimizer = setup_actor_critic(config, "DAgger")
     core, rng = env.unwrapped.core, np.random.default_rng(config.seed)  # the world the expert reads
+    aux = _aux_head(model, core, optimizer) if config.aux_coef > 0 else None  # before the optimizer's state loads
     loop, obs = start_loop("dagger", config, env, model, optimizer, resume, log)
     memory = _student_memory(model, env.num_envs, resume)
-    dataset = _dataset(model, config, obs_to_tensor(obs), memory.state)
+    dataset = _dataset(model, config, obs_to_tensor(obs), memory.state, core)
     if resume is not None:
         dataset.load_state_dict(resume["extra"]["dataset"])
         rng.bit_generator.state = resume["extra"]["rng"]
+        if aux is not None:
+            aux.load_state_dict(resume["extra"]["aux_head"])
     for update in range(loop.update + 1, config.total_timesteps // (config.num_envs * config.num_steps) + 1):
         # rollout
         beta = beta_schedule(config.beta0, config.beta_decay, update)
-        obs, agreed = _collect(model, env, core, loop, obs, dataset, memory, beta, rng)
+        obs, agreed = _collect(model, env, core, loop, obs, dataset, memory, beta, rng, aux is not None)
         # update
-        loss = _fit(model, optimizer, dataset, config, rng, update)
+        losses = _fit(model, optimizer, dataset, config, rng, update, aux)
         # log
-        loop.log_update(update, {"loss": loss, "agreement": agreed, "beta": beta, "dataset_size": len(dataset)},
-                        functools.partial(_extra, dataset, rng, memory))
+        loop.log_update(update, {**losses, "agreement": agreed, "beta": beta, "dataset_size": len(dataset)},
+                        functools.partial(_extra, dataset, rng, memory, aux))
     env.close()
     return model, loop.history
 
@@ -181,11 +197,21 @@ def _student_memory(model: ActorCritic, n: int, resume: dict[str, Any] | None) -
     return Memory.start(model, n, resume)
 
 
-def _dataset(model: ActorCritic, config: DAggerConfig, obs: Obs, state: State) -> Dataset:
+def _aux_head(model: ActorCritic, core: Any, optimizer: torch.optim.Optimizer) -> torch.nn.Linear:
+    """The auxiliary task's head, features -> the privileged rays, trained by the student's optimizer."""
+    head = torch.nn.Linear(model.pi.in_features, core.config.rays_size)
+    optimizer.add_param_group({"params": list(head.parameters())})
+    return head
+
+
+def _dataset(model: ActorCritic, config: DAggerConfig, obs: Obs, state: State, core: Any) -> Dataset:
     """An empty D for batch steps like `obs`: single rows for a feed-forward student, blocks of whole iterations
-    (as many as buffer_size states fill, at least one) for a recurrent one."""
+    (as many as buffer_size states fill, at least one) for a recurrent one. With the auxiliary task a label row
+    is float: the expert's action (its index, Discrete), then the privileged rays (see `_labels`)."""
     n = config.num_envs
     labels = torch.zeros(n, dtype=torch.long) if model.discrete else torch.zeros(n, model.pi.out_features)
+    if config.aux_coef > 0:
+        labels = torch.zeros(n, labels.reshape(n, -1).shape[1] + core.config.rays_size)
     if not model.recurrent:
         return Aggregate(config.buffer_size, obs, labels)
     return Sequences(max(1, config.buffer_size // (n * config.num_steps)), config.num_steps, obs, labels, state)
@@ -196,10 +222,33 @@ def _label(core: Any, model: ActorCritic) -> np.ndarray:
     return drive_expert(core, continuous=not model.discrete)
 
 
+def _labels(expert: np.ndarray, core: Any, aux: bool) -> torch.Tensor:
+    """D's label rows for the cars' current states: the expert's actions, or with the auxiliary task (N, a + R)
+    floats, the actions (a columns: 1 Discrete index, or the Box action) and the privileged rays (R)."""
+    labels = torch.from_numpy(expert)
+    if not aux:
+        return labels
+    return torch.cat([labels.float().reshape(len(expert), -1), torch.from_numpy(core.rays())], dim=1)
+
+
+def _split(labels: torch.Tensor, model: ActorCritic, aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(actions as `imitation_loss` takes them, the privileged rays or None) from D's label rows."""
+    if not aux:
+        return labels, None
+    a = 1 if model.discrete else model.pi.out_features
+    actions = labels[:, 0].long() if model.discrete else labels[:, :a]
+    return actions, labels[:, a:]
+
+
 def _policy(model: ActorCritic, obs: Obs) -> torch.Tensor:
     """A feed-forward student's policy head output, logits or the Gaussian's mean (B, ...): DAgger never needs
     the value."""
     return model.pi(model.backbone(obs))
+
+
+def _features(model: ActorCritic, obs: Obs) -> torch.Tensor:
+    """A feed-forward student's features (B, F), under its policy head and the auxiliary head."""
+    return model.backbone(obs)
 
 
 def _step_policy(model: ActorCritic, obs: Obs, memory: Memory) -> torch.Tensor:
@@ -212,9 +261,9 @@ def _step_policy(model: ActorCritic, obs: Obs, memory: Memory) -> torch.Tensor:
 
 
 def _replay(model: ActorCritic, obs: Obs, state: State, starts: torch.Tensor) -> torch.Tensor:
-    """A recurrent student's policy head outputs (T, b, ...) over T steps of b cars (T, b, ...), run from
-    `state` with the states zeroed where `starts` (T, b); gradients flow back through all T steps."""
-    return model.pi(model.backbone.forward_sequence(obs, state, starts)[0])  # (T, b, hidden) -> (T, b, ...)
+    """A recurrent student's features (T, b, hidden) over T steps of b cars (T, b, ...), run from `state` with
+    the states zeroed where `starts` (T, b); gradients flow back through all T steps."""
+    return model.backbone.forward_sequence(obs, state, starts)[0]
 
 
 def _greedy(model: ActorCritic, obs: Obs, memory: Memory) -> np.ndarray:
@@ -225,7 +274,7 @@ def _greedy(model: ActorCritic, obs: Obs, memory: Memory) -> np.ndarray:
 
 
 def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any, dataset: Dataset, memory: Memory,
-             beta: float, rng: np.random.Generator) -> tuple[Any, float]:
+             beta: float, rng: np.random.Generator, aux: bool = False) -> tuple[Any, float]:
     """Drive one iteration, each car's step the expert's with probability beta, and aggregate every visited
     state with the expert's label; return the last observation and the student's agreement over the states."""
     agreed = visited = 0
@@ -233,12 +282,13 @@ def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any,
     for _ in range(loop.config.num_steps):
         obs_t, start = obs_to_tensor(obs), memory.start
         expert, student = _label(core, model), _greedy(model, obs_t, memory)  # one batched call each for all cars
+        labels = _labels(expert, core, aux)  # of the state the cars are in, before they step
         expert_drives = rng.random(len(expert)) < beta  # (N,)
         action = np.where(expert_drives if model.discrete else expert_drives[:, None], expert, student)
         obs, reward, terminated, truncated, info = env.step(action)
         valid = loop.step(reward, terminated, truncated, info)  # the autoreset step's state is no one's choice
         memory.after_step(valid)  # its observation is a new episode's first: the state starts afresh there
-        dataset.add(obs_t, torch.from_numpy(expert), valid, start)
+        dataset.add(obs_t, labels, valid, start)
         agreed += int((agreement(student, expert, model.discrete) & valid).sum())
         visited += int(valid.sum())
     dataset.end_block(first_state)
@@ -246,33 +296,41 @@ def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any,
 
 
 def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Dataset, config: DAggerConfig,
-         rng: np.random.Generator, update: int) -> float:
-    """gradient_steps minibatches of the imitation loss, drawn uniformly from D; their mean loss."""
-    total, steps = 0.0, 0
+         rng: np.random.Generator, update: int, aux: torch.nn.Linear | None = None) -> dict[str, float]:
+    """gradient_steps minibatches of the imitation loss (+ the auxiliary task's), drawn uniformly from D; their
+    mean losses."""
+    totals, steps = {"loss": 0.0, "aux_loss": 0.0}, 0
+    params = [*model.parameters(), *(aux.parameters() if aux is not None else ())]
     for _ in range(config.gradient_steps):
-        output, labels = _minibatch(model, dataset, config, rng)
+        features, labels = _minibatch(model, dataset, config, rng)
         if not len(labels):  # recurrent columns without a transition (possible only for tiny num_steps)
             continue
-        loss = imitation_loss(output, labels, model.discrete, config.brake_weight)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"DAgger: the loss became {loss.item()} at iteration {update}; lower "
-                                     f"learning_rate (now {config.learning_rate})")
+        actions, rays = _split(labels, model, aux is not None)
+        loss = imitation_loss(model.pi(features), actions, model.discrete, config.brake_weight)
+        aux_loss = ((aux(features) - rays) ** 2).mean() if aux is not None else torch.zeros(())
+        if not torch.isfinite(loss + aux_loss):
+            raise FloatingPointError(f"DAgger: the loss became {loss.item()} (auxiliary {aux_loss.item()}) at "
+                                     f"iteration {update}; lower learning_rate (now {config.learning_rate})")
         optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        (loss + config.aux_coef * aux_loss).backward()
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
-        total, steps = total + loss.item(), steps + 1
-    return total / steps if steps else float("nan")
+        totals["loss"] += loss.item()
+        totals["aux_loss"] += aux_loss.item()
+        steps += 1
+    if aux is None:
+        del totals["aux_loss"]
+    return {k: v / steps if steps else float("nan") for k, v in totals.items()}
 
 
 def _minibatch(model: ActorCritic, dataset: Dataset, config: DAggerConfig,
                rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The student's outputs on a minibatch of D and the expert's labels for them. Feed-forward: batch_size rows
+    """The student's features (B, F) on a minibatch of D and the label rows for them. Feed-forward: batch_size rows
     drawn uniformly. Recurrent: batch_size // num_steps (at least 1) columns, each a random car of a random
     block, replayed from the block's stored state and cut to their transitions."""
     if not model.recurrent:
         obs, labels = dataset.rows(torch.from_numpy(rng.integers(0, len(dataset), config.batch_size)))
-        return _policy(model, obs), labels
+        return _features(model, obs), labels
     columns = max(1, config.batch_size // config.num_steps)
     block = torch.from_numpy(rng.integers(0, dataset.blocks, columns))  # (b,)
     car = torch.from_numpy(rng.integers(0, config.num_envs, columns))  # (b,)
@@ -280,5 +338,7 @@ def _minibatch(model: ActorCritic, dataset: Dataset, config: DAggerConfig,
     return _replay(model, obs, state, starts)[valid], labels[valid]  # (transitions, ...)
 
 
-def _extra(dataset: Dataset, rng: np.random.Generator, memory: Memory) -> dict[str, Any]:
-    return {"dataset": dataset.state_dict(), "rng": rng.bit_generator.state, **memory.payload()}
+def _extra(dataset: Dataset, rng: np.random.Generator, memory: Memory,
+           aux: torch.nn.Linear | None = None) -> dict[str, Any]:
+    extra = {"dataset": dataset.state_dict(), "rng": rng.bit_generator.state, **memory.payload()}
+    return extra if aux is None else {**extra, "aux_head": aux.state_dict()}

@@ -54,7 +54,7 @@ def warm_start(model: nn.Module, config: Any, path: str | os.PathLike) -> list[s
     return loaded
 
 
-SENSOR_KEYS = ("obs", "n_rays", "ray_fov", "ray_range", "image_size", "cells_per_pixel")
+SENSOR_KEYS = ("obs", "n_rays", "ray_fov", "ray_range", "image_size", "cells_per_pixel", "speedometer")
 """the env arguments that shape an observation: a student's backbone reads the observation they made"""
 
 

@@ -7,6 +7,7 @@ while driving it, its agreement rises, it resumes as the uninterrupted run and d
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_defaults_and_bad_settings():
     for bad, name in [({"beta0": 1.5}, "beta0"), ({"beta_decay": -0.1}, "beta_decay"),
                       ({"gradient_steps": 0}, "gradient_steps"), ({"buffer_size": 3, "num_envs": 4}, "buffer_size"),
                       ({"share_backbone": 1}, "share_backbone"), ({"max_grad_norm": 0.0}, "max_grad_norm"),
-                      ({"brake_weight": 0.0}, "brake_weight")]:
+                      ({"brake_weight": 0.0}, "brake_weight"), ({"aux_coef": -1.0}, "aux_coef")]:
         with pytest.raises(ValueError, match=name):
             DAggerConfig(**bad)
 
@@ -164,7 +165,7 @@ def test_the_students_agreement_with_the_expert_rises_on_easy():
     _, history = train(config)
     assert history["agreement"][0] < 0.5 and history["agreement"][-1] > 0.8, history["agreement"]
     assert history["loss"][-1] < history["loss"][0]
-    assert set(history) == {"global_step", "episodic_return", "sps", *FAMILIES["dagger"].metrics}
+    assert set(history) == {"global_step", "episodic_return", "sps", *FAMILIES["dagger"].metrics} - {"aux_loss"}
 
 
 @pytest.mark.parametrize("continuous", [False, True])
@@ -180,7 +181,7 @@ def test_a_recurrent_students_blocks_replay_from_their_stored_state_as_it_drove_
         return outputs[-1]
 
     monkeypatch.setattr(dagger, "_step_policy", record_step_policy)
-    monkeypatch.setattr(dagger, "_fit", lambda *args: 0.0)
+    monkeypatch.setattr(dagger, "_fit", lambda *args: {"loss": 0.0})
     config = DAggerConfig(env_kwargs={"level": "normal", "max_episode_steps": 6, "continuous": continuous},
                           total_timesteps=4 * 8 * 3, beta0=0.5, **GRU, **TINY)
     model, history = train(config, log=events.append)
@@ -198,12 +199,16 @@ def test_a_recurrent_students_blocks_replay_from_their_stored_state_as_it_drove_
     with torch.no_grad():
         for block in range(3):
             obs, state = stored["obs"][block], tuple(s[block] for s in stored["state"])
-            torch.testing.assert_close(dagger._replay(model, obs, state, stored["starts"][block]), driven[block])
+            replay = functools.partial(_replay_policy, model, obs)
+            torch.testing.assert_close(replay(state, stored["starts"][block]), driven[block])
             if block:  # the stored state and starts both matter: without either the replay is another
                 zero = tuple(torch.zeros_like(s) for s in state)
-                assert not torch.allclose(dagger._replay(model, obs, zero, stored["starts"][block]), driven[block])
-                no_starts = torch.zeros_like(stored["starts"][block])
-                assert not torch.allclose(dagger._replay(model, obs, state, no_starts), driven[block])
+                assert not torch.allclose(replay(zero, stored["starts"][block]), driven[block])
+                assert not torch.allclose(replay(state, torch.zeros_like(stored["starts"][block])), driven[block])
+
+
+def _replay_policy(model, obs, state, starts):
+    return model.pi(dagger._replay(model, obs, state, starts))  # features (T, b, hidden) -> outputs
 
 
 def test_a_recurrent_students_agreement_with_the_expert_rises_on_easy():
@@ -217,7 +222,30 @@ def test_a_recurrent_students_agreement_with_the_expert_rises_on_easy():
     assert history["dataset_size"][-1] > 0.99 * 16 * 64 * 6  # six blocks, all but the autoreset steps
 
 
-@pytest.mark.parametrize("student", [{}, GRU], ids=["mlp", "gru"])
+AUX = {"aux_coef": 1.0}
+
+
+@pytest.mark.parametrize(("continuous", "student"), [(False, {}), (True, {}), (True, GRU)],
+                         ids=["discrete", "box", "gru"])
+def test_the_auxiliary_task_labels_each_state_with_its_rays_and_learns_them(continuous, student):
+    """On rays the privileged reading is the observation itself: every stored label row is the expert's action,
+    then the state's observation; the auxiliary loss falls; the head is kept beside the student, not in it."""
+    config = DAggerConfig(env_kwargs={"level": "normal", "continuous": continuous}, total_timesteps=4 * 8 * 6,
+                          learning_rate=3e-3, **{**TINY, "gradient_steps": 30}, **AUX, **student)
+    events = []
+    model, history = train(config, log=events.append)
+    extra = events[-1]["state"]()["extra"]
+    stored, obs = extra["dataset"]["labels"], extra["dataset"]["obs"]
+    a = 2 if continuous else 1
+    assert stored.shape[-1] == a + obs.shape[-1] and stored.dtype == torch.float32
+    torch.testing.assert_close(stored[..., a:], obs, rtol=0, atol=0)
+    if not continuous:
+        assert set(stored[..., 0].unique().tolist()) <= set(range(5))
+    assert history["aux_loss"][-1] < 0.5 * history["aux_loss"][0], history["aux_loss"]
+    assert set(extra["aux_head"]) == {"weight", "bias"} and not any("aux" in k for k in model.state_dict())
+
+
+@pytest.mark.parametrize("student", [{}, GRU, AUX], ids=["mlp", "gru", "aux"])
 def test_resume_equals_uninterrupted(tmp_path, student):
     """Checkpoint after iteration 2 through the hook, resume: the same weights, dataset and metrics as a run that
     never stopped, on normal with pedestrians, autoresets and the student driving part of the way (a recurrent
@@ -237,6 +265,9 @@ def test_resume_equals_uninterrupted(tmp_path, student):
     full_model, full = train(config, log=checkpoint)
     full_extra = states[5]["extra"]
     resumed_model, resumed = train(config, resume=load_checkpoint(tmp_path / "c.pt"), log=checkpoint)
+    if "aux_coef" in student:  # the auxiliary head resumes too (its optimizer state with the student's)
+        for name, value in full_extra["aux_head"].items():
+            torch.testing.assert_close(value, states[5]["extra"]["aux_head"][name], rtol=0, atol=0)
     for key in set(full) - {"sps"}:
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
     for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values(), strict=True):
@@ -244,7 +275,7 @@ def test_resume_equals_uninterrupted(tmp_path, student):
     for a, b in zip(full_extra["memory"]["state"], states[5]["extra"]["memory"]["state"], strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     torch.testing.assert_close(full_extra["dataset"]["labels"], states[5]["extra"]["dataset"]["labels"])
-    if student:  # the resumed run's ring of 100 // 32 = 3 blocks wrapped as the whole one's did
+    if "backbone" in student:  # the resumed run's ring of 100 // 32 = 3 blocks wrapped as the whole one's did
         assert len(full_extra["dataset"]["labels"]) == 3 and full_extra["dataset"]["cursor"] == 2
         assert [tuple(s.shape) for s in full_extra["memory"]["state"]] == [(1, 4, 16)]  # the policy's only
     else:
