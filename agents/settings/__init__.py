@@ -57,14 +57,20 @@ def entries_for(env_id: str, env_kwargs: dict[str, Any] | None = None) -> list[s
 
 def tuned_settings(family: str, env_id: str, env_kwargs: dict[str, Any] | None = None
                    ) -> tuple[dict[str, Any], list[str]]:
-    """(settings, the entries they came from) for `family` on an env; `[default]` when the env has no entry."""
+    """(settings, the entries they came from) for `family` on an env; `[default]` when the env has no entry. A
+    later entry's keys replace an earlier one's, but `env_kwargs` merge key by key (the pixels entry's
+    speedometer stays under the level's sensor)."""
     table = _table(family)
     found = [name for name in entries_for(env_id, env_kwargs) if name in table]
     if not found and "default" in table:
         found = ["default"]
     settings: dict[str, Any] = {}
     for name in found:
-        settings.update(as_tuples(table[name]))
+        entry = as_tuples(table[name])
+        env_kwargs_so_far = {**settings.get("env_kwargs", {}), **entry.get("env_kwargs", {})}
+        settings.update(entry)
+        if env_kwargs_so_far:
+            settings["env_kwargs"] = env_kwargs_so_far
     return settings, found
 
 

@@ -187,7 +187,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "pixels. Tables as `bench drive`'s.",
     )
     te.add_argument("--minutes", type=positive_float, default=10.0, help="training minutes per PPO row (10)")
-    te.add_argument("--levels", nargs="+", choices=level_names(), default=["normal", "hard"], help="levels")
+    te.add_argument("--levels", nargs="*", choices=level_names(), default=["normal", "hard"],
+                    help="levels of the rays rows (normal hard; none given: only DAgger on normal's pixels)")
     te.add_argument("--rows", nargs="+", choices=("dagger", "ppo", "ppo-gru", "ppo-from-dagger"),
                     default=["dagger", "ppo", "ppo-gru", "ppo-from-dagger"], help="which learners (all)")
     te.add_argument("--no-pixels", action="store_true", help="skip DAgger on normal's pixels")
@@ -288,6 +289,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "bench" and args.bench == "teachers":
         from sandbox.bench.teachers import run_teachers_bench
 
+        if not args.levels and args.no_pixels:
+            raise ValueError("--levels with no level and --no-pixels leave nothing to run")
         print(run_teachers_bench(args.minutes, tuple(args.levels), args.seed, tuple(args.rows),
                                  pixels=not args.no_pixels))
     elif args.command == "bench" and args.bench == "a3c":

@@ -38,3 +38,10 @@ def test_a_learner_that_stops_before_its_budget_is_evaluated_where_it_stopped():
     clock.finish()  # its step count ran out: the final evaluation is made now
     clock.finish()  # and only once
     assert len(calls) == 1 and clock.row("x")[2] == "100%"
+
+
+def test_bench_teachers_with_nothing_to_run_is_refused(capsys):
+    from sandbox.cli import main
+
+    assert main(["bench", "teachers", "--levels", "--no-pixels"]) == 2
+    assert "--levels with no level and --no-pixels" in capsys.readouterr().err
