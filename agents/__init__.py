@@ -114,5 +114,5 @@ register_family(Family("a3c", a3c.A3CConfig, a3c.train, _actor_critic, _rollout,
 register_family(Family("dagger", dagger.DAggerConfig, dagger.train, _actor_critic, _rollout, whole_rollouts=True,
                        metrics={"loss": "losses/imitation_loss", "aux_loss": "losses/aux_loss",
                                 "agreement": "charts/agreement", "beta": "charts/beta",
-                                "dataset_size": "charts/dataset_size"},
+                                "dataset_size": "charts/dataset_size", "learning_rate": "charts/learning_rate"},
                        help="DAgger: a student of the privileged expert on the states it visits; CarDrive only"))

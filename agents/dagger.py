@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 import envs
+from agents.a2c import annealed_lr
 from agents.actor_critic import ActorCritic, Memory, State, setup_actor_critic
 from agents.dagger_data import Aggregate, Sequences
 from agents.envs import obs_to_tensor
@@ -90,6 +91,9 @@ class DAggerConfig:
     total_timesteps: int = 500_000
     """env steps of the whole run (whole iterations)"""
     learning_rate: float = 1e-3
+    anneal_lr: bool = False
+    """decay the learning rate linearly to 0 over the run's iterations (`agents.a2c.annealed_lr`): a student that
+    has learned in its first minutes stops swinging from one iteration's refit to the next"""
     optimizer: str = "adam"
     """adam, rmsprop or sgd"""
     beta0: float = 1.0
@@ -119,7 +123,7 @@ class DAggerConfig:
         check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "buffer_size", "batch_size",
                             "gradient_steps")
         check_unit_interval(self, "beta0", "beta_decay")
-        check_bools(self, "share_backbone", "ortho_init")
+        check_bools(self, "share_backbone", "ortho_init", "anneal_lr")
         if self.buffer_size < self.num_envs:
             raise ValueError(f"buffer_size must hold one batch step of the cars (num_envs {self.num_envs}), "
                              f"got {self.buffer_size}")
@@ -176,14 +180,20 @@ def train(config: DAggerConfig, log: Hook | None = None,
         rng.bit_generator.state = resume["extra"]["rng"]
         if aux is not None:
             aux.load_state_dict(resume["extra"]["aux_head"])
-    for update in range(loop.update + 1, config.total_timesteps // (config.num_envs * config.num_steps) + 1):
+    num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
+    for update in range(loop.update + 1, num_updates + 1):
+        if config.anneal_lr:  # every group: the auxiliary head's too
+            for group in optimizer.param_groups:
+                group["lr"] = annealed_lr(config.learning_rate, update, num_updates)
         # rollout
         beta = beta_schedule(config.beta0, config.beta_decay, update)
         obs, agreed = _collect(model, env, core, loop, obs, dataset, memory, beta, rng, aux is not None)
         # update
         losses = _fit(model, optimizer, dataset, config, rng, update, aux)
         # log
-        loop.log_update(update, {**losses, "agreement": agreed, "beta": beta, "dataset_size": len(dataset)},
+        metrics = {**losses, "agreement": agreed, "beta": beta, "dataset_size": len(dataset),
+                   "learning_rate": optimizer.param_groups[0]["lr"]}
+        loop.log_update(update, metrics,
                         functools.partial(_extra, dataset, rng, memory, aux))
     env.close()
     return model, loop.history

@@ -90,7 +90,8 @@ def test_defaults_and_bad_settings():
     for bad, name in [({"beta0": 1.5}, "beta0"), ({"beta_decay": -0.1}, "beta_decay"),
                       ({"gradient_steps": 0}, "gradient_steps"), ({"buffer_size": 3, "num_envs": 4}, "buffer_size"),
                       ({"share_backbone": 1}, "share_backbone"), ({"max_grad_norm": 0.0}, "max_grad_norm"),
-                      ({"brake_weight": 0.0}, "brake_weight"), ({"aux_coef": -1.0}, "aux_coef")]:
+                      ({"brake_weight": 0.0}, "brake_weight"), ({"aux_coef": -1.0}, "aux_coef"),
+                      ({"anneal_lr": 1}, "anneal_lr")]:
         with pytest.raises(ValueError, match=name):
             DAggerConfig(**bad)
 
@@ -223,6 +224,19 @@ def test_a_recurrent_students_agreement_with_the_expert_rises_on_easy():
 
 
 AUX = {"aux_coef": 1.0}
+
+
+def test_an_annealed_learning_rate_falls_linearly_in_every_group():
+    """anneal_lr: iteration i of n fits at lr * (1 - (i - 1) / n), the auxiliary head's group as the student's."""
+    config = DAggerConfig(env_kwargs={"level": "normal"}, total_timesteps=4 * 8 * 4, learning_rate=1e-3,
+                          anneal_lr=True, **TINY, **AUX)
+    groups = []
+    _, history = train(config, log=lambda e: groups.append(e["state"]()["optimizer"]["param_groups"])
+                       if e["kind"] == "update" else None)
+    np.testing.assert_allclose(history["learning_rate"], [1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
+    assert all(len(g) == 2 and g[0]["lr"] == g[1]["lr"] for g in groups)
+    _, constant = train(DAggerConfig(env_kwargs={"level": "normal"}, total_timesteps=4 * 8 * 2, **TINY))
+    assert constant["learning_rate"] == [1e-3, 1e-3]
 
 
 @pytest.mark.parametrize(("continuous", "student"), [(False, {}), (True, {}), (True, GRU)],
