@@ -221,7 +221,7 @@ def _dataset(model: ActorCritic, config: DAggerConfig, obs: Obs, state: State, c
     n = config.num_envs
     labels = torch.zeros(n, dtype=torch.long) if model.discrete else torch.zeros(n, model.pi.out_features)
     if config.aux_coef > 0:
-        labels = torch.zeros(n, labels.reshape(n, -1).shape[1] + core.config.rays_size)
+        labels = torch.zeros(n, _action_columns(model) + core.config.rays_size)
     if not model.recurrent:
         return Aggregate(config.buffer_size, obs, labels)
     return Sequences(max(1, config.buffer_size // (n * config.num_steps)), config.num_steps, obs, labels, state)
@@ -241,11 +241,16 @@ def _labels(expert: np.ndarray, core: Any, aux: bool) -> torch.Tensor:
     return torch.cat([labels.float().reshape(len(expert), -1), torch.from_numpy(core.rays())], dim=1)
 
 
+def _action_columns(model: ActorCritic) -> int:
+    """How many columns of a float label row hold the action: 1 (a Discrete index) or the Box action's size."""
+    return 1 if model.discrete else model.pi.out_features
+
+
 def _split(labels: torch.Tensor, model: ActorCritic, aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(actions as `imitation_loss` takes them, the privileged rays or None) from D's label rows."""
     if not aux:
         return labels, None
-    a = 1 if model.discrete else model.pi.out_features
+    a = _action_columns(model)
     actions = labels[:, 0].long() if model.discrete else labels[:, :a]
     return actions, labels[:, a:]
 
@@ -253,7 +258,7 @@ def _split(labels: torch.Tensor, model: ActorCritic, aux: bool) -> tuple[torch.T
 def _policy(model: ActorCritic, obs: Obs) -> torch.Tensor:
     """A feed-forward student's policy head output, logits or the Gaussian's mean (B, ...): DAgger never needs
     the value."""
-    return model.pi(model.backbone(obs))
+    return model.pi(_features(model, obs))
 
 
 def _features(model: ActorCritic, obs: Obs) -> torch.Tensor:

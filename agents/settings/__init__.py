@@ -66,11 +66,7 @@ def tuned_settings(family: str, env_id: str, env_kwargs: dict[str, Any] | None =
         found = ["default"]
     settings: dict[str, Any] = {}
     for name in found:
-        entry = as_tuples(table[name])
-        env_kwargs_so_far = {**settings.get("env_kwargs", {}), **entry.get("env_kwargs", {})}
-        settings.update(entry)
-        if env_kwargs_so_far:
-            settings["env_kwargs"] = env_kwargs_so_far
+        settings = merged(settings, as_tuples(table[name]))
     return settings, found
 
 
