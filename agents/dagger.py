@@ -41,6 +41,7 @@ true world, so only CarDrive can be learned from.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,7 @@ from agents.actor_critic import ActorCritic, Memory, State, setup_actor_critic
 from agents.dagger_data import Aggregate, Sequences
 from agents.envs import obs_to_tensor
 from agents.loop import UpdateLog, start_loop
+from agents.weight_average import WeightAverage
 from envs import drive_expert
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_bools, check_positive_ints, check_unit_interval
@@ -114,6 +116,11 @@ class DAggerConfig:
     aux_coef: float = 0.0
     """weight of the auxiliary task (0: none): predict the privileged rays of each state from the features
     (see the module docstring); the head is kept in the checkpoint's extra, the student stays a plain policy"""
+    ema_decay: float = 0.0
+    """0: the student is the optimizer's weights. In (0, 1): the student is their exponential moving average
+    over minibatch steps (`agents.weight_average`; ~1 / (1 - ema_decay) steps), which drives, is evaluated and
+    is saved, the optimizer's weights kept in the checkpoint's extra. A student whose loss no longer falls but
+    whose driving swings from one iteration's refit to the next settles on the average"""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -133,6 +140,8 @@ class DAggerConfig:
             raise ValueError(f"brake_weight must be > 0, got {self.brake_weight!r}")
         if not self.aux_coef >= 0:
             raise ValueError(f"aux_coef must be >= 0, got {self.aux_coef!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: no average), got {self.ema_decay!r}")
 
 
 def beta_schedule(beta0: float, beta_decay: float, iteration: int) -> float:
@@ -173,6 +182,7 @@ def train(config: DAggerConfig, log: Hook | None = None,
     core, rng = env.unwrapped.core, np.random.default_rng(config.seed)  # the world the expert reads
     aux = _aux_head(model, core, optimizer) if config.aux_coef > 0 else None  # before the optimizer's state loads
     loop, obs = start_loop("dagger", config, env, model, optimizer, resume, log)
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None  # of the loaded weights
     memory = _student_memory(model, env.num_envs, resume)
     dataset = _dataset(model, config, obs_to_tensor(obs), memory.state, core)
     if resume is not None:
@@ -180,6 +190,8 @@ def train(config: DAggerConfig, log: Hook | None = None,
         rng.bit_generator.state = resume["extra"]["rng"]
         if aux is not None:
             aux.load_state_dict(resume["extra"]["aux_head"])
+        if average is not None:
+            average.load_state_dict(resume["extra"]["weight_average"])
     num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
     for update in range(loop.update + 1, num_updates + 1):
         if config.anneal_lr:  # every group: the auxiliary head's too
@@ -188,13 +200,14 @@ def train(config: DAggerConfig, log: Hook | None = None,
         # rollout
         beta = beta_schedule(config.beta0, config.beta_decay, update)
         obs, agreed = _collect(model, env, core, loop, obs, dataset, memory, beta, rng, aux is not None)
-        # update
-        losses = _fit(model, optimizer, dataset, config, rng, update, aux)
+        # update (the optimizer's own weights in the model while it steps, the average after)
+        with average.training() if average is not None else contextlib.nullcontext():
+            losses = _fit(model, optimizer, dataset, config, rng, update, aux, average)
         # log
         metrics = {**losses, "agreement": agreed, "beta": beta, "dataset_size": len(dataset),
                    "learning_rate": optimizer.param_groups[0]["lr"]}
         loop.log_update(update, metrics,
-                        functools.partial(_extra, dataset, rng, memory, aux))
+                        functools.partial(_extra, dataset, rng, memory, aux, average))
     env.close()
     return model, loop.history
 
@@ -311,9 +324,10 @@ def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any,
 
 
 def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Dataset, config: DAggerConfig,
-         rng: np.random.Generator, update: int, aux: torch.nn.Linear | None = None) -> dict[str, float]:
-    """gradient_steps minibatches of the imitation loss (+ the auxiliary task's), drawn uniformly from D; their
-    mean losses."""
+         rng: np.random.Generator, update: int, aux: torch.nn.Linear | None = None,
+         average: WeightAverage | None = None) -> dict[str, float]:
+    """gradient_steps minibatches of the imitation loss (+ the auxiliary task's), drawn uniformly from D, each
+    step moving the weights' average (if any); their mean losses."""
     totals, steps = {"loss": 0.0, "aux_loss": 0.0}, 0
     params = [*model.parameters(), *(aux.parameters() if aux is not None else ())]
     for _ in range(config.gradient_steps):
@@ -330,6 +344,8 @@ def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Dataset,
         (loss + config.aux_coef * aux_loss).backward()
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
+        if average is not None:
+            average.update()
         totals["loss"] += loss.item()
         totals["aux_loss"] += aux_loss.item()
         steps += 1
@@ -353,7 +369,11 @@ def _minibatch(model: ActorCritic, dataset: Dataset, config: DAggerConfig,
     return _replay(model, obs, state, starts)[valid], labels[valid]  # (transitions, ...)
 
 
-def _extra(dataset: Dataset, rng: np.random.Generator, memory: Memory,
-           aux: torch.nn.Linear | None = None) -> dict[str, Any]:
+def _extra(dataset: Dataset, rng: np.random.Generator, memory: Memory, aux: torch.nn.Linear | None = None,
+           average: WeightAverage | None = None) -> dict[str, Any]:
     extra = {"dataset": dataset.state_dict(), "rng": rng.bit_generator.state, **memory.payload()}
-    return extra if aux is None else {**extra, "aux_head": aux.state_dict()}
+    if aux is not None:
+        extra["aux_head"] = aux.state_dict()
+    if average is not None:
+        extra["weight_average"] = average.state_dict()
+    return extra

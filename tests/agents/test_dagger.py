@@ -91,7 +91,8 @@ def test_defaults_and_bad_settings():
                       ({"gradient_steps": 0}, "gradient_steps"), ({"buffer_size": 3, "num_envs": 4}, "buffer_size"),
                       ({"share_backbone": 1}, "share_backbone"), ({"max_grad_norm": 0.0}, "max_grad_norm"),
                       ({"brake_weight": 0.0}, "brake_weight"), ({"aux_coef": -1.0}, "aux_coef"),
-                      ({"anneal_lr": 1}, "anneal_lr")]:
+                      ({"anneal_lr": 1}, "anneal_lr"), ({"ema_decay": 1.0}, "ema_decay"),
+                      ({"ema_decay": -0.5}, "ema_decay")]:
         with pytest.raises(ValueError, match=name):
             DAggerConfig(**bad)
 
@@ -224,6 +225,24 @@ def test_a_recurrent_students_agreement_with_the_expert_rises_on_easy():
 
 
 AUX = {"aux_coef": 1.0}
+EMA = {"ema_decay": 0.9}
+
+
+def test_the_averaged_student_drives_and_is_saved_the_optimizers_weights_kept_beside():
+    """ema_decay: the model that drives, is evaluated and saved is the average of the optimizer's weights, which
+    travel in the extra (and differ from it after a few steps)."""
+    config = DAggerConfig(env_kwargs={"level": "normal"}, total_timesteps=4 * 8 * 3, learning_rate=3e-3,
+                          **TINY, **EMA)
+    events = []
+    model, _ = train(config, log=events.append)
+    extra = events[-1]["state"]()["extra"]
+    live, saved = extra["weight_average"]["live"], events[-1]["state"]()["model"]
+    assert extra["weight_average"]["steps"] == 3 * TINY["gradient_steps"]
+    assert len(live) == len(list(model.parameters()))
+    for (name, p), w in zip(model.named_parameters(), live, strict=True):
+        torch.testing.assert_close(saved[name], p.detach(), rtol=0, atol=0)  # what is saved is what drives
+        if name.startswith(("backbone.", "pi.")):  # the policy's (DAgger leaves the critic untrained)
+            assert not torch.equal(p.detach(), w), name  # the average trails the optimizer's weights
 
 
 def test_an_annealed_learning_rate_falls_linearly_in_every_group():
@@ -259,7 +278,7 @@ def test_the_auxiliary_task_labels_each_state_with_its_rays_and_learns_them(cont
     assert set(extra["aux_head"]) == {"weight", "bias"} and not any("aux" in k for k in model.state_dict())
 
 
-@pytest.mark.parametrize("student", [{}, GRU, AUX], ids=["mlp", "gru", "aux"])
+@pytest.mark.parametrize("student", [{}, GRU, AUX, EMA], ids=["mlp", "gru", "aux", "ema"])
 def test_resume_equals_uninterrupted(tmp_path, student):
     """Checkpoint after iteration 2 through the hook, resume: the same weights, dataset and metrics as a run that
     never stopped, on normal with pedestrians, autoresets and the student driving part of the way (a recurrent
@@ -282,6 +301,10 @@ def test_resume_equals_uninterrupted(tmp_path, student):
     if "aux_coef" in student:  # the auxiliary head resumes too (its optimizer state with the student's)
         for name, value in full_extra["aux_head"].items():
             torch.testing.assert_close(value, states[5]["extra"]["aux_head"][name], rtol=0, atol=0)
+    if "ema_decay" in student:  # the optimizer's own weights resume beside the averaged student
+        for a, b in zip(full_extra["weight_average"]["live"], states[5]["extra"]["weight_average"]["live"],
+                        strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
     for key in set(full) - {"sps"}:
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
     for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values(), strict=True):
