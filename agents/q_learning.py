@@ -32,6 +32,7 @@ from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, linear_schedule
 from agents.replay_buffer import ReplayBuffer
 from agents.warm_start import announce_warm_start, warm_start
+from agents.weight_average import polyak_update
 from sandbox.runs.checkpoints import to_numpy, to_tensors
 from sandbox.runs.hooks import Hook
 from sandbox.runs.validate import check_positive_ints
@@ -137,8 +138,7 @@ def train(config: QLearningConfig, log: Hook | None = None,
             for _ in range(config.gradient_steps):
                 losses.append(_update(q, target, optimizer, buffer.sample(config.batch_size, rng), config))
         if global_step // config.target_network_frequency > (global_step - n) // config.target_network_frequency:
-            for p_target, p in zip(target.parameters(), q.parameters(), strict=True):
-                p_target.data.mul_(1.0 - config.tau).add_(config.tau * p.data)
+            polyak_update(target.parameters(), q.parameters(), config.tau)
         # log, every LOG_EVERY env steps
         if (global_step // LOG_EVERY) > ((global_step - n) // LOG_EVERY):
             td_loss = float(np.mean(losses)) if losses else float("nan")  # nan: still exploring

@@ -7,6 +7,8 @@ the next though its loss no longer falls:
 after the t-th optimizer step. The warm-up d_t lets the average follow the first steps closely instead of
 holding the initial weights for 1 / (1 - decay) steps.
 
+`polyak_update` is the step itself, shared with Q-learning's soft target network (tau = 1 - d_t here).
+
 The model holds the average between fits, so whatever reads the model (acting, evaluation, checkpoints, a hook)
 reads the averaged driver; `training()` swaps the live weights in for the optimizer and back out after. The live
 weights are the optimizer's (its state is theirs) and travel in the checkpoint's extra for resume.
@@ -14,11 +16,18 @@ weights are the optimizer's (its state is theirs) and travel in the checkpoint's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
+
+
+def polyak_update(target: Iterable[torch.Tensor], source: Iterable[torch.Tensor], tau: float) -> None:
+    """target <- tau * source + (1 - tau) * target, tensor by tensor, in place."""
+    with torch.no_grad():
+        for t, s in zip(target, source, strict=True):
+            t.mul_(1.0 - tau).add_(tau * s)
 
 
 class WeightAverage:
@@ -34,10 +43,9 @@ class WeightAverage:
     def training(self) -> Iterator[None]:
         """Inside: the model holds the live weights, and `update()` after each optimizer step moves the average.
         After: the model holds the average again."""
-        average = [p.detach().clone() for p in self.params]
+        self._average = [p.detach().clone() for p in self.params]
         with torch.no_grad():
             torch._foreach_copy_(self.params, self.live)
-        self._average = average
         try:
             yield
         finally:
@@ -49,8 +57,7 @@ class WeightAverage:
     def update(self) -> None:
         """theta_avg <- d_t theta_avg + (1 - d_t) theta, after an optimizer step (inside `training()`)."""
         decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        with torch.no_grad():
-            torch._foreach_lerp_(self._average, [p.detach() for p in self.params], 1 - decay)
+        polyak_update(self._average, self.params, 1.0 - decay)
         self.steps += 1
 
     def state_dict(self) -> dict[str, Any]:
