@@ -113,6 +113,14 @@ class DAggerConfig:
     """Box actions: a state where the expert brakes (its throttle < 0) counts this many times in the loss. The
     braking states are few (the car brakes for a bend or a pedestrian, and drives on most of the lap), so
     the plain mean fits them loosely, and a student that brakes a little late hits the pedestrian"""
+    overspeed_weight: float = 1.0
+    """Box actions: the throttle's squared error counts this many times where the student's throttle is above the
+    expert's (an asymmetric loss, as expectile regression weighs one side). A student that drives a little
+    faster than the expert reaches a pedestrian before it has braked; one a little slower does not"""
+    action_noise: float = 0.0
+    """Box actions: the standard deviation of Gaussian noise added to the student's driving (clipped to the
+    action space), the expert labelling the states it leads to (DART, Laskey et al. 2017): D holds the
+    recoveries from the student's near-misses, not only from its crashes. 0: none"""
     aux_coef: float = 0.0
     """weight of the auxiliary task (0: none): predict the privileged rays of each state from the features
     (see the module docstring); the head is kept in the checkpoint's extra, the student stays a plain policy"""
@@ -138,6 +146,10 @@ class DAggerConfig:
             raise ValueError(f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
         if not self.brake_weight > 0:
             raise ValueError(f"brake_weight must be > 0, got {self.brake_weight!r}")
+        if not self.overspeed_weight > 0:
+            raise ValueError(f"overspeed_weight must be > 0, got {self.overspeed_weight!r}")
+        if not self.action_noise >= 0:
+            raise ValueError(f"action_noise must be >= 0 (0: none), got {self.action_noise!r}")
         if not self.aux_coef >= 0:
             raise ValueError(f"aux_coef must be >= 0, got {self.aux_coef!r}")
         if not 0 <= self.ema_decay < 1:
@@ -150,14 +162,19 @@ def beta_schedule(beta0: float, beta_decay: float, iteration: int) -> float:
 
 
 def imitation_loss(output: torch.Tensor, labels: torch.Tensor, discrete: bool,
-                   brake_weight: float = 1.0) -> torch.Tensor:
+                   brake_weight: float = 1.0, overspeed_weight: float = 1.0) -> torch.Tensor:
     """The student's loss on expert labels. Discrete: the cross-entropy of the logits (B, n) against the labels
     (B,); Box: the squared distance of the Gaussian's mean (B, d) to the labels (B, d), summed over d, i.e. its
     negative log-likelihood at unit variance up to a constant (as behaviour cloning fits it), each row weighted
-    by `brake_weight` where the expert brakes (labels[:, 1], the throttle, < 0) and by 1 elsewhere."""
+    by `brake_weight` where the expert brakes (labels[:, 1], the throttle, < 0) and by 1 elsewhere; the
+    throttle's own term weighted by `overspeed_weight` where the student's throttle is above the label."""
     if discrete:
         return torch.nn.functional.cross_entropy(output, labels)
-    squared = ((output - labels) ** 2).sum(-1)  # (B,)
+    error = (output - labels) ** 2  # (B, d)
+    if overspeed_weight != 1.0:
+        over = torch.where(output[:, 1] > labels[:, 1], overspeed_weight, 1.0)  # (B,)
+        error = torch.cat([error[:, :1], over[:, None] * error[:, 1:2], error[:, 2:]], -1)  # (B, d)
+    squared = error.sum(-1)  # (B,)
     if brake_weight == 1.0:
         return squared.mean()
     weight = torch.where(labels[:, 1] < 0, brake_weight, 1.0)  # (B,)
@@ -199,7 +216,8 @@ def train(config: DAggerConfig, log: Hook | None = None,
                 group["lr"] = annealed_lr(config.learning_rate, update, num_updates)
         # rollout
         beta = beta_schedule(config.beta0, config.beta_decay, update)
-        obs, agreed = _collect(model, env, core, loop, obs, dataset, memory, beta, rng, aux is not None)
+        obs, agreed = _collect(model, env, core, loop, obs, dataset, memory, beta, rng, aux is not None,
+                               config.action_noise)
         # update (the optimizer's own weights in the model while it steps, the average after)
         with average.training() if average is not None else contextlib.nullcontext():
             losses = _fit(model, optimizer, dataset, config, rng, update, aux, average)
@@ -301,10 +319,20 @@ def _greedy(model: ActorCritic, obs: Obs, memory: Memory) -> np.ndarray:
     return model.to_env(output.argmax(-1) if model.discrete else output)
 
 
+def _perturbed(model: ActorCritic, action: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """A Box action (N, d) plus N(0, noise^2) per component, clipped into the Box (DART's injected noise)."""
+    if model.discrete:
+        return action
+    noisy = torch.from_numpy(action + noise * rng.standard_normal(action.shape).astype(action.dtype))
+    return model.to_env(noisy)
+
+
 def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any, dataset: Dataset, memory: Memory,
-             beta: float, rng: np.random.Generator, aux: bool = False) -> tuple[Any, float]:
-    """Drive one iteration, each car's step the expert's with probability beta, and aggregate every visited
-    state with the expert's label; return the last observation and the student's agreement over the states."""
+             beta: float, rng: np.random.Generator, aux: bool = False,
+             noise: float = 0.0) -> tuple[Any, float]:
+    """Drive one iteration, each car's step the expert's with probability beta (the student's with Gaussian
+    `noise` on a Box action), and aggregate every visited state with the expert's label; return the last
+    observation and the student's agreement over the states."""
     agreed = visited = 0
     first_state = memory.state  # the state the block begins from (a recurrent student's; () otherwise)
     for _ in range(loop.config.num_steps):
@@ -312,7 +340,8 @@ def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any,
         expert, student = _label(core, model), _greedy(model, obs_t, memory)  # one batched call each for all cars
         labels = _labels(expert, core, aux)  # of the state the cars are in, before they step
         expert_drives = rng.random(len(expert)) < beta  # (N,)
-        action = np.where(expert_drives if model.discrete else expert_drives[:, None], expert, student)
+        driven = student if not noise else _perturbed(model, student, noise, rng)
+        action = np.where(expert_drives if model.discrete else expert_drives[:, None], expert, driven)
         obs, reward, terminated, truncated, info = env.step(action)
         valid = loop.step(reward, terminated, truncated, info)  # the autoreset step's state is no one's choice
         memory.after_step(valid)  # its observation is a new episode's first: the state starts afresh there
@@ -335,7 +364,8 @@ def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Dataset,
         if not len(labels):  # recurrent columns without a transition (possible only for tiny num_steps)
             continue
         actions, rays = _split(labels, model, aux is not None)
-        loss = imitation_loss(model.pi(features), actions, model.discrete, config.brake_weight)
+        loss = imitation_loss(model.pi(features), actions, model.discrete, config.brake_weight,
+                              config.overspeed_weight)
         aux_loss = ((aux(features) - rays) ** 2).mean() if aux is not None else torch.zeros(())
         if not torch.isfinite(loss + aux_loss):
             raise FloatingPointError(f"DAgger: the loss became {loss.item()} (auxiliary {aux_loss.item()}) at "

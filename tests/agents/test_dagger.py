@@ -46,6 +46,14 @@ def test_imitation_loss_by_hand():
     mean = torch.tensor([[0.5, 0.5], [0.2, 0.2]])
     assert imitation_loss(mean, braking, discrete=False, brake_weight=3.0).item() == pytest.approx(3 * 1.25 / 4)
     assert imitation_loss(mean, braking, discrete=False).item() == pytest.approx(1.25 / 2)
+    # overspeed_weight 4 on the throttle's term where the student's throttle is above the label: row 0 over
+    # ((0.5^2 + 4 * 1.5^2) + 0) / 2; row 0 under (its throttle below the label) is the plain loss
+    over = torch.tensor([[0.5, 1.0], [0.2, 0.2]])
+    assert imitation_loss(over, braking, discrete=False, overspeed_weight=4.0).item() == pytest.approx(
+        (0.5**2 + 4 * 1.5**2) / 2)
+    under = torch.tensor([[0.5, -1.0], [0.2, 0.2]])
+    assert imitation_loss(under, braking, discrete=False, overspeed_weight=4.0).item() == pytest.approx(
+        imitation_loss(under, braking, discrete=False).item())
 
 
 def test_agreement_by_hand():
@@ -92,7 +100,8 @@ def test_defaults_and_bad_settings():
                       ({"share_backbone": 1}, "share_backbone"), ({"max_grad_norm": 0.0}, "max_grad_norm"),
                       ({"brake_weight": 0.0}, "brake_weight"), ({"aux_coef": -1.0}, "aux_coef"),
                       ({"anneal_lr": 1}, "anneal_lr"), ({"ema_decay": 1.0}, "ema_decay"),
-                      ({"ema_decay": -0.5}, "ema_decay")]:
+                      ({"ema_decay": -0.5}, "ema_decay"), ({"overspeed_weight": 0.0}, "overspeed_weight"),
+                      ({"action_noise": -0.1}, "action_noise")]:
         with pytest.raises(ValueError, match=name):
             DAggerConfig(**bad)
 
@@ -168,6 +177,26 @@ def test_the_students_agreement_with_the_expert_rises_on_easy():
     assert history["agreement"][0] < 0.5 and history["agreement"][-1] > 0.8, history["agreement"]
     assert history["loss"][-1] < history["loss"][0]
     assert set(history) == {"global_step", "episodic_return", "sps", *FAMILIES["dagger"].metrics} - {"aux_loss"}
+
+
+def test_action_noise_perturbs_the_students_driving_within_the_box_and_the_expert_labels_it(monkeypatch):
+    """DART: the student's Box actions plus Gaussian noise of the given deviation, clipped into the Box; the
+    expert's steps (iteration 1) are not perturbed; every visited state is still labelled by the expert."""
+    record, events = _Recorder(monkeypatch), []
+    config = DAggerConfig(env_kwargs={"level": "normal", "continuous": True}, total_timesteps=16 * 32 * 2,
+                          num_envs=16, num_steps=32, gradient_steps=1, beta0=1.0, beta_decay=0.0,
+                          action_noise=0.2)
+    train(config, log=events.append)
+    actions, labels, students = (np.array(x).reshape(2, 32 * 16, 2) for x in
+                                 (record.actions, record.labels, record.students))
+    np.testing.assert_array_equal(actions[0], labels[0])  # the expert drives iteration 1 as it is
+    assert (np.abs(actions[1]) <= 1.0).all()  # the Box of the continuous CarDrive
+    noise = (actions[1] - students[1])[np.abs(students[1]) < 0.4]  # far from the Box's edges: seldom clipped
+    assert noise.size > 1000 and 0.17 < noise.std() < 0.23 and abs(noise.mean()) < 0.03, (noise.size, noise.std())
+    done = np.array([e["terminated"] | e["truncated"] for e in events if e["kind"] == "step"])  # (T, N)
+    valid = np.concatenate([np.ones((1, 16), bool), ~done[:-1]])
+    stored = next(e for e in reversed(events) if e["kind"] == "update")["state"]()["extra"]["dataset"]
+    np.testing.assert_array_equal(stored["labels"].numpy(), np.concatenate(record.labels)[valid.ravel()])
 
 
 @pytest.mark.parametrize("continuous", [False, True])
