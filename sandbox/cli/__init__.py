@@ -168,15 +168,16 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     add_seed(dr, "seed of every learner")
     px = bench.add_parser(
         "pixels",
-        help="our A2C or PPO with a CNN and SB3 PPO's CnnPolicy, the same minutes each on a level's pixels",
+        help="our A2C, PPO or DAgger with a CNN and SB3 PPO's CnnPolicy, the same minutes each on a level's pixels",
         description="As `bench drive`, on a level's 64x64 pixel observations (easy by default): our A2C (CNN, 64 "
-        "envs) or PPO (its shipped pixels settings) against SB3 PPO CnnPolicy (8 envs).",
+        "envs), PPO or DAgger (their shipped pixels settings; DAgger imitates the privileged expert, it does not "
+        "learn from the reward) against SB3 PPO CnnPolicy (8 envs).",
     )
     px.add_argument("--minutes", type=positive_float, default=5.0, help="training minutes per learner (5)")
     px.add_argument("--no-sb3", action="store_true", help="race ours alone")
     px.add_argument("--level", choices=level_names(), default="easy", help="the level (default easy)")
-    px.add_argument("--agent", choices=("a2c", "ppo"), default="a2c",
-                    help="ours: a2c (CNN, 64 envs) or ppo (its shipped pixels settings); default a2c")
+    px.add_argument("--agent", choices=("a2c", "ppo", "dagger"), default="a2c",
+                    help="ours: a2c (CNN, 64 envs), ppo or dagger (their shipped pixels settings); default a2c")
     add_seed(px, "seed of every learner")
     te = bench.add_parser(
         "teachers",
