@@ -255,6 +255,7 @@ def test_a_recurrent_students_agreement_with_the_expert_rises_on_easy():
 
 AUX = {"aux_coef": 1.0}
 EMA = {"ema_decay": 0.9}
+DART = {"action_noise": 0.3, "overspeed_weight": 2.0, "env_kwargs": {"continuous": True}}  # Box actions
 
 
 def test_the_averaged_student_drives_and_is_saved_the_optimizers_weights_kept_beside():
@@ -307,14 +308,16 @@ def test_the_auxiliary_task_labels_each_state_with_its_rays_and_learns_them(cont
     assert set(extra["aux_head"]) == {"weight", "bias"} and not any("aux" in k for k in model.state_dict())
 
 
-@pytest.mark.parametrize("student", [{}, GRU, AUX, EMA], ids=["mlp", "gru", "aux", "ema"])
+@pytest.mark.parametrize("student", [{}, GRU, AUX, EMA, DART], ids=["mlp", "gru", "aux", "ema", "dart"])
 def test_resume_equals_uninterrupted(tmp_path, student):
     """Checkpoint after iteration 2 through the hook, resume: the same weights, dataset and metrics as a run that
     never stopped, on normal with pedestrians, autoresets and the student driving part of the way (a recurrent
     student: the same state per car too)."""
     from sandbox.runs.checkpoints import save_checkpoint
 
-    config = DAggerConfig(total_timesteps=4 * 8 * 5, env_kwargs={"level": "normal", "max_episode_steps": 20},
+    student = dict(student)  # DART's noise draws from the mixing generator, which the checkpoint keeps
+    env_kwargs = {"level": "normal", "max_episode_steps": 20, **student.pop("env_kwargs", {})}
+    config = DAggerConfig(total_timesteps=4 * 8 * 5, env_kwargs=env_kwargs,
                           buffer_size=100, **TINY, **student)  # the ring wraps after iteration 3 (rows or blocks)
     states = {}
 
