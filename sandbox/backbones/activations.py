@@ -21,12 +21,25 @@ class ZeroGradientWarning(UserWarning):
     """A layer with zero gradient (the step activation) is being used where gradients are being recorded."""
 
 
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    """H(x) = 1 if x > 0 else 0, elementwise, in x's dtype."""
+    return (x > 0).to(x.dtype)
+
+
 class _HeavisideFn(torch.autograd.Function):
-    """H(x) = 1 if x > 0 else 0, with the true derivative: zero (almost) everywhere."""
+    """H(x) with the true derivative: zero (almost) everywhere. Written in the functorch style (a forward
+    without ctx, `setup_context`, a generated vmap rule) so that evolution's `torch.func.vmap` over a
+    population of networks can run it."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        return (x > 0).to(x.dtype)
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return heaviside(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
+        pass  # the gradient is zero: nothing to keep
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
@@ -53,7 +66,9 @@ class Heaviside(nn.Module):
         if self.training and x.requires_grad and torch.is_grad_enabled() and not self._warned:
             warnings.warn(STEP_MESSAGE, ZeroGradientWarning, stacklevel=2)
             self._warned = True
-        return _HeavisideFn.apply(x)
+        if x.requires_grad and torch.is_grad_enabled():
+            return _HeavisideFn.apply(x)
+        return heaviside(x)  # nothing records a gradient: the plain comparison
 
 
 class _TanhFn(torch.autograd.Function):

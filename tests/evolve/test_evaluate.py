@@ -17,6 +17,7 @@ def _vectors(spec, count, seed=0):
     ("normal", "mlp", {"widths": (16,)}),  # random pedestrian waits: each car's seed must not depend on its place
     ("hard", "mlp", {"widths": (8,), "activation": "step"}),
     ("easy", "attention", {"d_model": 8, "n_heads": 1, "n_layers": 1}),  # the vmap path
+    ("easy", "attention", {"d_model": 8, "n_heads": 1, "n_layers": 1, "activation": "step"}),  # vmap of the step
     ("normal", "gru", {"hidden_size": 8, "stem_options": {"widths": (8,)}}),  # a state per network
     ("normal", "lstm", {"hidden_size": 8, "num_layers": 2, "stem_options": {"widths": (8,)}}),
 ])

@@ -15,6 +15,7 @@ from sandbox.backbones import (
     MLPConfig,
     SelfAttention,
     ZeroGradientWarning,
+    make_activation,
     make_backbone,
 )
 from tests.sandbox.spaces import cardrive_space, observation_spaces, sample_batch
@@ -171,6 +172,17 @@ def test_step_activation_warns_a_gradient_learner_and_has_zero_gradient():
         with torch.no_grad():
             backbone(obs)
         backbone.eval()(obs)
+
+
+def test_step_activation_runs_under_vmap_as_evolution_calls_it():
+    """Evolution evaluates a population of non-MLP networks through torch.func.vmap (evolve/population.py);
+    the step's autograd Function once refused to run there (architecture evolution with attention crashed)."""
+    step = make_activation("step")
+    x = torch.randn(3, 4, 5)
+    assert torch.equal(torch.func.vmap(step)(x), (x > 0).float())
+    with pytest.warns(ZeroGradientWarning):  # recording a gradient: the Function, through its vmap rule
+        grads = torch.func.vmap(torch.func.grad(lambda v: step(v).sum()))(x)
+    assert grads.shape == x.shape and torch.count_nonzero(grads) == 0
 
 
 def test_causal_self_attention_ignores_future_tokens():
