@@ -13,8 +13,9 @@
                         expert) data, conditioned on the best return and on 1.5x it
 
 Budgets are small but for the controllers evolved on normal (150 generations of 24 on 6 tracks each, ~10
-minutes apiece on one core: 25 generations on 4 tracks lapped 20% of normal cleanly, 150 on 6 lap 47%); the
-whole bench takes ~40 minutes on one core. Every row is one seed.
+minutes apiece on one core; 25 generations on 4 tracks lapped ~20% of normal cleanly, 150 on 6 lap 26-47%,
+depending on the VAE's fit as much as on CMA-ES's seed); the whole bench takes ~27 minutes on one core. Every
+row is one seed.
 """
 
 from __future__ import annotations
