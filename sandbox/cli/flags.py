@@ -196,8 +196,9 @@ def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help=f"{prefix}evaluate on held-out tracks every N updates (default 0: only at the end)")
     p.add_argument("--eval-episodes", type=positive_int, default=20,
                    help=f"{prefix}held-out episodes per evaluation (default 20)")
-    p.add_argument("--checkpoint-every", type=positive_int, default=20,
-                   help=f"{prefix}updates between checkpoints (default 20; and one at the end)")
+    p.add_argument("--checkpoint-every", type=positive_int, metavar="N",
+                   help=f"{prefix}updates between checkpoints (default: 20, or as many as 50,000 env steps take "
+                   "when updates are shorter, e.g. 1,250 for 8 envs x 5 steps; and one at the end)")
     p.add_argument("--workers", type=positive_int,
                    help=f"{prefix}a3c: Ray workers rolling out and computing gradients, one CPU each (default 2)")
     p.add_argument("--ray", metavar="ADDRESS",

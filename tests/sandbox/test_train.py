@@ -46,6 +46,21 @@ def test_eval_on_cartpole_reports_the_mean_return(tmp_path, capsys):
     assert result["episodes"] == 2 and result["mean_return"] > 0
 
 
+def test_short_updates_are_checkpointed_by_env_steps_not_every_20_updates(tmp_path):
+    """8 envs x 5 steps is 40 steps an update: every 20 updates would write ~1,250 checkpoints in 1M steps."""
+    from sandbox.commands.train import default_checkpoint_every, run_training
+
+    assert default_checkpoint_every(2048) == 25 and default_checkpoint_every(8192) == 20
+    assert default_checkpoint_every(40) == 1250
+    seen = []
+    run_training("a2c", {"env_id": "CartPole-v1", "num_envs": 8, "num_steps": 5, "total_timesteps": 4000},
+                 tmp_path / "run", eval_episodes=1, on_event=lambda e: seen.append(e["update"]) if e["kind"] == "update"
+                 else None)
+    payload = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert payload["run"]["checkpoint_every"] == 1250
+    assert payload["update"] == seen[-1] == 100  # only the final checkpoint: 100 updates, none a multiple of 1,250
+
+
 def _train_command(run: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "sandbox", "train", "--agent", "a2c", "--run-dir", str(run), "--num-envs", "8",
             "--total-timesteps", "38400", "--checkpoint-every", "10", "--eval-episodes", "2", *extra]
