@@ -106,7 +106,7 @@ register_family(Family("ppo", ppo.PPOConfig, ppo.train, _actor_critic, _rollout,
                        metrics={**_POLICY_METRICS, "approx_kl": "losses/approx_kl", "clipfrac": "losses/clipfrac",
                                 "explained_variance": "losses/explained_variance",
                                 "learning_rate": "charts/learning_rate", "kickstart_kl": "losses/kickstart_kl",
-                                "kickstart_coef": "charts/kickstart_coef"},
+                                "kickstart_coef": "charts/kickstart_coef", "aux_loss": "losses/aux_loss"},
                        help="PPO: clipped surrogate, GAE, minibatch epochs over each rollout"))
 register_family(Family("a3c", a3c.A3CConfig, a3c.train, _actor_critic, _rollout, whole_rollouts=True,
                        metrics={**_POLICY_METRICS, "staleness": "charts/staleness", "workers": "charts/workers"},

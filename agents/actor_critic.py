@@ -117,10 +117,15 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> tuple[Distribution, torch.Tensor]:
         """The action distribution and the state value (B,) for a batch of observations (feed-forward only)."""
+        return self.forward_with_features(obs)[:2]
+
+    def forward_with_features(self, obs: torch.Tensor | dict[str, torch.Tensor]
+                              ) -> tuple[Distribution, torch.Tensor, torch.Tensor]:
+        """`forward`, and the policy's features (B, F) under its head (an auxiliary task reads them)."""
         if self.recurrent:
             raise TypeError("a recurrent actor-critic reads (obs, state, episode_start): call step() or sequence()")
         features = self.backbone(obs)
-        return self._heads(features, features if self.shared else self.critic_backbone(obs))
+        return (*self._heads(features, features if self.shared else self.critic_backbone(obs)), features)
 
     def initial_state(self, n: int) -> State:
         """Zero states for n cars: the actor's tensors, then the critic's (unless shared); () if feed-forward."""

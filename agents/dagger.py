@@ -52,6 +52,7 @@ import torch
 import envs
 from agents.a2c import annealed_lr
 from agents.actor_critic import ActorCritic, Memory, State, setup_actor_critic
+from agents.auxiliary import rays_head, rays_loss
 from agents.dagger_data import Aggregate, Sequences
 from agents.envs import obs_to_tensor
 from agents.loop import UpdateLog, start_loop
@@ -197,7 +198,7 @@ def train(config: DAggerConfig, log: Hook | None = None,
     """
     env, model, optimizer = setup_actor_critic(config, "DAgger")
     core, rng = env.unwrapped.core, np.random.default_rng(config.seed)  # the world the expert reads
-    aux = _aux_head(model, core, optimizer) if config.aux_coef > 0 else None  # before the optimizer's state loads
+    aux = rays_head(model, core, optimizer) if config.aux_coef > 0 else None  # before the optimizer's state loads
     loop, obs = start_loop("dagger", config, env, model, optimizer, resume, log)
     average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None  # of the loaded weights
     memory = _student_memory(model, env.num_envs, resume)
@@ -236,13 +237,6 @@ def _student_memory(model: ActorCritic, n: int, resume: dict[str, Any] | None) -
     if model.recurrent and "memory" not in (resume or {}).get("extra", {}):
         return Memory(model.backbone.initial_state(n), torch.ones(n))
     return Memory.start(model, n, resume)
-
-
-def _aux_head(model: ActorCritic, core: Any, optimizer: torch.optim.Optimizer) -> torch.nn.Linear:
-    """The auxiliary task's head, features -> the privileged rays, trained by the student's optimizer."""
-    head = torch.nn.Linear(model.pi.in_features, core.config.rays_size)
-    optimizer.add_param_group({"params": list(head.parameters())})
-    return head
 
 
 def _dataset(model: ActorCritic, config: DAggerConfig, obs: Obs, state: State, core: Any) -> Dataset:
@@ -366,7 +360,7 @@ def _fit(model: ActorCritic, optimizer: torch.optim.Optimizer, dataset: Dataset,
         actions, rays = _split(labels, model, aux is not None)
         loss = imitation_loss(model.pi(features), actions, model.discrete, config.brake_weight,
                               config.overspeed_weight)
-        aux_loss = ((aux(features) - rays) ** 2).mean() if aux is not None else torch.zeros(())
+        aux_loss = rays_loss(aux, features, rays) if aux is not None else torch.zeros(())
         if not torch.isfinite(loss + aux_loss):
             raise FloatingPointError(f"DAgger: the loss became {loss.item()} (auxiliary {aux_loss.item()}) at "
                                      f"iteration {update}; lower learning_rate (now {config.learning_rate})")

@@ -15,6 +15,11 @@ started from a student (`init_from`): the student, frozen, stays a teacher, and 
 lambda_k KL(pi_teacher(.|s) || pi(.|s)), lambda_k falling linearly from kickstart_coef to 0 over
 kickstart_timesteps env steps, so the policy leaves the student only as fast as its own returns pull it away.
 
+The auxiliary task (aux_coef > 0, CarDrive only, `agents.auxiliary`): each minibatch's loss adds
+aux_coef ||W h(s) - r(s)||^2 / dim r, a linear head W on the policy's features h(s) predicting the privileged rays
+r(s) of each state, kept in the rollout beside the observation. A pixels policy's CNN then learns where the kerb,
+the pedestrians and its speed are from ~150 numbers a frame, not from the advantages alone.
+
 Next-step autoreset: the step after an episode ends restarts that env and is no transition; its row is
 dropped from the batch before the minibatches are drawn (so they hold transitions only). A terminated episode
 bootstraps from 0, a truncated one from V(final observation), as in A2C. The rollout lives in tensors made
@@ -38,6 +43,7 @@ import torch
 
 from agents.a2c import annealed_lr, gae
 from agents.actor_critic import ActorCritic, Memory, State, select_rows, setup_actor_critic
+from agents.auxiliary import cardrive_core, rays_head, rays_loss
 from agents.envs import map_obs, obs_to_tensor
 from agents.loop import UpdateLog, start_loop
 from agents.warm_start import warm_start
@@ -80,6 +86,9 @@ class PPOConfig:
     `init_from` network (kickstarting); 0: none"""
     kickstart_timesteps: int = 1_000_000
     """env steps over which lambda_k falls linearly to 0"""
+    aux_coef: float = 0.0
+    """weight of the auxiliary task (0: none; CarDrive, feed-forward backbones): predict each state's privileged
+    rays from the policy's features (see the module docstring); the head is kept in the checkpoint's extra"""
     num_envs: int = 256
     """envs stepped together"""
     num_steps: int = 32
@@ -122,7 +131,7 @@ class PPOConfig:
         check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs",
                             "kickstart_timesteps")
         check_unit_interval(self, "gamma", "gae_lambda")
-        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm", "kickstart_coef")
+        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm", "kickstart_coef", "aux_coef")
         if self.kickstart_coef > 0.0 and not self.init_from:
             raise ValueError("kickstart_coef > 0 needs init_from: the teacher is the student the run starts from")
         if not self.clip_coef > 0.0:
@@ -193,6 +202,7 @@ class Rollout:
     valid: torch.Tensor  # (T, N) 1.0 where step t was a transition (not an autoreset step)
     starts: torch.Tensor  # (T, N) 1.0 where obs t begins an episode (a recurrent state is zeroed there)
     state: State = ()  # a recurrent model's state before step 0, each (layers, N, hidden); () if feed-forward
+    rays: torch.Tensor | None = None  # (T, N, R) the privileged rays of each state (the auxiliary task's targets)
 
     @classmethod
     def like(cls, obs: Obs, model: ActorCritic, num_steps: int) -> Rollout:
@@ -223,14 +233,20 @@ def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | N
     run continues from it, on CarDrive exactly as if never stopped. `env_wrapper`, if given, wraps the vector env.
     """
     env, model, optimizer = setup_actor_critic(config, "PPO", env_wrapper, fresh=resume is None)
+    aux = _aux_head(config, env, model, optimizer)  # before the optimizer's state loads
     loop, obs = start_loop("ppo", config, env, model, optimizer, resume, log)
     num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
     rollout = Rollout.like(obs_to_tensor(obs), model, config.num_steps)
     memory = Memory.start(model, env.num_envs, resume)
     teacher = kickstart_teacher(config, env, model)
+    if aux is not None:
+        rollout.rays = torch.zeros(config.num_steps, env.num_envs, aux.out_features)
+        if resume is not None:
+            aux.load_state_dict(resume["extra"]["aux_head"])
     for update in range(loop.update + 1, num_updates + 1):
-        if config.anneal_lr:
-            optimizer.param_groups[0]["lr"] = annealed_lr(config.learning_rate, update, num_updates)
+        if config.anneal_lr:  # every group: the auxiliary head's too
+            for group in optimizer.param_groups:
+                group["lr"] = annealed_lr(config.learning_rate, update, num_updates)
         kickstart = config.kickstart_coef * max(0.0, 1.0 - loop.global_step / config.kickstart_timesteps)
         # rollout
         obs = _collect(model, env, loop, obs, rollout, memory)
@@ -240,13 +256,24 @@ def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | N
         advantages = gae(rollout.rewards, rollout.values, next_values, rollout.terminated, rollout.dones,
                          config.gamma, config.gae_lambda)
         # update
-        metrics = _update(model, optimizer, rollout, advantages, config, update, (teacher, kickstart))
+        metrics = _update(model, optimizer, rollout, advantages, config, update, (teacher, kickstart), aux)
         # log
         if teacher is not None:
             metrics["kickstart_coef"] = kickstart
-        loop.log_update(update, {**metrics, "learning_rate": optimizer.param_groups[0]["lr"]}, memory.payload)
+        extra = (lambda: {**memory.payload(), "aux_head": aux.state_dict()}) if aux is not None else memory.payload
+        loop.log_update(update, {**metrics, "learning_rate": optimizer.param_groups[0]["lr"]}, extra)
     env.close()
     return model, loop.history
+
+
+def _aux_head(config: PPOConfig, env: Any, model: ActorCritic, optimizer: torch.optim.Optimizer
+              ) -> torch.nn.Linear | None:
+    """The auxiliary task's head (`agents.auxiliary.rays_head`), or None without the task."""
+    if config.aux_coef == 0.0:
+        return None
+    if model.recurrent:
+        raise ValueError("aux_coef > 0 needs a feed-forward backbone (its features are read a minibatch at a time)")
+    return rays_head(model, cardrive_core(env, "PPO"), optimizer)
 
 
 def kickstart_teacher(config: PPOConfig, env: Any, model: ActorCritic) -> ActorCritic | None:
@@ -281,6 +308,8 @@ def _collect(model: ActorCritic, env: Any, loop: UpdateLog, obs: Any, rollout: R
             action = dist.sample()
             rollout.log_probs[step] = model.log_prob(dist, action)
         _store(rollout.obs, step, obs_t)
+        if rollout.rays is not None:  # the auxiliary task's targets, of the state the cars are in before they step
+            rollout.rays[step] = torch.from_numpy(env.unwrapped.core.rays())
         rollout.actions[step], rollout.values[step] = action, value
         obs, reward, terminated, truncated, info = env.step(model.to_env(action))
         valid = loop.step(reward, terminated, truncated, info)
@@ -293,31 +322,35 @@ def _collect(model: ActorCritic, env: Any, loop: UpdateLog, obs: Any, rollout: R
 
 
 def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollout, advantages: torch.Tensor,
-            config: PPOConfig, update: int, kickstart: tuple[ActorCritic | None, float]) -> dict[str, float]:
+            config: PPOConfig, update: int, kickstart: tuple[ActorCritic | None, float],
+            aux: torch.nn.Linear | None = None) -> dict[str, float]:
     """update_epochs passes of num_minibatches gradient steps over the rollout's transitions; each metric's
     mean over the steps taken, and the old values' explained variance. `kickstart`: (the teacher or None,
-    lambda_k now)."""
+    lambda_k now); `aux`: the auxiliary task's head or None."""
     valid = rollout.valid.flatten() > 0  # (T * N,)
     rows = valid.nonzero().squeeze(1)  # the transitions among the T * N flat rows: (B,)
     flat = lambda x: x.flatten(0, 1)  # noqa: E731  (T, N, ...) -> (T * N, ...), a view
     batch = {"obs": map_obs(rollout.obs, flat), "actions": flat(rollout.actions), "log_probs": flat(rollout.log_probs),
              "values": flat(rollout.values), "advantages": flat(advantages),
              "returns": flat(advantages + rollout.values)}
+    if aux is not None:
+        batch["aux_head"], batch["rays"] = aux, flat(rollout.rays)
+    params = [*model.parameters(), *(aux.parameters() if aux is not None else ())]
     teacher, batch["kickstart_coef"] = kickstart
     if teacher is not None:
         with torch.no_grad():
             batch["teacher"] = teacher(batch["obs"])[0]  # the student's policy on every row, once per update
     totals, steps = dict.fromkeys(METRICS, 0.0), 0
     for _ in range(config.update_epochs):
-        for mb, (dist, values) in _minibatches(model, rollout, batch, rows, valid, config.num_minibatches):
-            loss, metrics = _minibatch_loss(model, dist, values, batch, mb, config)
+        for mb, outputs in _minibatches(model, rollout, batch, rows, valid, config.num_minibatches):
+            loss, metrics = _minibatch_loss(model, outputs, batch, mb, config)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"PPO: the loss became {loss.item()} at update {update}; lower "
                                          f"learning_rate (now {config.learning_rate}) or max_grad_norm "
                                          f"(now {config.max_grad_norm})")
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             totals = {key: totals.get(key, 0.0) + value for key, value in metrics.items()}
             steps += 1
@@ -329,14 +362,15 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollo
 
 def _minibatches(model: ActorCritic, rollout: Rollout, batch: dict[str, Any], rows: torch.Tensor,
                  valid: torch.Tensor, count: int):
-    """One epoch's minibatches: (flat rows (b,), the model's (distribution, values) on them) each.
+    """One epoch's minibatches: (flat rows (b,), the model's (distribution, values, policy features or None) on
+    them) each.
 
     Feed-forward: `count` shuffled slices of the transitions. Recurrent: `count` shuffled groups of env columns,
     each replayed over all T steps from the rollout's first state, then cut to its transitions."""
     if not model.recurrent:
         for mb in rows[torch.randperm(len(rows))].tensor_split(count):  # (~B / count,)
             if len(mb):  # empty when there are fewer transitions than minibatches (a tiny rollout)
-                yield mb, model(map_obs(batch["obs"], lambda x, mb=mb: x[mb]))
+                yield mb, model.forward_with_features(map_obs(batch["obs"], lambda x, mb=mb: x[mb]))
         return
     steps, n = rollout.valid.shape
     for envs in torch.randperm(n).tensor_split(count):  # (~N / count,)
@@ -345,13 +379,15 @@ def _minibatches(model: ActorCritic, rollout: Rollout, batch: dict[str, Any], ro
         if keep.any():
             dist, values = model.sequence(map_obs(rollout.obs, lambda x, envs=envs: x[:, envs]),
                                           tuple(s[:, envs] for s in rollout.state), rollout.starts[:, envs])
-            yield cells[keep], (select_rows(dist, keep), values[keep])
+            yield cells[keep], (select_rows(dist, keep), values[keep], None)
 
 
-def _minibatch_loss(model: ActorCritic, dist: Any, values: torch.Tensor, batch: dict[str, Any], mb: torch.Tensor,
+def _minibatch_loss(model: ActorCritic, outputs: tuple[Any, torch.Tensor, torch.Tensor | None],
+                    batch: dict[str, Any], mb: torch.Tensor,
                     config: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """PPO's loss on the rows `mb` of the flat batch, given the model's distribution and values on them, and
-    its parts (METRICS) as numbers."""
+    """PPO's loss on the rows `mb` of the flat batch, given the model's distribution, values and policy features
+    on them, and its parts (METRICS) as numbers."""
+    dist, values, features = outputs
     log_ratio = model.log_prob(dist, batch["actions"][mb]) - batch["log_probs"][mb]  # log pi(a|s) / pi_old(a|s)
     advantages = normalize(batch["advantages"][mb]) if config.norm_adv else batch["advantages"][mb]
     policy_loss = clipped_surrogate(log_ratio, advantages, config.clip_coef)
@@ -365,4 +401,7 @@ def _minibatch_loss(model: ActorCritic, dist: Any, values: torch.Tensor, batch: 
     if "teacher" in batch:  # kickstarting: lambda_k KL(pi_teacher || pi)
         kl = policy_kl(select_rows(batch["teacher"], mb), dist, model.discrete).mean()
         loss, metrics["kickstart_kl"] = loss + batch["kickstart_coef"] * kl, kl.item()
+    if "aux_head" in batch:  # the auxiliary task: aux_coef ||W h(s) - r(s)||^2 / dim r
+        aux = rays_loss(batch["aux_head"], features, batch["rays"][mb])
+        loss, metrics["aux_loss"] = loss + config.aux_coef * aux, aux.item()
     return loss, metrics

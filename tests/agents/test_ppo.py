@@ -96,7 +96,8 @@ def test_defaults_and_bad_settings():
                       ({"gae_lambda": 1.5}, "gae_lambda"), ({"clip_coef": 0.0}, "clip_coef"),
                       ({"target_kl": 0.0}, "target_kl"), ({"ent_coef": -1.0}, "ent_coef"),
                       ({"normalize_observation": 1}, "normalize_observation"),
-                      ({"normalize_reward": "yes"}, "normalize_reward"), ({"norm_adv": None}, "norm_adv")]:
+                      ({"normalize_reward": "yes"}, "normalize_reward"), ({"norm_adv": None}, "norm_adv"),
+                      ({"aux_coef": -1.0}, "aux_coef")]:
         with pytest.raises(ValueError, match=name):
             PPOConfig(**bad)
 
@@ -117,7 +118,7 @@ def test_ppo_smoke(env_id, env_kwargs, backbone):
     updates = [event for event in seen if event["kind"] == "update"]
     assert [event["global_step"] for event in steps] == list(range(4, 97, 4))
     assert [event["update"] for event in updates] == [1, 2, 3] and history["global_step"] == [32, 64, 96]
-    metrics = set(FAMILIES["ppo"].metrics) - {"kickstart_kl", "kickstart_coef"}  # those only when kickstarting
+    metrics = set(FAMILIES["ppo"].metrics) - {"kickstart_kl", "kickstart_coef", "aux_loss"}  # only when asked for
     assert set(history) == {"global_step", "episodic_return", "sps", *metrics}
     assert metrics <= set(updates[-1]) and updates[-1]["model"] is model and callable(updates[-1]["state"])
     assert all(np.isfinite(history[key]).all() for key in metrics - {"explained_variance"})
@@ -150,12 +151,48 @@ def test_target_kl_stops_the_epochs_early(monkeypatch):
     assert len(calls) == 2 * 1 * 2  # each update stops after its first epoch (its KL is > 0 by then)
 
 
-def test_resume_equals_uninterrupted(tmp_path):
+def test_the_auxiliary_task_targets_each_states_rays_and_learns_them():
+    """aux_coef: the rollout keeps the rays of the state each observation shows (on obs="rays" the observation
+    itself), the auxiliary loss falls, and its head travels in the checkpoint's extra, not in the policy."""
+    from agents.actor_critic import Memory, setup_actor_critic
+    from agents.loop import start_loop
+
+    config = PPOConfig(aux_coef=1.0, env_kwargs={"level": "normal", "max_episode_steps": 5}, **TINY)
+    env, model, optimizer = setup_actor_critic(config, "PPO")
+    loop, obs = start_loop("ppo", config, env, model, optimizer, None, None)
+    rollout = ppo.Rollout.like(torch.as_tensor(obs), model, config.num_steps)
+    rollout.rays = torch.zeros(config.num_steps, config.num_envs, env.unwrapped.core.config.rays_size)
+    ppo._collect(model, env, loop, obs, rollout, Memory.start(model, config.num_envs, None))
+    assert rollout.valid.min() == 0  # an autoreset step among them: its observation is the new episode's
+    torch.testing.assert_close(rollout.rays, rollout.obs, rtol=0, atol=0)
+
+    extras = []
+    config = PPOConfig(aux_coef=1.0, env_kwargs={"level": "normal"}, total_timesteps=4 * 8 * 30, learning_rate=3e-3,
+                       **TINY)
+    model, history = train(config, log=lambda e: extras.append(e["state"]()["extra"]) if e["kind"] == "update"
+                           and e["update"] == 30 else None)
+    assert np.mean(history["aux_loss"][-5:]) < 0.2 * history["aux_loss"][0], history["aux_loss"]  # 0.45 -> ~0.01
+    assert set(extras[0]["aux_head"]) == {"weight", "bias"} and not any("aux" in k for k in model.state_dict())
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"env_id": "CartPole-v1"}, "CarDrive's privileged rays"),
+    ({"backbone": "gru", "backbone_options": {"hidden_size": 8}}, "feed-forward backbone"),
+])
+def test_the_auxiliary_task_is_refused_where_it_cannot_run(settings, message):
+    with pytest.raises(ValueError, match=message):
+        train(PPOConfig(aux_coef=1.0, total_timesteps=32, **TINY, **settings))
+
+
+@pytest.mark.parametrize("extra", [{}, {"aux_coef": 1.0}], ids=["plain", "aux"])
+def test_resume_equals_uninterrupted(tmp_path, extra):
     """Checkpoint after update 3 through the hook, resume: the same weights and metrics as a run that never
-    stopped, on CarDrive with pedestrians and autoresets along the way (and the annealed learning rate)."""
+    stopped, on CarDrive with pedestrians and autoresets along the way (and the annealed learning rate; with the
+    auxiliary task its head and its optimizer state resume too)."""
     from sandbox.runs.checkpoints import save_checkpoint
 
-    config = PPOConfig(total_timesteps=4 * 8 * 6, env_kwargs={"level": "normal", "max_episode_steps": 20}, **TINY)
+    config = PPOConfig(total_timesteps=4 * 8 * 6, env_kwargs={"level": "normal", "max_episode_steps": 20}, **TINY,
+                       **extra)
 
     def checkpoint_at_3(event):
         if event["kind"] == "update" and event["update"] == 3:
