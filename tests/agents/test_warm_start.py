@@ -183,3 +183,27 @@ def test_a_kickstarted_run_resumes_as_if_never_stopped(tmp_path):
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
     for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_a_recurrent_students_memory_starts_a_recurrent_run(tmp_path):
+    """A GRU DAgger student (CarDrive normal: its sensor of 49 rays and Box actions) starts a PPO run through the
+    CLI: the run takes the GRU and the sensor, copies the weights, and trains through its state."""
+    student_run = tmp_path / "dagger"
+    gru = "backbone_options={hidden_size=8, stem_options={widths=[8]}}"
+    subprocess.run([sys.executable, "-m", "sandbox", "train", "--agent", "dagger", "--level", "normal", "--backbone",
+                    "gru", "--set", gru, "--num-envs", "4", "--set", "num_steps=8", "--set", "batch_size=16",
+                    "--total-timesteps", "64", "--eval-episodes", "1", "--run-dir", str(student_run)],
+                   cwd=REPO, env=ENV, check=True, capture_output=True, timeout=300)
+    student = load_checkpoint(student_run / "checkpoint.pt")["model"]
+    out = subprocess.run([sys.executable, "-m", "sandbox", "train", "--agent", "ppo", "--level", "normal",
+                          "--init-from", str(student_run / "checkpoint.pt"), "--num-envs", "4", "--set",
+                          "num_steps=8", "--set", "learning_rate=1e-12", "--total-timesteps", "32",
+                          "--eval-episodes", "1", "--run-dir", str(tmp_path / "ppo")],
+                         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "backbone=gru" in out.stderr and "pi copied" in out.stderr
+    run = load_checkpoint(tmp_path / "ppo" / "checkpoint.pt")
+    assert run["config"]["backbone"] == "gru" and run["config"]["env_kwargs"]["n_rays"] == 49
+    for name, value in run["model"].items():  # one update at a rate of 1e-12: the copied parts are the student's
+        if name.startswith(("backbone.", "pi.")):
+            torch.testing.assert_close(value, student[name], rtol=0, atol=1e-9, msg=name)
