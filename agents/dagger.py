@@ -121,7 +121,7 @@ class DAggerConfig:
     action_noise: float = 0.0
     """Box actions: the standard deviation of Gaussian noise added to the student's driving (clipped to the
     action space), the expert labelling the states it leads to (DART, Laskey et al. 2017): D holds the
-    recoveries from the student's near-misses, not only from its crashes. 0: none"""
+    recoveries from the student's near-misses, not only from its crashes. 0: none; a Discrete run refuses it"""
     aux_coef: float = 0.0
     """weight of the auxiliary task (0: none): predict the privileged rays of each state from the features
     (see the module docstring); the head is kept in the checkpoint's extra, the student stays a plain policy"""
@@ -197,6 +197,9 @@ def train(config: DAggerConfig, log: Hook | None = None,
     recurrent student's state per car too, so a resumed run is the run never stopped.
     """
     env, model, optimizer = setup_actor_critic(config, "DAgger")
+    if model.discrete and config.action_noise > 0:
+        raise ValueError(f"action_noise={config.action_noise} perturbs Box actions, and this run's are Discrete; "
+                         "set action_noise=0, or continuous=true in env_kwargs")
     core, rng = env.unwrapped.core, np.random.default_rng(config.seed)  # the world the expert reads
     aux = rays_head(model, core, optimizer) if config.aux_coef > 0 else None  # before the optimizer's state loads
     loop, obs = start_loop("dagger", config, env, model, optimizer, resume, log)
@@ -315,8 +318,6 @@ def _greedy(model: ActorCritic, obs: Obs, memory: Memory) -> np.ndarray:
 
 def _perturbed(model: ActorCritic, action: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
     """A Box action (N, d) plus N(0, noise^2) per component, clipped into the Box (DART's injected noise)."""
-    if model.discrete:
-        return action
     noisy = torch.from_numpy(action + noise * rng.standard_normal(action.shape).astype(action.dtype))
     return model.to_env(noisy)
 

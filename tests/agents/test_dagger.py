@@ -199,6 +199,21 @@ def test_action_noise_perturbs_the_students_driving_within_the_box_and_the_exper
     np.testing.assert_array_equal(stored["labels"].numpy(), np.concatenate(record.labels)[valid.ravel()])
 
 
+def test_action_noise_on_discrete_actions_is_refused_by_name():
+    """The noise perturbs Box actions; a Discrete run would silently drive without it."""
+    with pytest.raises(ValueError, match="action_noise=0.2 perturbs Box actions"):
+        train(DAggerConfig(total_timesteps=64, num_envs=2, num_steps=32, action_noise=0.2))
+
+
+def test_the_shipped_pixels_noise_goes_where_the_actions_are_continuous():
+    from agents.settings import tuned_settings
+
+    for level, noise in (("easy", None), ("normal", 0.2), ("hard", 0.2)):
+        settings, _ = tuned_settings("dagger", "sandbox/CarDrive-v0", {"level": level, "obs": "pixels"})
+        assert settings.get("action_noise") == noise, level
+        assert settings.get("env_kwargs", {}).get("continuous", False) == (noise is not None), level
+
+
 @pytest.mark.parametrize("continuous", [False, True])
 def test_a_recurrent_students_blocks_replay_from_their_stored_state_as_it_drove_them(monkeypatch, continuous):
     """No training step, so the student stays the one that drove: D grows by one block per iteration, and each

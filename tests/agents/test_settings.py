@@ -32,7 +32,8 @@ def test_an_env_without_an_entry_gets_the_default_table():
 def test_the_entries_env_arguments_merge_key_by_key():
     """DAgger's pixels entry draws the speedometer; the normal entry's sensor (49 rays, continuous) joins it."""
     settings, entries = tuned_settings("dagger", "sandbox/CarDrive-v0", {"level": "normal", "obs": "pixels"})
-    assert entries == ["sandbox/CarDrive-v0", "sandbox/CarDrive-v0 pixels", "sandbox/CarDrive-v0 normal"]
+    assert entries == ["sandbox/CarDrive-v0", "sandbox/CarDrive-v0 pixels", "sandbox/CarDrive-v0 normal",
+                       "sandbox/CarDrive-v0 normal pixels"]
     assert settings["env_kwargs"] == {"speedometer": True, "n_rays": 49, "continuous": True}
 
 
