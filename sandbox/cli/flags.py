@@ -181,6 +181,9 @@ def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    "agent's settings for the env, e.g. a cnn on pixels; else mlp)")
     p.add_argument("--obs", choices=("rays", "pixels", "both"), help=f"{prefix}CarDrive's observation (default rays)")
     p.add_argument("--continuous", action="store_true", help=f"{prefix}CarDrive's continuous (steer, throttle) actions")
+    p.add_argument("--n-rays", type=positive_int, metavar="N",
+                   help=f"{prefix}CarDrive's rays across the field of view (default: the agent's settings for the "
+                   "level, e.g. 25 on normal and hard; else the world's 9)")
     p.add_argument("--total-timesteps", type=positive_int, help=f"{prefix}env steps (default: the agent's own)")
     p.add_argument("--num-envs", type=positive_int, help=f"{prefix}envs stepped together (default: the agent's own)")
     p.add_argument("--learning-rate", type=positive_float, help=f"{prefix}the optimiser's learning rate "
@@ -288,17 +291,17 @@ def refuse_on_resume(given: set[str], allowed: set[str], command: str) -> None:
 
 
 CARDRIVE = "sandbox/CarDrive-v0"
-CARDRIVE_FLAGS = ("level", "obs", "continuous")  # flags of CarDrive's kwargs: refused with another --env
+CARDRIVE_FLAGS = ("level", "obs", "continuous", "n_rays")  # flags of CarDrive's kwargs: refused with another --env
 
 
 def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
     """An agent run's settings from the flags given (unset ones: the agent's own defaults)."""
     env_id = getattr(args, "env", CARDRIVE)
     if env_id != CARDRIVE:
-        wrong = [f"--{name}" for name in CARDRIVE_FLAGS if name in given]
+        wrong = [f"--{name.replace('_', '-')}" for name in CARDRIVE_FLAGS if name in given]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} applies to {CARDRIVE} only, not --env {env_id}")
-    env_kwargs = {key: getattr(args, key) for key in ("level", "obs") if getattr(args, key) is not None}
+    env_kwargs = {key: getattr(args, key) for key in ("level", "obs", "n_rays") if getattr(args, key) is not None}
     if args.continuous:
         env_kwargs["continuous"] = True
     settings = {"env_id": env_id, "env_kwargs": env_kwargs, "seed": args.seed}
@@ -308,7 +311,7 @@ def agent_settings(args: argparse.Namespace, given: set[str]) -> dict:
     settings.update(_ray_settings(args))
     for key, value in args.set:
         if key in ("env_id", "env_kwargs"):
-            raise ValueError(f"--set {key}: the env is chosen with --env, --level, --obs and --continuous")
+            raise ValueError(f"--set {key}: the env is chosen with --env, --level, --obs, --continuous and --n-rays")
         if key in settings:
             raise ValueError(f"--set {key} repeats a flag or an earlier --set; give it once")
         settings[key] = value

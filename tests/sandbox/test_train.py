@@ -178,6 +178,20 @@ def test_a_shipped_sensor_setting_goes_under_the_user_level_and_into_the_checkpo
     assert meta["n_rays"] == 25 and arrays["rays"].shape[1] == 25 * 3 + 2
 
 
+def test_n_rays_chooses_the_sensor_over_the_shipped_one_and_only_on_cardrive(tmp_path, capsys):
+    run = tmp_path / "rays"
+    assert main(["train", "--agent", "a2c", "--level", "normal", "--n-rays", "13", "--total-timesteps", "2048",
+                 "--eval-episodes", "1", "--run-dir", str(run)]) == 0
+    payload = load_checkpoint(run / "checkpoint.pt")
+    assert payload["run"]["settings"]["env_kwargs"] == {"level": "normal", "n_rays": 13}
+    first = next(v for k, v in payload["model"].items() if k.endswith("weight"))
+    assert first.shape[1] == 13 * 3 + 2  # the network reads 13 rays' three channels, speed and heading
+    capsys.readouterr()
+    assert main(["train", "--agent", "a2c", "--env", "CartPole-v1", "--n-rays", "5", "--run-dir",
+                 str(tmp_path / "cp")]) == 2
+    assert "--n-rays applies to sandbox/CarDrive-v0 only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("flag", "message"), [
     ("gama=0.9", "unknown a2c setting(s) ['gama']"),
     ("gamma=2", "gamma"),
