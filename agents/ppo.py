@@ -239,8 +239,10 @@ def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | N
     rollout = Rollout.like(obs_to_tensor(obs), model, config.num_steps)
     memory = Memory.start(model, env.num_envs, resume)
     teacher = kickstart_teacher(config, env, model)
+    extra = memory.payload  # what the checkpoint keeps beside the loop's own state
     if aux is not None:
         rollout.rays = torch.zeros(config.num_steps, env.num_envs, aux.out_features)
+        extra = lambda: {**memory.payload(), "aux_head": aux.state_dict()}  # noqa: E731
         if resume is not None:
             aux.load_state_dict(resume["extra"]["aux_head"])
     for update in range(loop.update + 1, num_updates + 1):
@@ -260,7 +262,6 @@ def train(config: PPOConfig, log: Hook | None = None, resume: dict[str, Any] | N
         # log
         if teacher is not None:
             metrics["kickstart_coef"] = kickstart
-        extra = (lambda: {**memory.payload(), "aux_head": aux.state_dict()}) if aux is not None else memory.payload
         loop.log_update(update, {**metrics, "learning_rate": optimizer.param_groups[0]["lr"]}, extra)
     env.close()
     return model, loop.history
