@@ -18,6 +18,10 @@ a parameter server (the driver) holds the weights and the optimiser, the form Ra
 worker or many, on one machine or a cluster (`ray_address`), run the same code. With W workers a gradient is
 typically W - 1 updates stale. An update is one worker's rollout: num_envs * num_steps env steps.
 
+With `normalize_observation` / `normalize_reward` each worker's envs wear Gymnasium's wrappers, which start
+every rollout from the statistics sent with the weights; the worker sends back the moments of the observations
+and returns they saw, and the learner merges them into the one copy that its checkpoints keep.
+
 A resumed run restores the weights, the optimiser, the counters and the history; the workers start their
 envs afresh (seeded by the update it resumes at), and the order in which their gradients arrive is the
 cluster's: a resumed run is the same in distribution, not step for step (nor is a run repeated with one seed).
@@ -43,6 +47,7 @@ from agents.a3c_workers import WorkerPool
 from agents.actor_critic import ActorCritic, setup_actor_critic
 from agents.loop import UpdateLog, start_loop
 from sandbox.runs.hooks import Hook, step_event, wants_steps
+from sandbox.runs.normalize import beneath, clear_statistics, merge_moments, statistics
 from sandbox.runs.ray_cluster import connect, import_ray
 from sandbox.runs.validate import check_non_negative, check_positive_ints, check_unit_interval
 
@@ -87,6 +92,12 @@ class A3CConfig:
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     normalize_advantage: bool = False
+    normalize_observation: bool = False
+    """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only):
+    every worker's wrappers normalise with the learner's statistics and send it the moments of what they saw"""
+    normalize_reward: bool = False
+    """scale rewards by the running standard deviation of the discounted return (Gymnasium's NormalizeReward),
+    shared the same way"""
     anneal_lr: bool = False
     """decay the learning rate linearly to 0 over the run's updates (as the A3C paper does)"""
     seed: int = 0
@@ -122,6 +133,8 @@ def train(config: A3CConfig, log: Hook | None = None,
         raise ValueError(f"A3C runs feed-forward backbones (mlp, cnn, attention); {config.backbone!r} is recurrent: "
                          "train it with a2c or ppo")
     loop, _ = start_loop("a3c", config, env, model, optimizer, resume, log)  # env: worker 0's cars, to draw
+    if resume is None:
+        clear_statistics(loop.env)  # what the learner's own reset saw: the statistics are the workers' alone
     started = connect(config.ray_address, NEEDS, "leave out --ray to start Ray on this machine",
                       num_cpus=max(config.num_workers, os.cpu_count() or 1))
     pool, threads = None, torch.get_num_threads()
@@ -146,22 +159,23 @@ def _learn(config: A3CConfig, loop: UpdateLog, pool: WorkerPool, ray: Any) -> No
     worker that sent it, log."""
     model, optimizer = loop.model, loop.optimizer
     num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
-    show = wants_steps(loop.hook) and hasattr(loop.env, "state_dict")  # a viewer, and a world it can draw
-    version, weights = loop.update, ray.put(_weights(model))
-    left = _fill(pool, num_updates - loop.update, weights, version, show)  # rollouts not yet asked for
+    show = wants_steps(loop.hook) and hasattr(beneath(loop.env), "state_dict")  # a viewer, and a world it can draw
+    version, sent = loop.update, ray.put(_sent(model, loop.env))
+    left = _fill(pool, num_updates - loop.update, sent, version, show)  # rollouts not yet asked for
     while version < num_updates:
         result = pool.next()
         if result is None:  # a worker died with its rollout: another one does it
-            left = _fill(pool, left + 1, weights, version, show)
+            left = _fill(pool, left + 1, sent, version, show)
             continue
         # update
         update = version + 1
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = annealed_lr(config.learning_rate, update, num_updates)
         apply_gradient(model, optimizer, result["grads"], config.max_grad_norm)
+        merge_moments(loop.env, result["moments"])  # the observations and returns the worker's wrappers saw
         staleness = version - result["version"]  # updates applied since this worker's weights were sent
-        version, weights = update, ray.put(_weights(model))
-        left = _fill(pool, left, weights, version, show)  # back to work before the logging
+        version, sent = update, ray.put(_sent(model, loop.env))
+        left = _fill(pool, left, sent, version, show)  # back to work before the logging
         # log
         _show_steps(loop, result["frames"])
         loop.add_steps(result["steps"] - len(result["frames"]) * config.num_envs, result["returns"])
@@ -179,25 +193,27 @@ def apply_gradient(model: torch.nn.Module, optimizer: torch.optim.Optimizer, gra
     optimizer.step()
 
 
-def _fill(pool: WorkerPool, left: int, weights: Any, version: int, show: bool) -> int:
-    """Send each idle worker the weights while rollouts are left to ask for; return how many still are. The
-    lowest-numbered living worker records its world when a viewer watches."""
+def _fill(pool: WorkerPool, left: int, sent: Any, version: int, show: bool) -> int:
+    """Send each idle worker the weights and statistics while rollouts are left to ask for; return how many
+    still are. The lowest-numbered living worker records its world when a viewer watches."""
     for index in pool.idle()[:max(left, 0)]:
-        pool.send(index, weights, version, record=show and index == min(pool.actors))
+        pool.send(index, sent, version, record=show and index == min(pool.actors))
         left -= 1
     return left
 
 
 def _show_steps(loop: UpdateLog, frames: list) -> None:
     """The step events of a recording worker's rollout, drawn from the learner's copy of its envs."""
+    world = beneath(loop.env)  # under any normalisation wrapper
     for state, reward, terminated, truncated, info in frames:
-        loop.env.load_state_dict(state)
-        loop.add_steps(loop.env.num_envs)
-        loop.hook(step_event(loop.global_step, loop.env, reward, terminated, truncated, info))
+        world.load_state_dict(state)
+        loop.add_steps(world.num_envs)
+        loop.hook(step_event(loop.global_step, world, reward, terminated, truncated, info))
 
 
-def _weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    return {name: value.detach().numpy().copy() for name, value in model.state_dict().items()}
+def _sent(model: torch.nn.Module, env: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """What a worker rolls out with: the weights, and the normalisation statistics as they stand."""
+    return {name: value.detach().numpy().copy() for name, value in model.state_dict().items()}, statistics(env)
 
 
 def _check_cpus(ray: Any, config: A3CConfig) -> None:

@@ -3,7 +3,7 @@ it is sent into the gradient of A2C's loss on a fresh rollout; and the pool thro
 driver process, `agents.a3c.train`) hands out weights and takes the gradients as they arrive.
 
     pool = WorkerPool.start(config, seed)                 # config.num_workers Ray actors, one CPU each
-    pool.send(index, weights, version, record=False)      # worker `index` rolls out with these weights
+    pool.send(index, sent, version, record=False)         # worker `index` rolls out with (weights, statistics)
     result = pool.next()                                  # the first gradient in (None: a worker died instead)
     pool.stop()
 
@@ -23,6 +23,7 @@ from agents.a2c import rollout_loss
 from agents.actor_critic import ActorCritic
 from agents.envs import make_train_env, obs_to_tensor
 from agents.loop import EpisodeTally, append_step
+from sandbox.runs.normalize import RAW_REWARD, beneath, set_statistics, share_statistics, take_fresh_moments
 from sandbox.runs.ray_cluster import WorkersLostError
 
 
@@ -36,7 +37,8 @@ class RolloutWorker:
         torch.set_num_threads(1)  # one CPU per worker: its share of the cluster
         torch.manual_seed(seed)  # the actions it samples
         self.config, self.index = config, index
-        self.env = make_train_env(config)
+        self.env = make_train_env(config)  # under the normalisation wrappers the config asks for
+        share_statistics(self.env)  # they keep the moments of what they see, for the learner
         self.model = ActorCritic(self.env.single_observation_space, self.env.single_action_space, config.backbone,
                                  config.backbone_options, config.share_backbone)
         self.obs, _ = self.env.reset(seed=seed)
@@ -46,11 +48,16 @@ class RolloutWorker:
         """True once built (the pool waits for every worker so that all of them work from the first update)."""
         return True
 
-    def gradient(self, weights: dict[str, np.ndarray], version: int, record: bool = False) -> dict[str, Any]:
-        """Load the learner's weights of `version`, roll the envs `num_steps` steps and return the gradient of
-        A2C's loss on that rollout (one array per parameter), its losses, the env steps taken, the returns of
-        the episodes that ended, and with `record` the world after each step (for a viewer to draw)."""
+    def gradient(self, sent: tuple[dict[str, np.ndarray], dict[str, Any]], version: int,
+                 record: bool = False) -> dict[str, Any]:
+        """Load the learner's weights of `version` and its normalisation statistics (`sent`), roll the envs
+        `num_steps` steps and return the gradient of A2C's loss on that rollout (one array per parameter), its
+        losses, the env steps taken, the returns of the episodes that ended, the moments of the observations
+        and returns the wrappers saw (the learner merges them), and with `record` the world after each step
+        (for a viewer to draw)."""
+        weights, stats = sent
         self.model.load_state_dict({name: torch.tensor(value) for name, value in weights.items()})
+        set_statistics(self.env, stats)  # every worker normalises as the learner's statistics stand
         # rollout
         rollout: dict[str, list] = {}
         frames = []
@@ -60,11 +67,12 @@ class RolloutWorker:
                 dist, _ = self.model(obs_t)
                 action = dist.sample()
             self.obs, reward, terminated, truncated, info = self.env.step(self.model.to_env(action))
-            valid = self.tally.step(reward, terminated | truncated)  # the next-step autoreset row is no transition
+            raw = info.get(RAW_REWARD, reward)  # the env's own reward under reward normalisation
+            valid = self.tally.step(raw, terminated | truncated)  # the next-step autoreset row is no transition
             append_step(rollout, obs=obs_t, action=action, reward=reward, terminated=terminated,
                         done=terminated | truncated, valid=valid)
             if record:
-                frames.append((self.env.state_dict(), reward, terminated, truncated, info))
+                frames.append((beneath(self.env).state_dict(), raw, terminated, truncated, info))
         # gradient: A2C's loss, differentiated here, applied by the learner
         loss, metrics = rollout_loss(self.model, rollout, obs_to_tensor(self.obs), (), self.config, version + 1,
                                      agent="A3C")
@@ -74,7 +82,8 @@ class RolloutWorker:
                  for p in self.model.parameters()]
         returns, self.tally.finished = self.tally.finished, []
         return {"index": self.index, "version": version, "grads": grads, "metrics": metrics,
-                "steps": self.config.num_envs * self.config.num_steps, "returns": returns, "frames": frames}
+                "steps": self.config.num_envs * self.config.num_steps, "returns": returns, "frames": frames,
+                "moments": take_fresh_moments(self.env)}
 
 
 class WorkerPool:
@@ -104,9 +113,10 @@ class WorkerPool:
         busy = set(self.pending.values())
         return [i for i in sorted(self.actors) if i not in busy]
 
-    def send(self, index: int, weights: Any, version: int, record: bool = False) -> None:
-        """Worker `index` rolls out with `weights` (a Ray object ref, put once for every worker sent it)."""
-        self.pending[self.actors[index].gradient.remote(weights, version, record)] = index
+    def send(self, index: int, sent: Any, version: int, record: bool = False) -> None:
+        """Worker `index` rolls out with `sent`, (weights, statistics): a Ray object ref, put once for every
+        worker sent it."""
+        self.pending[self.actors[index].gradient.remote(sent, version, record)] = index
 
     def next(self) -> dict[str, Any] | None:
         """The first gradient to arrive; None when what arrived is a worker's death (named on stderr).

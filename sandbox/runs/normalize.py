@@ -11,6 +11,10 @@ standard deviation of the running discounted return, r / sqrt(var(G) + eps) (Gym
 which skips the next-step-autoreset step as this project's loops do). The statistics are Gymnasium's
 `RunningMeanStd` (the parallel algorithm of Chan et al.), kept in float64.
 
+A3C's workers share one copy of the statistics: each worker's wrappers keep the moments of what they saw
+(`share_statistics`, `take_fresh_moments`), the learner merges them (`merge_moments`) and sends its statistics
+with the weights (`statistics`, `set_statistics`).
+
 The wrappers sit on the native `CarDriveVectorEnv`; what needs the world itself (its state for an exact resume,
 the viewer's drawing) reads `env.unwrapped`.
 """
@@ -23,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.wrappers.utils import RunningMeanStd
 from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
 
 EPSILON = 1e-8  # Gymnasium's default, in both wrappers
@@ -139,3 +144,80 @@ def frozen_observations(state: dict[str, Any] | None) -> Callable[[np.ndarray], 
         return lambda obs: obs
     mean, var = np.asarray(state["observation"]["mean"]), np.asarray(state["observation"]["var"])
     return lambda obs: scale(obs, mean, var)
+
+
+# -- statistics shared across processes (A3C: each worker's envs normalise, the learner keeps the one copy) --
+KINDS = {"observation": "obs_rms", "reward": "return_rms"}  # each wrapper's RunningMeanStd attribute
+
+
+class SharedRunningMeanStd(RunningMeanStd):
+    """Gymnasium's running statistics (`like`'s, in its dtype) that also keep the moments of what updated them
+    since the last `take_fresh_moments`: a worker's wrappers normalise as Gymnasium's do, and the worker sends
+    the learner only what it saw."""
+
+    def __init__(self, like: RunningMeanStd) -> None:
+        super().__init__(shape=like.mean.shape, dtype=like.mean.dtype)
+        self.mean, self.var, self.count = like.mean, like.var, like.count
+        self.fresh = RunningMeanStd(epsilon=0.0, shape=like.mean.shape, dtype=like.mean.dtype)
+
+    def update(self, x: np.ndarray) -> None:
+        super().update(x)
+        self.fresh.update(x)
+
+
+def _running(env: Any) -> dict[str, tuple[Any, str]]:
+    """kind -> (the wrapper, the name of its RunningMeanStd), for the normalisations `env` wears."""
+    return {kind: (wrapper, KINDS[kind]) for kind, wrapper in _wrappers(env).items()}
+
+
+def share_statistics(env: Any) -> None:
+    """Make `env`'s normalisation wrappers keep the moments of what they see (a worker's envs)."""
+    for wrapper, name in _running(env).values():
+        setattr(wrapper, name, SharedRunningMeanStd(getattr(wrapper, name)))
+
+
+def statistics(env: Any) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """kind -> (mean, var, count) of `env`'s running statistics, copies (what the learner sends a worker)."""
+    out = {}
+    for kind, (wrapper, name) in _running(env).items():
+        rms = getattr(wrapper, name)
+        out[kind] = (np.array(rms.mean), np.array(rms.var), float(rms.count))
+    return out
+
+
+def set_statistics(env: Any, stats: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> None:
+    """Put `statistics(...)` into `env`'s wrappers (a worker starts each rollout from the learner's), keeping
+    each statistic's dtype and, in a worker, the moments it has not sent yet."""
+    for kind, (wrapper, name) in _running(env).items():
+        rms = getattr(wrapper, name)
+        mean, var, count = stats[kind]
+        rms.mean, rms.var, rms.count = np.array(mean, rms.mean.dtype), np.array(var, rms.var.dtype), float(count)
+
+
+def take_fresh_moments(env: Any) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """kind -> (mean, var, count) of what a worker's wrappers saw since the last call (count 0: nothing)."""
+    out = {}
+    for kind, (wrapper, name) in _running(env).items():
+        rms = getattr(wrapper, name)
+        out[kind] = (np.array(rms.fresh.mean), np.array(rms.fresh.var), float(rms.fresh.count))
+        rms.fresh = RunningMeanStd(epsilon=0.0, shape=rms.mean.shape, dtype=rms.mean.dtype)
+    return out
+
+
+def merge_moments(env: Any, moments: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> None:
+    """Fold a worker's fresh moments into `env`'s statistics (Chan et al.'s parallel update, as Gymnasium's own
+    step does), in the statistics' dtype."""
+    for kind, (wrapper, name) in _running(env).items():
+        mean, var, count = moments[kind]
+        if count > 0:
+            rms = getattr(wrapper, name)
+            dtype = rms.mean.dtype
+            rms.update_from_moments(mean, var, count)
+            rms.mean, rms.var = np.asarray(rms.mean, dtype), np.asarray(rms.var, dtype)
+
+
+def clear_statistics(env: Any) -> None:
+    """`env`'s running statistics back to Gymnasium's start (a learner whose envs never step for its data)."""
+    for wrapper, name in _running(env).values():
+        rms = getattr(wrapper, name)
+        setattr(wrapper, name, RunningMeanStd(shape=rms.mean.shape, dtype=rms.mean.dtype))

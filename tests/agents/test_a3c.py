@@ -43,14 +43,15 @@ def _updates(events: list[dict]) -> list[dict]:
 
 # -- without Ray: the worker's gradient, the learner's step ---------------------------------------------------
 
-def _weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    return {name: value.numpy().copy() for name, value in model.state_dict().items()}
+def _sent(model: torch.nn.Module, stats: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """What the learner sends a worker: the weights, and the normalisation statistics (none here)."""
+    return {name: value.numpy().copy() for name, value in model.state_dict().items()}, stats or {}
 
 
 def test_a_worker_sends_the_gradient_of_a2cs_loss_and_is_seeded():
     config = A3CConfig(**CARTPOLE)
     first = RolloutWorker(config, 0, seed=5)
-    weights = _weights(first.model)
+    weights = _sent(first.model)
     a = first.gradient(weights, version=3)
     # each worker is a process of its own, seeding torch's generator: here, one after the other
     b = RolloutWorker(config, 0, seed=5).gradient(weights, version=3)
@@ -73,7 +74,7 @@ def test_the_learner_steps_along_the_clipped_gradient():
 
 def test_a_recording_worker_ships_its_world_after_each_step():
     worker = RolloutWorker(A3CConfig(num_envs=3, num_steps=4, env_kwargs={"max_episode_steps": 3}), 0, seed=0)
-    result = worker.gradient(_weights(worker.model), 0, record=True)
+    result = worker.gradient(_sent(worker.model), 0, record=True)
     assert len(result["frames"]) == 4
     state, reward, terminated, truncated, info = result["frames"][-1]
     np.testing.assert_array_equal(state["core"]["arrays"]["pos"], worker.env.core.pos)
@@ -110,9 +111,11 @@ def test_a_short_run_trains_on_two_workers_and_logs_staleness(cluster):
     assert updates[-1]["model"] is model
 
 
-def test_the_viewer_sees_one_workers_cars_step_by_step(cluster):
+@pytest.mark.parametrize("normalize", [False, True])  # the learner's world lies under the wrappers
+def test_the_viewer_sees_one_workers_cars_step_by_step(cluster, normalize):
     seen = []
-    config = A3CConfig(num_envs=4, num_steps=4, total_timesteps=16 * 8, env_kwargs={"max_episode_steps": 6})
+    config = A3CConfig(num_envs=4, num_steps=4, total_timesteps=16 * 8, env_kwargs={"max_episode_steps": 6},
+                       normalize_observation=normalize)
     _, history = train(config, log=seen.append)
     steps = [event for event in seen if event["kind"] == "step"]
     shown = [event for event in _updates(seen) if event["worker"] == 0]
@@ -176,6 +179,35 @@ def test_a_resumed_run_continues_the_weights_counters_and_history(cluster, tmp_p
     assert [event["update"] for event in _updates(seen)] == [4, 5, 6, 7, 8]
     adam = _updates(seen)[-1]["state"]()["optimizer"]["state"][0]
     assert int(adam["step"]) == 8  # the optimiser's own counters went on from the checkpoint's
+
+
+def test_the_workers_normalise_with_the_learners_statistics_which_it_keeps(cluster, tmp_path):
+    config = A3CConfig(**CARTPOLE, total_timesteps=ROLLOUT * 12, normalize_observation=True, normalize_reward=True)
+
+    def checkpoint_at_6(event):
+        if event["kind"] == "update" and event["update"] == 6:
+            save_checkpoint(tmp_path / "c.pt", event["state"]())
+
+    seen = []
+    _, history = train(config, log=lambda event: (seen.append(event), checkpoint_at_6(event)))
+    updates = _updates(seen)
+    stats = updates[-1]["state"]()["normalize"]
+    # every applied rollout's 4 x 8 observations and each worker's 4 from its reset, none of the learner's own
+    contributing = {event["worker"] for event in updates}
+    assert float(stats["observation"]["count"]) == pytest.approx(12 * ROLLOUT + 4 * len(contributing) + 1e-4)
+    assert float(stats["reward"]["count"]) > ROLLOUT  # the discounted returns' statistics are merged too
+    scale = updates[-1]["observation_normalizer"]()  # how the driver sees observations from now on
+    raw = np.array([[0.1, 0.5, -0.05, -0.5]], np.float32)
+    expected = (raw - stats["observation"]["mean"].numpy()) / np.sqrt(stats["observation"]["var"].numpy() + 1e-8)
+    np.testing.assert_allclose(scale(raw), expected, rtol=1e-6)
+    assert scale(raw).dtype == np.float32
+    # the run reports CartPole's own returns (an episode lasts >= 8 steps), not the scaled rewards
+    assert min(r for r in history["episodic_return"] if np.isfinite(r)) >= 8
+    payload = load_checkpoint(tmp_path / "c.pt")
+    resumed = []
+    train(dataclasses.replace(config, total_timesteps=ROLLOUT * 9), log=resumed.append, resume=payload)
+    count = float(_updates(resumed)[-1]["state"]()["normalize"]["observation"]["count"])
+    assert count >= float(payload["normalize"]["observation"]["count"]) + 3 * ROLLOUT  # went on, not afresh
 
 
 def test_sandbox_train_resume_and_eval_take_an_a3c_run(cluster, tmp_path, capsys):

@@ -11,11 +11,17 @@ from envs import CarDriveVectorEnv
 from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint, to_numpy, to_tensors
 from sandbox.runs.normalize import (
     check_normalizable,
+    clear_statistics,
     frozen_observations,
     load_normalizer_state,
+    merge_moments,
     normalize_now,
     normalized,
     normalizer_state,
+    set_statistics,
+    share_statistics,
+    statistics,
+    take_fresh_moments,
 )
 
 
@@ -41,6 +47,37 @@ def test_observation_statistics_equal_a_two_pass_computation():
     np.testing.assert_allclose(state["mean"], stacked.mean(axis=0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(state["var"], stacked.var(axis=0), rtol=1e-3, atol=1e-5)
     assert state["count"] == pytest.approx(len(stacked) + 1e-4)  # Gymnasium starts the count at 1e-4
+
+
+def test_workers_moments_merge_into_the_learners_two_pass_statistics():
+    """A3C's form: each worker's envs start every rollout from the learner's statistics and send back the moments
+    of what they saw; merged, the learner's statistics are one two-pass computation over all of it."""
+    learner = normalized(CarDriveVectorEnv(2, level="normal"), observation=True, reward=True, gamma=0.99)
+    clear_statistics(learner)  # what its own reset saw is not the workers' data
+    assert normalizer_state(learner)["observation"]["count"] == pytest.approx(1e-4)
+    workers = [normalized(CarDriveVectorEnv(3, level="normal"), observation=True, reward=True, gamma=0.99)
+               for _ in range(2)]
+    raw_seen, reward_counts = [], 0.0
+    for worker in workers:
+        share_statistics(worker)
+    for rollout in range(2):
+        for index, worker in enumerate(workers):
+            set_statistics(worker, statistics(learner))
+            np.testing.assert_array_equal(normalizer_state(worker)["observation"]["mean"],
+                                          normalizer_state(learner)["observation"]["mean"])
+            raw, _, _ = _drive(worker, 8 + rollout, seed=10 * rollout + index)
+            raw_seen += raw
+            moments = take_fresh_moments(worker)
+            assert moments["observation"][2] == len(raw) * 3 and take_fresh_moments(worker)["observation"][2] == 0
+            reward_counts += moments["reward"][2]
+            merge_moments(learner, moments)
+    stacked = np.concatenate(raw_seen).astype(np.float64)
+    state = normalizer_state(learner)
+    np.testing.assert_allclose(state["observation"]["mean"], stacked.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(state["observation"]["var"], stacked.var(axis=0), rtol=1e-3, atol=1e-5)
+    assert state["observation"]["count"] == pytest.approx(len(stacked) + 1e-4)
+    assert state["observation"]["mean"].dtype == np.float32  # Gymnasium's dtype, kept through the merges
+    assert state["reward"]["count"] == pytest.approx(reward_counts + 1e-4) and reward_counts > 0
 
 
 def test_the_state_survives_a_checkpoint_exactly_and_resumes_the_same(tmp_path):
