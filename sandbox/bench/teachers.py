@@ -23,9 +23,11 @@ from sandbox.commands.tables import format_table
 DAGGER_MINUTES = {"normal": 5.0, "hard": 10.0}
 """the issue's budgets for the student: >= 95% clean laps on normal within 5, >= 90% on hard within 10"""
 DAGGER_SETTINGS = {"total_timesteps": 10**9}
-MEMORY_SETTINGS = {**RAYS_SETTINGS["ppo"], "backbone": "gru", "share_backbone": True,
+MEMORY_SETTINGS = {**RAYS_SETTINGS["ppo"], "backbone": "gru",
                    "backbone_options": {"hidden_size": 64, "stem_options": {"widths": (64,)}}}
-"""PPO over a GRU: a 64-wide stem and state under both heads (a recurrent update costs ~5x an MLP's per step)"""
+"""PPO over a GRU: a 64-wide stem and state for each head. One GRU under both heads runs ~1.25x faster, but
+the value loss of the unscaled returns swamps its clipped gradient: normal, 3M steps, seed 0, 0% clean laps
+(the greedy car stands still; approx KL ~1e-6 an update), 38% with a GRU each (the MLP: 47%)"""
 ROWS = ("dagger", "ppo", "ppo-gru", "ppo-from-dagger")
 
 

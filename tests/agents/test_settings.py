@@ -81,3 +81,34 @@ def test_shipped_env_arguments_merge_under_the_given_ones():
     assert merged(shipped, {"env_kwargs": {"level": "hard"}}) == {
         "env_kwargs": {"n_rays": 25, "level": "hard"}, "gamma": 0.998}
     assert merged({"gamma": 0.9}, {"env_kwargs": {"level": "hard"}})["env_kwargs"] == {"level": "hard"}
+
+
+@pytest.mark.parametrize("family", ["ppo", "dagger"])
+def test_the_shipped_pixels_networks_read_the_speedometer(family):
+    """The pixels entries draw the car's speed into the frame's bottom rows; their CNN's first convolution must
+    reach those rows (a 3x3 kernel at stride 8 never did), or the bar is there for nothing."""
+    import numpy as np
+    import torch
+
+    from agents.actor_critic import ActorCritic
+    from agents.envs import make_train_env
+    from envs.sensors import SPEEDOMETER_ROWS
+
+    settings, _ = tuned_settings(family, "sandbox/CarDrive-v0", {"level": "normal", "obs": "pixels"})
+    assert settings["env_kwargs"]["speedometer"]
+    config = FAMILIES["ppo"].config(**{key: value for key, value in settings.items()
+                                       if key in {"env_kwargs", "backbone", "backbone_options", "share_backbone"}},
+                                    num_envs=2)
+    env = make_train_env(dataclasses.replace(config, env_kwargs={**config.env_kwargs, "level": "normal",
+                                                                 "obs": "pixels"}))
+    torch.manual_seed(0)
+    model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
+                        config.backbone_options, config.share_backbone)
+    frames, _ = env.reset(seed=0)
+    env.close()
+    slower, faster = torch.as_tensor(frames[:1]).clone(), torch.as_tensor(frames[:1]).clone()
+    slower[:, -SPEEDOMETER_ROWS:] = 0
+    faster[:, -SPEEDOMETER_ROWS:, : frames.shape[2] // 2] = 255  # the bar at half the top speed
+    with torch.no_grad():
+        assert not torch.equal(model(slower)[1], model(faster)[1]), "the network does not see the speedometer"
+    assert np.array_equal(frames[0, :-SPEEDOMETER_ROWS], slower[0, :-SPEEDOMETER_ROWS].numpy())
