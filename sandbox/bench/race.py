@@ -32,9 +32,9 @@ from sandbox.commands.tables import format_table
 # PPO races the CarDrive table's batch, 512 envs x 16 steps, 2 epochs x 4 minibatches, not the 64 x 32 (4 x 4)
 # that normal's and hard's entries ship for a short run through the CLI: at ~80k env-steps/s against ~32k its
 # throughput pays over ten minutes (the races' figures in README.md were measured with it).
+PPO_RACE_BATCH = {"num_envs": 512, "num_steps": 16, "update_epochs": 2, "num_minibatches": 4}
 RAYS_SETTINGS: dict[str, dict[str, Any]] = {
-    "ppo": {"total_timesteps": 48_000_000, "anneal_lr": True,
-            "num_envs": 512, "num_steps": 16, "update_epochs": 2, "num_minibatches": 4},
+    "ppo": {"total_timesteps": 48_000_000, "anneal_lr": True, **PPO_RACE_BATCH},
     "a2c": {"total_timesteps": 10**9},
     "a2c-attention": {"total_timesteps": 10**9, "backbone": "attention", "num_envs": 32},
     "reinforce": {"total_timesteps": 10**9},

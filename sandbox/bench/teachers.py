@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.bench.race import HEADER, RAYS_SETTINGS, expert_row, race_ours
+from sandbox.bench.race import HEADER, PPO_RACE_BATCH, RAYS_SETTINGS, expert_row, race_ours
 from sandbox.bench.timing import machine_line, single_thread
 from sandbox.commands.tables import format_table
 
@@ -79,8 +79,8 @@ a student of 90% (best 95%), that with kickstarting 97 / 96 / 100 / 97 / 99% (a 
 95 / 98 / 98 / 91 / 97%)"""
 
 
-FROM_STUDENT_RATE = {"total_timesteps": 10**9, "anneal_lr": False}
-"""PPO from the student keeps a constant learning rate (what FINE_TUNE was measured with)"""
+FROM_STUDENT_RATE = {"total_timesteps": 10**9, "anneal_lr": False, **PPO_RACE_BATCH}
+"""PPO from the student keeps a constant learning rate and the races' batch (what FINE_TUNE was measured with)"""
 
 
 def _from_student(student: Path) -> dict[str, Any]:
