@@ -47,7 +47,7 @@ from agents.a3c_workers import WorkerPool
 from agents.actor_critic import ActorCritic, setup_actor_critic
 from agents.loop import UpdateLog, start_loop
 from sandbox.runs.hooks import Hook, step_event, wants_steps
-from sandbox.runs.normalize import beneath, clear_statistics, merge_moments, statistics
+from sandbox.runs.normalize import beneath, clear_statistics, merge_moments, normalizer_state
 from sandbox.runs.ray_cluster import connect, import_ray
 from sandbox.runs.validate import check_non_negative, check_positive_ints, check_unit_interval
 
@@ -213,7 +213,8 @@ def _show_steps(loop: UpdateLog, frames: list) -> None:
 
 def _sent(model: torch.nn.Module, env: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """What a worker rolls out with: the weights, and the normalisation statistics as they stand."""
-    return {name: value.detach().numpy().copy() for name, value in model.state_dict().items()}, statistics(env)
+    return ({name: value.detach().numpy().copy() for name, value in model.state_dict().items()},
+            normalizer_state(env))
 
 
 def _check_cpus(ray: Any, config: A3CConfig) -> None:

@@ -212,7 +212,7 @@ def run_agents_bench(seeds: int = 3, quick: bool = False) -> str:
         rate = np.median([a2c_throughput() for _ in range(3)])
         table += f"\n\nA2C learning CarDrive rays at N=128: {rate:,.0f} env-steps/s (median of 3; goal >= 50k)"
         for level, settings, name in (("easy", None, "its shipped settings"),
-                                      ("normal", None, "its shipped settings (64 x 32, 4 x 4 epochs)"),
+                                      ("normal", None, "its shipped settings (64 x 32, 4 x 4)"),
                                       ("normal", RAYS_SETTINGS["ppo"], "the 10-minute race's (512 x 16, 2 x 4)")):
             print(f"PPO throughput, CarDrive {level} rays, {name} ...", file=sys.stderr, flush=True)
             rate = np.median([ppo_throughput(level, settings=settings) for _ in range(3)])

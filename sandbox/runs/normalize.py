@@ -12,8 +12,8 @@ which skips the next-step-autoreset step as this project's loops do). The statis
 `RunningMeanStd` (the parallel algorithm of Chan et al.), kept in float64.
 
 A3C's workers share one copy of the statistics: each worker's wrappers keep the moments of what they saw
-(`share_statistics`, `take_fresh_moments`), the learner merges them (`merge_moments`) and sends its statistics
-with the weights (`statistics`, `set_statistics`).
+(`share_statistics`, `take_fresh_moments`), the learner merges them (`merge_moments`) and sends its
+`normalizer_state` with the weights (`set_statistics`).
 
 The wrappers sit on the native `CarDriveVectorEnv`; what needs the world itself (its state for an exact resume,
 the viewer's drawing) reads `env.unwrapped`.
@@ -176,22 +176,14 @@ def share_statistics(env: Any) -> None:
         setattr(wrapper, name, SharedRunningMeanStd(getattr(wrapper, name)))
 
 
-def statistics(env: Any) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
-    """kind -> (mean, var, count) of `env`'s running statistics, copies (what the learner sends a worker)."""
-    out = {}
+def set_statistics(env: Any, state: dict[str, Any]) -> None:
+    """Put the running statistics of a `normalizer_state` (the learner's) into `env`'s wrappers: a worker starts
+    each rollout from them. Unlike `load_normalizer_state` it leaves the worker's own return accumulators and the
+    moments it has not sent yet; each statistic keeps its dtype."""
     for kind, (wrapper, name) in _running(env).items():
-        rms = getattr(wrapper, name)
-        out[kind] = (np.array(rms.mean), np.array(rms.var), float(rms.count))
-    return out
-
-
-def set_statistics(env: Any, stats: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> None:
-    """Put `statistics(...)` into `env`'s wrappers (a worker starts each rollout from the learner's), keeping
-    each statistic's dtype and, in a worker, the moments it has not sent yet."""
-    for kind, (wrapper, name) in _running(env).items():
-        rms = getattr(wrapper, name)
-        mean, var, count = stats[kind]
-        rms.mean, rms.var, rms.count = np.array(mean, rms.mean.dtype), np.array(var, rms.var.dtype), float(count)
+        rms, saved = getattr(wrapper, name), state[kind]
+        rms.mean, rms.var = np.array(saved["mean"], rms.mean.dtype), np.array(saved["var"], rms.var.dtype)
+        rms.count = float(saved["count"])
 
 
 def take_fresh_moments(env: Any) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:

@@ -96,11 +96,10 @@ def test_the_shipped_pixels_networks_read_the_speedometer(family):
 
     settings, _ = tuned_settings(family, "sandbox/CarDrive-v0", {"level": "normal", "obs": "pixels"})
     assert settings["env_kwargs"]["speedometer"]
-    config = FAMILIES["ppo"].config(**{key: value for key, value in settings.items()
-                                       if key in {"env_kwargs", "backbone", "backbone_options", "share_backbone"}},
-                                    num_envs=2)
-    env = make_train_env(dataclasses.replace(config, env_kwargs={**config.env_kwargs, "level": "normal",
-                                                                 "obs": "pixels"}))
+    network = {key: settings[key] for key in ("backbone", "backbone_options", "share_backbone")}
+    config = FAMILIES["ppo"].config(**network, num_envs=2,
+                                    env_kwargs={**settings["env_kwargs"], "level": "normal", "obs": "pixels"})
+    env = make_train_env(config)
     torch.manual_seed(0)
     model = ActorCritic(env.single_observation_space, env.single_action_space, config.backbone,
                         config.backbone_options, config.share_backbone)

@@ -20,7 +20,6 @@ from sandbox.runs.normalize import (
     normalizer_state,
     set_statistics,
     share_statistics,
-    statistics,
     take_fresh_moments,
 )
 
@@ -62,7 +61,7 @@ def test_workers_moments_merge_into_the_learners_two_pass_statistics():
         share_statistics(worker)
     for rollout in range(2):
         for index, worker in enumerate(workers):
-            set_statistics(worker, statistics(learner))
+            set_statistics(worker, normalizer_state(learner))
             np.testing.assert_array_equal(normalizer_state(worker)["observation"]["mean"],
                                           normalizer_state(learner)["observation"]["mean"])
             raw, _, _ = _drive(worker, 8 + rollout, seed=10 * rollout + index)
