@@ -25,8 +25,9 @@ ENTRIES = [  # (family, the env's flags, what eval.json must reach: key, bar)
     ("a2c", ["--env", "LunarLander-v3"], "mean_return", 150.0),  # the CLI, seeds 0 / 1: 190 / 252 (200: the median)
     ("ppo", ["--level", "normal"], "clean_lap_rate", 0.9),  # seed 0 by hand: 100%, 322-step laps, 97 s
     ("ppo", ["--level", "hard"], "clean_lap_rate", 0.8),  # seed 0 by hand: 85% (17 of 20), 167 s
-    # seed 0 by hand: 45% (9 of 20), 615 s; the 80% is missed (README, the pixels race): the bar is the entry's
-    ("ppo", ["--level", "normal", "--obs", "pixels"], "clean_lap_rate", 0.3),
+    # seed 0 by hand: 80% (16 of 20), 810 s beside another run; on 100 held-out tracks the entry laps 65-78% over
+    # seeds (the 80% in the 10-minute race is missed, README): 60% is above the old plateau (43%)
+    ("ppo", ["--level", "normal", "--obs", "pixels"], "clean_lap_rate", 0.6),
     ("dagger", ["--level", "normal"], "clean_lap_rate", 0.9),
     ("dagger", ["--level", "hard"], "clean_lap_rate", 0.8),
     ("dagger", ["--level", "normal", "--obs", "pixels"], "clean_lap_rate", 0.8),
