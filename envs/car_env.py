@@ -65,11 +65,11 @@ class CarDriveEnv(gym.Env):
     list of seeds),
     `num_tracks` (pool size drawn from a named set), `n_rays`, `image_size`, `cells_per_pixel` (the world one
     pixel of `pixels` covers, cells), `speedometer` (the speed as a bar in the image's bottom rows),
-    `pedestrians`,
-    `max_episode_steps`, `render_mode` ("human" | "rgb_array"), `show_rays`.
+    `pedestrians`, `action_repeat` (world steps each step holds its action for, rewards summed: frame skip),
+    `max_episode_steps` (world steps), `render_mode` ("human" | "rgb_array"), `show_rays`.
 
     `info`: `progress` (fraction of the lap), `lap_completed`, `clean_lap` (completed with no crash and no
-    contact), `lap_steps` (steps the lap took, on the step it completes; else 0), `crashed`,
+    contact), `lap_steps` (world steps the lap took, on the step it completes; else 0), `crashed`,
     `pedestrian_hits`, `traffic_hits`, `track_seed`.
     """
 
@@ -78,14 +78,14 @@ class CarDriveEnv(gym.Env):
     def __init__(self, *, obs: str = "rays", continuous: bool = False, level: str | Level = "easy",
                  tracks: str | Sequence[int] = "train", num_tracks: int = 8, n_rays: int = 9,
                  image_size: int = 64, cells_per_pixel: float = 1.5, speedometer: bool = False,
-                 pedestrians: bool = True,
+                 pedestrians: bool = True, action_repeat: int = 1,
                  max_episode_steps: int = 1000, render_mode: str | None = None, show_rays: bool = False):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unknown render_mode {render_mode!r}; choose one of "
                              f"{self.metadata['render_modes']} or None")
         self.config = WorldConfig(obs=obs, level=level, n_rays=n_rays, image_size=image_size,
                                   cells_per_pixel=cells_per_pixel, speedometer=speedometer,
-                                  pedestrians=pedestrians,
+                                  pedestrians=pedestrians, action_repeat=action_repeat,
                                   max_episode_steps=max_episode_steps, tracks=tracks, num_tracks=num_tracks)
         self.continuous, self.render_mode, self.show_rays = bool(continuous), render_mode, show_rays
         self.observation_space = observation_space(self.config)

@@ -49,7 +49,10 @@ class WorldConfig:
         speedometer: draw the car's speed into the image's bottom rows (a bar, as CarRacing's dashboard shows
             it): one frame of the road cannot tell how fast the car goes, and the rays carry it.
         pedestrians: whether pedestrians walk across the crosswalks.
-        max_episode_steps: truncation limit.
+        action_repeat: world steps each step holds its action for (ALE's frameskip, the control suite's action
+            repeat): the rewards are summed, the episode ends on the world step it ends, and the observation is
+            drawn once, after the last. `max_episode_steps` and `lap_steps` count world steps.
+        max_episode_steps: truncation limit, world steps.
         tracks: "train", "heldout" (the level's sets), or explicit track seeds.
         num_tracks: pool size drawn from a named set (ignored for explicit seeds).
     """
@@ -63,6 +66,7 @@ class WorldConfig:
     cells_per_pixel: float = 1.5
     speedometer: bool = False
     pedestrians: bool = True
+    action_repeat: int = 1
     max_episode_steps: int = 1000
     tracks: str | Sequence[int] = "train"
     num_tracks: int = 8
@@ -71,7 +75,7 @@ class WorldConfig:
         object.__setattr__(self, "level", get_level(self.level))
         if self.obs not in OBS_MODES:
             raise ValueError(f"unknown obs mode {self.obs!r}; choose one of {OBS_MODES}")
-        for name in ("n_rays", "image_size", "max_episode_steps", "num_tracks"):
+        for name in ("n_rays", "image_size", "action_repeat", "max_episode_steps", "num_tracks"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -255,7 +259,8 @@ class CarDriveCore:
         self.peds[which], self.ped_walking[which], self.traffic[which] = peds, walking, cars
 
     def step(self, steer: np.ndarray, throttle: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:
-        """Advance the active cars one step. steer, throttle (N,) in [-1, 1]; active (N,) bool.
+        """Advance the active cars one step: `config.action_repeat` world steps under the same controls, each
+        car stopping on the world step its episode ends. steer, throttle (N,) in [-1, 1]; active (N,) bool.
 
         Returns fresh per-car arrays: reward, terminated, truncated, crashed, lap_completed, clean_lap,
         lap_steps, new_hits (pedestrian and traffic contacts this step), the state `info` reports (progress,
@@ -263,6 +268,24 @@ class CarDriveCore:
         and `ended`, how many episodes ended (an int). Inactive cars do not move and get zero reward and no
         flags.
         """
+        out = self._world_step(steer, throttle, active)
+        moving = active & out["running"]
+        for _ in range(self.config.action_repeat - 1):
+            if not moving.any():
+                break
+            more = self._world_step(steer, throttle, moving)
+            for key in ("reward", "new_hits", "lap_steps", "ended"):  # a lap's steps are 0 but where it ends
+                out[key] += more[key]
+            for key in ("terminated", "truncated", "crashed", "lap_completed", "clean_lap"):
+                out[key] |= more[key]  # set only on the world step an episode ends
+            for key in ("progress", "pedestrian_hits", "traffic_hits", "track_seed"):
+                out[key] = more[key]  # a car that stood still reports its state unchanged
+            out["running"] &= more["running"]
+            moving &= more["running"]
+        return out
+
+    def _world_step(self, steer: np.ndarray, throttle: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:
+        """One world step of the active cars (what `step` repeats), in one compiled call."""
         n, pool, level = self.num_cars, self.tracks, self.level
         floats, flags, counts = np.empty((2, n)), np.empty((6, n), bool), np.empty((5, n), np.int64)
         ended = _step_kernel(

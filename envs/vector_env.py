@@ -26,7 +26,7 @@ class CarDriveVectorEnv(VectorEnv):
     the same episodes as a `CarDriveEnv` seeded s + i on the same explicit track list.
 
     `info` holds per-car arrays: `progress` (fraction of the lap), `lap_completed`, `clean_lap` (completed with
-    no crash and no contact), `lap_steps` (steps the lap took, on the step it completes; else 0), `crashed`,
+    no crash and no contact), `lap_steps` (world steps the lap took, on the step it completes; else 0), `crashed`,
     `pedestrian_hits` and `traffic_hits` (this episode), `track_seed`.
 
     `render()` returns (or shows) one frame with every car of the batch, the tracks in use side by side.
@@ -38,7 +38,7 @@ class CarDriveVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 1, *, obs: str = "rays", continuous: bool = False,
                  level: str | Level = "easy", tracks: str | Sequence[int] = "train", num_tracks: int = 8,
                  n_rays: int = 9, image_size: int = 64, cells_per_pixel: float = 1.5, speedometer: bool = False,
-                 pedestrians: bool = True,
+                 pedestrians: bool = True, action_repeat: int = 1,
                  max_episode_steps: int = 1000, render_mode: str | None = None, show_rays: bool = False):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
@@ -47,7 +47,7 @@ class CarDriveVectorEnv(VectorEnv):
                              f"{self.metadata['render_modes']} or None")
         self.config = WorldConfig(obs=obs, level=level, n_rays=n_rays, image_size=image_size,
                                   cells_per_pixel=cells_per_pixel, speedometer=speedometer,
-                                  pedestrians=pedestrians,
+                                  pedestrians=pedestrians, action_repeat=action_repeat,
                                   max_episode_steps=max_episode_steps, tracks=tracks, num_tracks=num_tracks)
         self.num_envs, self.continuous = int(num_envs), bool(continuous)
         self.render_mode, self.show_rays = render_mode, show_rays
@@ -59,7 +59,8 @@ class CarDriveVectorEnv(VectorEnv):
         self._arguments = {"obs": obs, "continuous": continuous, "level": level, "tracks": tracks,
                            "num_tracks": num_tracks, "n_rays": n_rays, "image_size": image_size,
                            "cells_per_pixel": cells_per_pixel, "speedometer": speedometer,
-                           "pedestrians": pedestrians, "max_episode_steps": max_episode_steps}
+                           "pedestrians": pedestrians, "action_repeat": action_repeat,
+                           "max_episode_steps": max_episode_steps}
         self._running, self._ended = np.ones(self.num_envs, bool), 0  # per car; how many episodes just ended
         self._renderer = None
 

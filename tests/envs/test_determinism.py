@@ -100,10 +100,10 @@ def _assert_info_equal(vector_info: dict, i: int, single_info: dict) -> None:
         assert vector_info[key][i] == value, key
 
 
-@pytest.mark.parametrize(("obs", "continuous"), [("rays", False), ("both", True)])
-def test_vector_car_i_equals_single_env_seeded_seed_plus_i(obs, continuous):
+@pytest.mark.parametrize(("obs", "continuous", "repeat"), [("rays", False, 1), ("both", True, 1), ("rays", True, 3)])
+def test_vector_car_i_equals_single_env_seeded_seed_plus_i(obs, continuous, repeat):
     n, seed, steps = 3, 5, 200
-    kwargs = dict(obs=obs, continuous=continuous, tracks=TRACKS, max_episode_steps=60)
+    kwargs = dict(obs=obs, continuous=continuous, tracks=TRACKS, max_episode_steps=61, action_repeat=repeat)
     venv = envs.CarDriveVectorEnv(n, **kwargs)
     singles = [envs.CarDriveEnv(**kwargs) for _ in range(n)]
     vobs, vinfo = venv.reset(seed=seed)
