@@ -269,8 +269,8 @@ class CarDriveCore:
         flags.
         """
         out = self._world_step(steer, throttle, active)
-        moving = active & out["running"]
         for _ in range(self.config.action_repeat - 1):
+            moving = active & out["running"]  # a car whose episode ended sits the rest of the step out
             if not moving.any():
                 break
             more = self._world_step(steer, throttle, moving)
@@ -281,7 +281,6 @@ class CarDriveCore:
             for key in ("progress", "pedestrian_hits", "traffic_hits", "track_seed"):
                 out[key] = more[key]  # a car that stood still reports its state unchanged
             out["running"] &= more["running"]
-            moving &= more["running"]
         return out
 
     def _world_step(self, steer: np.ndarray, throttle: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:

@@ -11,10 +11,12 @@ import envs
 TRACKS = [3, 17, 1_000_005]
 
 
-def _held(seed: int, repeat: int, max_steps: int, level: str = "normal"):
-    """(rewards, terminated, truncated, infos, observations) per step of a car that holds each controller
-    action for `repeat` steps: one env at action_repeat=repeat, one at 1 stepping each action `repeat` times."""
-    kwargs = dict(obs="rays", continuous=True, level=level, tracks=TRACKS, max_episode_steps=max_steps)
+def _held(seed: int, repeat: int, max_steps: int):
+    """Drive one normal episode twice, the controller's action held for `repeat` world steps: by an env at
+    action_repeat=repeat, and by one at 1 stepping each action `repeat` times (fewer where the episode ends);
+    assert every step's reward, flags, info and observation agree. Returns (world steps driven, world steps of
+    the last held step, the last info, whether the episode terminated)."""
+    kwargs = dict(obs="rays", continuous=True, level="normal", tracks=TRACKS, max_episode_steps=max_steps)
     held, plain = envs.CarDriveEnv(action_repeat=repeat, **kwargs), envs.CarDriveEnv(**kwargs)
     obs, _ = held.reset(seed=seed)
     plain_obs, _ = plain.reset(seed=seed)
@@ -49,17 +51,21 @@ def test_a_held_step_equals_the_world_steps_it_holds_and_stops_where_the_episode
         assert info["lap_steps"] in (0, steps)  # world steps, as an unrepeated env counts them
 
 
-def test_action_repeat_one_is_the_plain_world():
-    kwargs = dict(obs="pixels", level="normal", tracks=TRACKS)
-    one, plain = envs.CarDriveVectorEnv(4, action_repeat=1, **kwargs), envs.CarDriveVectorEnv(4, **kwargs)
-    a, _ = one.reset(seed=2)
+def test_a_batch_of_frames_held_two_steps_equals_two_plain_steps():
+    kwargs = dict(obs="both", level="normal", tracks=TRACKS)
+    held, plain = envs.CarDriveVectorEnv(4, action_repeat=2, **kwargs), envs.CarDriveVectorEnv(4, **kwargs)
+    a, _ = held.reset(seed=2)
     b, _ = plain.reset(seed=2)
-    for t in range(40):
-        actions = np.full(4, 3 if t % 5 else 1)
-        a, ra, *_ = one.step(actions)
-        b, rb, *_ = plain.step(actions)
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(ra, rb)
+    for _ in range(40):  # every car drives on: no episode ends inside a held step
+        actions = envs.drive_controller(a["rays"], n_rays=held.config.n_rays, continuous=False)
+        a, reward, terminated, truncated, _ = held.step(actions)
+        b, r1, *ended1 = plain.step(actions)[:4]
+        assert not np.any(ended1)
+        b, r2, *ended2 = plain.step(actions)[:4]
+        for key in ("pixels", "rays"):  # drawn once, after the second world step
+            np.testing.assert_array_equal(a[key], b[key])
+        np.testing.assert_array_equal(reward, r1 + r2)
+        np.testing.assert_array_equal(terminated | truncated, np.logical_or(*ended2))
 
 
 @pytest.mark.parametrize("make", [envs.CarDriveEnv, lambda **kw: envs.CarDriveVectorEnv(2, **kw)])
