@@ -50,26 +50,31 @@ class _TimeUpError(Exception):
 
 
 class Clock:
-    """Training time (evaluations excluded) and the evaluations made along the way."""
+    """Training time (evaluations excluded) and the evaluations made along the way. `now` is the time source
+    (seconds; `time.perf_counter` unless a test drives it)."""
 
-    def __init__(self, minutes: float, evaluate: Callable[[], dict[str, float]]):
-        self.budget, self.evaluate = minutes * 60.0, evaluate
+    def __init__(self, minutes: float, evaluate: Callable[[], dict[str, float]],
+                 now: Callable[[], float] = time.perf_counter):
+        self.budget, self.evaluate, self.now = minutes * 60.0, evaluate, now
         self.every = self.budget / 5
-        self.next_eval, self.start, self.paused = self.every, time.perf_counter(), 0.0
+        self.next_eval, self.start, self.paused = self.every, now(), 0.0
         self.results: list[dict[str, float]] = []
         self.current = False  # whether the last evaluation saw the model as it is now
 
     def trained(self) -> float:
-        return time.perf_counter() - self.start - self.paused
+        return self.now() - self.start - self.paused
 
     def tick(self) -> bool:
-        """Evaluate when due; False once the budget is spent (after its final evaluation)."""
-        if self.trained() < self.next_eval:
+        """Evaluate when due; False once the budget is spent (after its final evaluation, which is always made,
+        even where one slow step ran past the last scheduled one)."""
+        trained = self.trained()
+        if trained < min(self.next_eval, self.budget):
             self.current = False
             return True
         self._evaluate()
-        self.next_eval += self.every
-        return self.trained() < self.budget
+        while self.next_eval <= trained:  # a slow step may pass a slot: evaluate once, not once a slot
+            self.next_eval += self.every
+        return trained < self.budget
 
     def finish(self) -> None:
         """A learner that stopped before its budget (its step count ran out): evaluate the model it ended with,
@@ -78,9 +83,9 @@ class Clock:
             self._evaluate()
 
     def _evaluate(self) -> None:
-        t = time.perf_counter()
+        t = self.now()
         self.results.append(self.evaluate())
-        self.paused += time.perf_counter() - t
+        self.paused += self.now() - t
         self.current = True
 
     def row(self, name: str) -> list[str]:

@@ -3,24 +3,48 @@ leaves evaluations out of the training time; a learner's row reads its evaluatio
 
 from __future__ import annotations
 
-import time
-
 from sandbox.bench.race import Clock, race_ours
 
 
-def test_clock_evaluates_five_times_and_does_not_count_evaluations():
-    calls = []
+class FakeTime:
+    """A time source the test moves: a training step or an evaluation takes exactly as long as it says."""
 
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _evaluate_taking(now: FakeTime, seconds: float, calls: list[float]):
     def evaluate():
-        calls.append(time.perf_counter())
-        time.sleep(0.05)  # longer than the whole budget: it must not count as training
+        calls.append(now.t)
+        now.t += seconds
         return {"lap_rate": 0.5, "clean_lap_rate": 0.1 * len(calls), "median_lap_steps": 300.0}
+    return evaluate
 
-    clock = Clock(minutes=0.02 / 60, evaluate=evaluate)  # 20 ms of training, an evaluation every 4 ms
+
+def test_clock_evaluates_five_times_and_does_not_count_evaluations():
+    now, calls = FakeTime(), []
+    # 20 s of training, an evaluation due every 4 s; each evaluation takes 50 s, longer than the whole budget
+    clock = Clock(minutes=20 / 60, evaluate=_evaluate_taking(now, 50.0, calls), now=now)
+    ticks = 0
     while clock.tick():
-        time.sleep(0.001)
-    assert len(calls) == 5 and clock.trained() < 0.05
+        now.t += 0.5  # a training step
+        ticks += 1
+    assert len(calls) == 5 and ticks == 40 and clock.trained() == 20.0
     assert clock.row("x") == ["x", "50%", "50%", "50%", "300"]
+
+
+def test_a_step_that_runs_past_the_budget_still_ends_on_a_final_evaluation():
+    now, calls = FakeTime(), []
+    clock = Clock(minutes=20 / 60, evaluate=_evaluate_taking(now, 1.0, calls), now=now)
+    steps = iter([5.0, 4.0, 8.0, 9.0])  # the third step passes the slots at 12 and 16 s; the last, the budget
+    while clock.tick():
+        now.t += next(steps)
+    # evaluated at 5 s of training (slot 4), 9 (slot 8), 17 (slots 12 and 16 together, once), 26 (the final one)
+    assert [c - 100.0 - i * 1.0 for i, c in enumerate(calls)] == [5.0, 9.0, 17.0, 26.0]
+    assert clock.current and clock.trained() == 26.0
 
 
 def test_a_learner_races_on_a_level_and_is_evaluated_on_held_out_tracks():
