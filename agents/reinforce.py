@@ -8,8 +8,12 @@ Connectionist Reinforcement Learning", Machine Learning 8, 1992), with an option
         b(s) = V(s) fitted to G by vf_coef * mean((G_t - V(s_t))^2) when baseline, else 0
     one gradient step, the gradient's norm clipped to max_grad_norm
 
-Returns are whole-episode Monte-Carlo sums: an episode cut by the env's step limit counts as it is (no
-bootstrap: that is what makes it REINFORCE and not actor-critic). Steps of episodes still running wait for
+Returns are whole-episode Monte-Carlo sums. An episode cut by the env's step limit counts as it is, unless
+`bootstrap_truncated`: then its last return adds gamma * V(s_T) of the state where it was cut, the return the
+episode would have gone on to earn (Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018). A time
+limit is not part of the task, and without the bootstrap a step's return falls to 0 as the limit nears, which
+no V(s) can predict (on Acrobot every failing episode is cut at 500 steps); episodes that end on their own stay
+pure Monte-Carlo. Steps of episodes still running wait for
 their episode to end; the step after an episode (next-step autoreset) is no transition. A recurrent model
 replays the batch's episodes one after another as one sequence, its state zeroed at each episode's first step.
 
@@ -28,6 +32,7 @@ from agents.actor_critic import ActorCritic, Memory, setup_actor_critic
 from agents.envs import map_obs, obs_to_tensor
 from agents.loop import start_loop
 from sandbox.runs.hooks import Hook
+from sandbox.runs.normalize import RAW_REWARD
 from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 
@@ -63,6 +68,9 @@ class ReinforceConfig:
     """learn V(s) and subtract it from the return (lower variance, same expected gradient)"""
     normalize_returns: bool = True
     """scale each batch's (G - b) to zero mean and unit variance"""
+    bootstrap_truncated: bool = False
+    """an episode cut by the step limit ends on gamma * V(s_T), the value of the state it was cut in (needs
+    `baseline`)"""
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
@@ -75,53 +83,82 @@ class ReinforceConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "batch_size", "total_timesteps")
         check_unit_interval(self, "gamma")
+        if self.bootstrap_truncated and not self.baseline:
+            raise ValueError("bootstrap_truncated needs baseline: the bootstrap is the learned V(s) of the state "
+                             "where the step limit cut the episode")
         if self.total_timesteps < self.batch_size:
             raise ValueError(f"total_timesteps ({self.total_timesteps}) is below batch_size ({self.batch_size}): "
                              "no update would ever happen")
 
 
-def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
-    """G_t = sum_k gamma^k r_{t+k} over one episode's rewards (T,), computed backwards in one pass."""
+def discounted_returns(rewards: np.ndarray, gamma: float, bootstrap: float = 0.0) -> np.ndarray:
+    """G_t = sum_k gamma^k r_{t+k} + gamma^(T-t) * bootstrap over one episode's rewards (T,), computed
+    backwards in one pass; `bootstrap` is V(s_T) where the step limit cut the episode, else 0."""
     returns = np.empty(len(rewards))
-    running = 0.0
+    running = bootstrap
     for t in range(len(rewards) - 1, -1, -1):
         running = rewards[t] + gamma * running
         returns[t] = running
     return returns
 
 
+def _no_steps() -> dict[str, Any]:
+    return {"obs": [], "action": [], "reward": [], "raw": [], "cut": False}
+
+
 class _Episodes:
-    """Each env's steps since its episode began; finished episodes move to the batch with their returns."""
+    """Each env's steps since its episode began; finished episodes move to the batch with their returns. With
+    `bootstrap_truncated`, an episode the step limit cut waits one step more ("cut") for V of its last state."""
 
-    def __init__(self, num_envs: int, gamma: float):
-        self.gamma = gamma
-        self.running = [{"obs": [], "action": [], "reward": []} for _ in range(num_envs)]
+    def __init__(self, num_envs: int, gamma: float, bootstrap_truncated: bool = False):
+        self.gamma, self.bootstrap_truncated = gamma, bootstrap_truncated
+        self.running = [_no_steps() for _ in range(num_envs)]
         self.batch = {"obs": [], "action": [], "return": [], "start": []}
-        self.returns: list[float] = []  # undiscounted return of each finished episode
+        self.returns: list[float] = []  # each finished episode's undiscounted return, in the env's own reward
 
-    def add(self, obs, action: torch.Tensor, reward: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
+    def bootstrap(self, values: torch.Tensor) -> None:
+        """V (N,) of this step's observations: the last states of the episodes cut at the previous step."""
+        for i, steps in enumerate(self.running):
+            if steps["cut"]:
+                self._finish(i, float(values[i]))
+
+    def add(self, obs, action: torch.Tensor, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+            valid: np.ndarray, raw_reward: np.ndarray | None = None) -> None:
+        """One batch step; `reward` is what the returns sum (scaled under reward normalisation), `raw_reward` the
+        env's own (what an episode's logged return sums; `reward` when not given)."""
+        raw_reward = reward if raw_reward is None else raw_reward
         for i in np.flatnonzero(valid):
             steps = self.running[i]
             steps["obs"].append(obs[i] if not isinstance(obs, dict) else {k: v[i] for k, v in obs.items()})
             steps["action"].append(action[i])
             steps["reward"].append(float(reward[i]))
-            if done[i]:
-                self.batch["obs"] += steps["obs"]
-                self.batch["action"] += steps["action"]
-                self.batch["return"] += discounted_returns(np.array(steps["reward"]), self.gamma).tolist()
-                self.batch["start"] += [1.0] + [0.0] * (len(steps["reward"]) - 1)  # where its state is zeroed
-                self.returns.append(float(np.sum(steps["reward"])))
-                self.running[i] = {"obs": [], "action": [], "reward": []}
+            steps["raw"].append(float(raw_reward[i]))
+            if truncated[i] and not terminated[i] and self.bootstrap_truncated:
+                steps["cut"] = True  # its last state comes as the next step's observation
+            elif terminated[i] or truncated[i]:
+                self._finish(i, 0.0)
+
+    def _finish(self, i: int, bootstrap: float) -> None:
+        steps = self.running[i]
+        self.batch["obs"] += steps["obs"]
+        self.batch["action"] += steps["action"]
+        self.batch["return"] += discounted_returns(np.array(steps["reward"]), self.gamma, bootstrap).tolist()
+        self.batch["start"] += [1.0] + [0.0] * (len(steps["reward"]) - 1)  # where its state is zeroed
+        self.returns.append(float(np.sum(steps["raw"])))
+        self.running[i] = _no_steps()
 
     def state_dict(self) -> dict[str, Any]:
         """The episodes still running (each env's steps so far), as tensors a checkpoint can hold."""
         return {"running": [{"obs": _stack(steps["obs"]), "action": torch.stack(steps["action"]) if steps["action"]
-                             else None, "reward": list(steps["reward"])} for steps in self.running]}
+                             else None, "reward": list(steps["reward"]), "raw": list(steps["raw"]),
+                             "cut": steps["cut"]}
+                            for steps in self.running]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for steps, saved in zip(self.running, state["running"], strict=True):
             count = len(saved["reward"])
-            steps["reward"] = list(saved["reward"])
+            steps["reward"], steps["cut"] = list(saved["reward"]), bool(saved.get("cut", False))
+            steps["raw"] = list(saved.get("raw", saved["reward"]))  # a checkpoint from before raw rewards were kept
             steps["action"] = list(saved["action"]) if count else []
             obs = saved["obs"]
             steps["obs"] = ([{k: v[i] for k, v in obs.items()} for i in range(count)] if isinstance(obs, dict)
@@ -149,7 +186,7 @@ def train(config: ReinforceConfig, log: Hook | None = None,
     for A2C (`agents.a2c.train`): the hook's `state` includes the episodes still running."""
     env, model, optimizer = setup_actor_critic(config, "REINFORCE", fresh=resume is None)
     loop, obs = start_loop("reinforce", config, env, model, optimizer, resume, log)
-    episodes = _Episodes(config.num_envs, config.gamma)
+    episodes = _Episodes(config.num_envs, config.gamma, config.bootstrap_truncated)
     memory = Memory.start(model, env.num_envs, resume)  # a recurrent model's state per env (() if feed-forward)
     if resume is not None and resume["env"] is not None:
         episodes.load_state_dict(resume["extra"]["episodes"])
@@ -157,12 +194,13 @@ def train(config: ReinforceConfig, log: Hook | None = None,
         # rollout
         obs_t = obs_to_tensor(obs)
         with torch.no_grad():
-            dist, _, memory.state = model.step(obs_t, memory.state, memory.start)
+            dist, value, memory.state = model.step(obs_t, memory.state, memory.start)
             action = dist.sample()
+        episodes.bootstrap(value)  # obs_t holds the last state of an episode cut at the previous step
         obs, reward, terminated, truncated, info = env.step(model.to_env(action))
         valid = loop.step(reward, terminated, truncated, info)
         memory.after_step(valid)
-        episodes.add(obs_t, action, reward, terminated | truncated, valid)
+        episodes.add(obs_t, action, reward, terminated, truncated, valid, info.get(RAW_REWARD, reward))
         if len(episodes.batch["return"]) < config.batch_size:
             continue
         # update

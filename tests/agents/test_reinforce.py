@@ -20,14 +20,47 @@ def test_episodes_wait_for_their_end_and_skip_autoreset_steps():
     episodes = _Episodes(num_envs=2, gamma=1.0)
     obs = torch.zeros(2, 3)
     act = torch.tensor([0, 1])
-    episodes.add(obs, act, np.array([1.0, 1.0]), np.array([False, True]), np.array([True, True]))
+    no = np.array([False, False])
+    episodes.add(obs, act, np.array([1.0, 1.0]), np.array([False, True]), no, np.array([True, True]))
     assert len(episodes.batch["return"]) == 1 and episodes.returns == [1.0]  # env 1's one-step episode
-    episodes.add(obs, act, np.array([2.0, 5.0]), np.array([True, False]), np.array([True, False]))
+    episodes.add(obs, act, np.array([2.0, 5.0]), no, np.array([True, False]), np.array([True, False]))
     assert episodes.batch["return"] == [1.0, 3.0, 2.0]  # env 0's episode: G = 1 + 2, then 2
     _, actions, returns, starts = episodes.take()
     assert actions.tolist() == [1, 0, 0] and returns.tolist() == [1.0, 3.0, 2.0]
     assert starts.tolist() == [1.0, 1.0, 0.0]  # each episode's first step: where a recurrent state is zeroed
     assert episodes.running[1]["reward"] == []  # the autoreset step was no transition
+
+
+def test_an_episode_cut_by_the_step_limit_ends_on_the_value_of_its_last_state():
+    """With bootstrap_truncated: env 0's episode is cut after two steps (rewards 1, 2) and waits; the next step's
+    V of its last state (10) ends it, G = [1 + 0.5 * 2 + 0.25 * 10, 2 + 0.5 * 10]. Env 1's episode, ended by
+    the env itself, stays Monte-Carlo; the logged return is the env's own reward, not the scaled one."""
+    episodes = _Episodes(num_envs=2, gamma=0.5, bootstrap_truncated=True)
+    obs, act, both = torch.zeros(2, 3), torch.tensor([0, 1]), np.array([True, True])
+    no = np.array([False, False])
+    episodes.add(obs, act, np.array([1.0, 4.0]), no, no, both, raw_reward=np.array([10.0, 40.0]))
+    episodes.add(obs, act, np.array([2.0, 6.0]), np.array([False, True]), np.array([True, False]), both,
+                 raw_reward=np.array([20.0, 60.0]))
+    assert episodes.batch["return"] == [4.0 + 0.5 * 6.0, 6.0]  # env 1: terminated, no bootstrap
+    assert episodes.running[0]["cut"] and episodes.returns == [100.0]
+    restored = _Episodes(num_envs=2, gamma=0.5, bootstrap_truncated=True)
+    restored.load_state_dict(episodes.state_dict())  # a checkpoint taken while env 0 waits for its V
+    for waiting in (episodes, restored):
+        waiting.bootstrap(torch.tensor([10.0, -99.0]))
+        assert waiting.batch["return"][-2:] == [1.0 + 0.5 * 2.0 + 0.25 * 10.0, 2.0 + 0.5 * 10.0]
+        assert waiting.returns[-1] == 30.0 and not waiting.running[0]["cut"]
+
+
+def test_an_episode_cut_without_the_bootstrap_counts_as_it_is():
+    episodes = _Episodes(num_envs=1, gamma=0.5)
+    episodes.add(torch.zeros(1, 3), torch.tensor([0]), np.array([2.0]), np.array([False]), np.array([True]),
+                 np.array([True]))
+    assert episodes.batch["return"] == [2.0] and not episodes.running[0]["cut"]
+
+
+def test_the_bootstrap_needs_the_baseline():
+    with pytest.raises(ValueError, match="bootstrap_truncated needs baseline"):
+        ReinforceConfig(bootstrap_truncated=True, baseline=False)
 
 
 @pytest.mark.parametrize(("env_id", "env_kwargs", "backbone"), [
@@ -53,13 +86,14 @@ def test_reinforce_solves_cartpole():
     assert _greedy_mean_return(model, "CartPole-v1") >= 475
 
 
-def test_resume_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("options", [{}, {"bootstrap_truncated": True, "normalize_reward": True}])
+def test_resume_equals_uninterrupted(tmp_path, options):
     """Checkpoint after update 2 through the hook, resume: the same weights and losses, episodes that were
-    running at the checkpoint included."""
+    running at the checkpoint included (and those cut by the step limit, waiting for V of their last state)."""
     from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
 
     config = ReinforceConfig(num_envs=4, batch_size=40, total_timesteps=400,
-                             env_kwargs={"level": "hard", "max_episode_steps": 15})
+                             env_kwargs={"level": "hard", "max_episode_steps": 15}, **options)
 
     def checkpoint_at_2(event):
         if event["kind"] == "update" and event["update"] == 2:
@@ -68,7 +102,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     full_model, full = train(config, log=checkpoint_at_2)
     resumed_model, resumed = train(config, resume=load_checkpoint(tmp_path / "c.pt"))
     assert len(full["policy_loss"]) >= 4
-    for key in ("global_step", "policy_loss", "value_loss", "entropy"):
+    for key in ("global_step", "episodic_return", "policy_loss", "value_loss", "entropy"):
         assert resumed[key] == full[key], key
     for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
