@@ -35,6 +35,7 @@ from agents.warm_start import announce_warm_start, warm_start
 from agents.weight_average import polyak_update
 from sandbox.runs.checkpoints import to_numpy, to_tensors
 from sandbox.runs.hooks import Hook
+from sandbox.runs.normalize import normalize_now, unnormalize_now
 from sandbox.runs.validate import check_positive_ints
 
 LOG_EVERY = 1_000
@@ -119,6 +120,9 @@ def train(config: QLearningConfig, log: Hook | None = None,
     if resume is not None:
         _restore_extra(resume["extra"], target, rng, buffer)
     n, losses = config.num_envs, []
+    # under observation normalisation the buffer holds the env's own observations, scaled when sampled
+    raw_obs = unnormalize_now(env, obs)
+    scaled = functools.partial(normalize_now, env) if config.normalize_observation else None
     while loop.global_step < config.total_timesteps:
         # rollout
         epsilon = linear_schedule(config.start_e, config.end_e,
@@ -129,14 +133,15 @@ def train(config: QLearningConfig, log: Hook | None = None,
             action = rng.integers(0, q.n_actions, n)
         next_obs, reward, terminated, truncated, info = env.step(action)
         valid = loop.step(reward, terminated, truncated, info)
-        buffer.add(obs, action, reward, next_obs, terminated, valid)
-        obs, global_step = next_obs, loop.global_step
+        raw_next_obs = unnormalize_now(env, next_obs)
+        buffer.add(raw_obs, action, reward, raw_next_obs, terminated, valid)
+        obs, raw_obs, global_step = next_obs, raw_next_obs, loop.global_step
         # update
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - global_step / config.total_timesteps)
         if global_step > config.learning_starts and (global_step // n) % config.train_frequency == 0:
             for _ in range(config.gradient_steps):
-                losses.append(_update(q, target, optimizer, buffer.sample(config.batch_size, rng), config))
+                losses.append(_update(q, target, optimizer, buffer.sample(config.batch_size, rng, scaled), config))
         if global_step // config.target_network_frequency > (global_step - n) // config.target_network_frequency:
             polyak_update(target.parameters(), q.parameters(), config.tau)
         # log, every LOG_EVERY env steps

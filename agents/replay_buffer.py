@@ -6,6 +6,8 @@ observation is the next episode's first) are not transitions and are never store
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -36,13 +38,16 @@ class ReplayBuffer:
         self.cursor = (self.cursor + len(rows)) % self.capacity
         self.size = min(self.size + len(rows), self.capacity)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict:
-        """A uniform batch as tensors: obs, action, reward, next_obs, terminated."""
+    def sample(self, batch_size: int, rng: np.random.Generator,
+               normalize: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+        """A uniform batch as tensors: obs, action, reward, next_obs, terminated. `normalize` (Box observations)
+        scales the stored observations as they are sampled (the buffer then holds them unscaled)."""
         idx = rng.integers(0, self.size, batch_size)
 
         def pick(store: dict) -> torch.Tensor | dict[str, torch.Tensor]:
             if None in store:
-                return torch.as_tensor(store[None][idx])
+                rows = store[None][idx]
+                return torch.as_tensor(rows if normalize is None else normalize(rows).astype(rows.dtype))
             return {key: torch.as_tensor(value[idx]) for key, value in store.items()}
 
         return {"obs": pick(self.obs), "next_obs": pick(self.next_obs), "action": torch.as_tensor(self.action[idx]),

@@ -132,6 +132,18 @@ def normalize_now(env: Any, obs: np.ndarray) -> np.ndarray:
     return scale(obs, wrapper.obs_rms.mean, wrapper.obs_rms.var)
 
 
+def unnormalize_now(env: Any, obs: np.ndarray) -> np.ndarray:
+    """The observations the wrapper just handed on, `obs`, as the native env gave them (the wrapper's scaling
+    undone with its statistics as they stand: call it straight after the step or reset that returned `obs`);
+    `obs` itself without an observation wrapper. An off-policy learner keeps these in its replay buffer and
+    scales them when it samples, so old rows are seen through today's statistics (as SB3's VecNormalize with a
+    replay buffer does), not through those of the step that stored them."""
+    wrapper = _wrappers(env).get("observation")
+    if wrapper is None:
+        return obs
+    return obs * np.sqrt(wrapper.obs_rms.var + EPSILON) + wrapper.obs_rms.mean
+
+
 def scale(obs: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     """(obs - mean) / sqrt(var + eps): Gymnasium's NormalizeObservation, frozen (the same arithmetic, in the
     statistics' own dtype, so a driver sees at evaluation exactly what it saw in training)."""

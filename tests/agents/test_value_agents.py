@@ -60,6 +60,20 @@ def test_replay_buffer_skips_autoreset_rows_and_wraps():
     assert dict_buffer.sample(2, np.random.default_rng(0))["next_obs"]["pixels"].shape == (2, 4, 4, 3)
 
 
+def test_replay_buffer_scales_what_it_holds_as_it_samples():
+    """Under observation normalisation the buffer holds the env's own observations and scales them with the
+    statistics of the moment it samples: the same rows drawn again after the statistics moved come out moved."""
+    buffer = ReplayBuffer(4, spaces.Box(-np.inf, np.inf, (2,)))
+    obs = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    buffer.add(obs, np.zeros(2, int), np.zeros(2), obs + 10, np.zeros(2), np.ones(2, bool))
+    for shift in (0.0, 5.0):
+        batch = buffer.sample(8, np.random.default_rng(0), normalize=lambda x, s=shift: (x - s) / 2)
+        plain = buffer.sample(8, np.random.default_rng(0))
+        torch.testing.assert_close(batch["obs"], (plain["obs"] - shift) / 2)
+        torch.testing.assert_close(batch["next_obs"], (plain["next_obs"] - shift) / 2)
+        assert batch["obs"].dtype == torch.float32
+
+
 @pytest.mark.parametrize("train", [train_q, train_sarsa])
 @pytest.mark.parametrize(("env_id", "env_kwargs", "backbone"), [
     ("sandbox/CarDrive-v0", {}, "mlp"),
@@ -92,13 +106,15 @@ def test_continuous_actions_are_refused_naming_the_alternatives(train):
         train(config_class(env_kwargs={"continuous": True}, num_envs=2, total_timesteps=8))
 
 
+@pytest.mark.parametrize("normalize", [False, True])
 @pytest.mark.parametrize("train", [train_q, train_sarsa])
-def test_resume_equals_uninterrupted(train, tmp_path):
+def test_resume_equals_uninterrupted(train, tmp_path, normalize):
     from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
 
     config_class = QLearningConfig if train is train_q else SarsaConfig
     extra = {"learning_starts": 200, "batch_size": 16, "target_network_frequency": 300} if train is train_q else {
         "target_update_interval": 3}
+    extra["normalize_observation"] = normalize  # DQN's buffer then holds unscaled observations
     config = config_class(num_envs=4, total_timesteps=3_200, env_kwargs={"level": "normal", "max_episode_steps": 30},
                           **extra)
 

@@ -21,6 +21,7 @@ from sandbox.runs.normalize import (
     set_statistics,
     share_statistics,
     take_fresh_moments,
+    unnormalize_now,
 )
 
 
@@ -46,6 +47,21 @@ def test_observation_statistics_equal_a_two_pass_computation():
     np.testing.assert_allclose(state["mean"], stacked.mean(axis=0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(state["var"], stacked.var(axis=0), rtol=1e-3, atol=1e-5)
     assert state["count"] == pytest.approx(len(stacked) + 1e-4)  # Gymnasium starts the count at 1e-4
+
+
+def test_unnormalize_now_gives_back_what_the_native_env_observed():
+    """Straight after each reset or step, the wrapper's scaling undone with its statistics as they stand is the
+    native env's own observation (what DQN's replay buffer keeps); without the wrapper it is the observation."""
+    env = normalized(CarDriveVectorEnv(3, level="normal"), observation=True, reward=False, gamma=0.99)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(20):
+        np.testing.assert_allclose(unnormalize_now(env, obs), env.unwrapped.observe(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(normalize_now(env, unnormalize_now(env, obs)), obs, rtol=1e-4, atol=1e-4)
+        obs, *_ = env.step(rng.integers(0, 5, env.num_envs))
+    plain = CarDriveVectorEnv(2, level="normal")
+    raw, _ = plain.reset(seed=0)
+    assert unnormalize_now(plain, raw) is raw
 
 
 def test_workers_moments_merge_into_the_learners_two_pass_statistics():
