@@ -11,7 +11,9 @@ learning", Nature 2015), over N envs, on any backbone.
 
 Q-learning and SARSA (`agents.sarsa`) differ in one line, the target: Q-learning bootstraps from the best
 next action (off-policy, max), SARSA from the action its policy actually takes next. A truncated episode
-bootstraps; only `terminated` stops it.
+bootstraps; only `terminated` stops it. Under `normalize_observation` the buffer holds the env's own
+observations and scales them as it samples, with the running statistics as they stand then: rows stored scaled
+would each keep the statistics of the step that stored them, and drift from those the network now sees.
 
     model, history = train(QLearningConfig(env_id="CartPole-v1", total_timesteps=100_000))
 """
