@@ -13,9 +13,9 @@ Returns are whole-episode Monte-Carlo sums. An episode cut by the env's step lim
 episode would have gone on to earn (Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018). A time
 limit is not part of the task, and without the bootstrap a step's return falls to 0 as the limit nears, which
 no V(s) can predict (on Acrobot every failing episode is cut at 500 steps); episodes that end on their own stay
-pure Monte-Carlo. Steps of episodes still running wait for
-their episode to end; the step after an episode (next-step autoreset) is no transition. A recurrent model
-replays the batch's episodes one after another as one sequence, its state zeroed at each episode's first step.
+pure Monte-Carlo. Steps of episodes still running wait for their episode to end; the step after an episode
+(next-step autoreset) is no transition. A recurrent model replays the batch's episodes one after another as one
+sequence, its state zeroed at each episode's first step.
 
     model, history = train(ReinforceConfig(env_id="CartPole-v1", total_timesteps=200_000))
 """
@@ -118,6 +118,8 @@ class _Episodes:
 
     def bootstrap(self, values: torch.Tensor) -> None:
         """V (N,) of this step's observations: the last states of the episodes cut at the previous step."""
+        if not self.bootstrap_truncated:
+            return
         for i, steps in enumerate(self.running):
             if steps["cut"]:
                 self._finish(i, float(values[i]))
