@@ -32,7 +32,6 @@ from agents.actor_critic import ActorCritic, Memory, setup_actor_critic
 from agents.envs import map_obs, obs_to_tensor
 from agents.loop import start_loop
 from sandbox.runs.hooks import Hook
-from sandbox.runs.normalize import RAW_REWARD
 from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 
@@ -103,7 +102,7 @@ def discounted_returns(rewards: np.ndarray, gamma: float, bootstrap: float = 0.0
 
 
 def _no_steps() -> dict[str, Any]:
-    return {"obs": [], "action": [], "reward": [], "raw": [], "cut": False}
+    return {"obs": [], "action": [], "reward": [], "cut": False}
 
 
 class _Episodes:
@@ -114,7 +113,6 @@ class _Episodes:
         self.gamma, self.bootstrap_truncated = gamma, bootstrap_truncated
         self.running = [_no_steps() for _ in range(num_envs)]
         self.batch = {"obs": [], "action": [], "return": [], "start": []}
-        self.returns: list[float] = []  # each finished episode's undiscounted return, in the env's own reward
 
     def bootstrap(self, values: torch.Tensor) -> None:
         """V (N,) of this step's observations: the last states of the episodes cut at the previous step."""
@@ -125,16 +123,12 @@ class _Episodes:
                 self._finish(i, float(values[i]))
 
     def add(self, obs, action: torch.Tensor, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-            valid: np.ndarray, raw_reward: np.ndarray | None = None) -> None:
-        """One batch step; `reward` is what the returns sum (scaled under reward normalisation), `raw_reward` the
-        env's own (what an episode's logged return sums; `reward` when not given)."""
-        raw_reward = reward if raw_reward is None else raw_reward
+            valid: np.ndarray) -> None:
         for i in np.flatnonzero(valid):
             steps = self.running[i]
             steps["obs"].append(obs[i] if not isinstance(obs, dict) else {k: v[i] for k, v in obs.items()})
             steps["action"].append(action[i])
             steps["reward"].append(float(reward[i]))
-            steps["raw"].append(float(raw_reward[i]))
             if truncated[i] and not terminated[i] and self.bootstrap_truncated:
                 steps["cut"] = True  # its last state comes as the next step's observation
             elif terminated[i] or truncated[i]:
@@ -146,21 +140,18 @@ class _Episodes:
         self.batch["action"] += steps["action"]
         self.batch["return"] += discounted_returns(np.array(steps["reward"]), self.gamma, bootstrap).tolist()
         self.batch["start"] += [1.0] + [0.0] * (len(steps["reward"]) - 1)  # where its state is zeroed
-        self.returns.append(float(np.sum(steps["raw"])))
         self.running[i] = _no_steps()
 
     def state_dict(self) -> dict[str, Any]:
         """The episodes still running (each env's steps so far), as tensors a checkpoint can hold."""
         return {"running": [{"obs": _stack(steps["obs"]), "action": torch.stack(steps["action"]) if steps["action"]
-                             else None, "reward": list(steps["reward"]), "raw": list(steps["raw"]),
-                             "cut": steps["cut"]}
+                             else None, "reward": list(steps["reward"]), "cut": steps["cut"]}
                             for steps in self.running]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for steps, saved in zip(self.running, state["running"], strict=True):
             count = len(saved["reward"])
             steps["reward"], steps["cut"] = list(saved["reward"]), bool(saved.get("cut", False))
-            steps["raw"] = list(saved.get("raw", saved["reward"]))  # a checkpoint from before raw rewards were kept
             steps["action"] = list(saved["action"]) if count else []
             obs = saved["obs"]
             steps["obs"] = ([{k: v[i] for k, v in obs.items()} for i in range(count)] if isinstance(obs, dict)
@@ -202,14 +193,14 @@ def train(config: ReinforceConfig, log: Hook | None = None,
         obs, reward, terminated, truncated, info = env.step(model.to_env(action))
         valid = loop.step(reward, terminated, truncated, info)
         memory.after_step(valid)
-        episodes.add(obs_t, action, reward, terminated, truncated, valid, info.get(RAW_REWARD, reward))
+        episodes.add(obs_t, action, reward, terminated, truncated, valid)
         if len(episodes.batch["return"]) < config.batch_size:
             continue
         # update
         update = loop.update + 1
         metrics = _update(model, optimizer, *episodes.take(), config, update)
-        # log: the returns of the episodes this batch finished, as each episode's own steps summed them
-        metrics["episodic_return"], episodes.returns = float(np.mean(episodes.returns)), []
+        # log (the episodic_return: the loop's tally of the episodes ended since the last update, in the env's
+        # own reward under reward normalisation, as for every family)
         loop.log_update(update, metrics, lambda: {"episodes": episodes.state_dict(), **memory.payload()})
     env.close()
     return model, loop.history

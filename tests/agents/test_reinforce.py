@@ -22,7 +22,7 @@ def test_episodes_wait_for_their_end_and_skip_autoreset_steps():
     act = torch.tensor([0, 1])
     no = np.array([False, False])
     episodes.add(obs, act, np.array([1.0, 1.0]), np.array([False, True]), no, np.array([True, True]))
-    assert len(episodes.batch["return"]) == 1 and episodes.returns == [1.0]  # env 1's one-step episode
+    assert episodes.batch["return"] == [1.0]  # env 1's one-step episode
     episodes.add(obs, act, np.array([2.0, 5.0]), no, np.array([True, False]), np.array([True, False]))
     assert episodes.batch["return"] == [1.0, 3.0, 2.0]  # env 0's episode: G = 1 + 2, then 2
     _, actions, returns, starts = episodes.take()
@@ -34,21 +34,45 @@ def test_episodes_wait_for_their_end_and_skip_autoreset_steps():
 def test_an_episode_cut_by_the_step_limit_ends_on_the_value_of_its_last_state():
     """With bootstrap_truncated: env 0's episode is cut after two steps (rewards 1, 2) and waits; the next step's
     V of its last state (10) ends it, G = [1 + 0.5 * 2 + 0.25 * 10, 2 + 0.5 * 10]. Env 1's episode, ended by
-    the env itself, stays Monte-Carlo; the logged return is the env's own reward, not the scaled one."""
+    the env itself, stays Monte-Carlo."""
     episodes = _Episodes(num_envs=2, gamma=0.5, bootstrap_truncated=True)
     obs, act, both = torch.zeros(2, 3), torch.tensor([0, 1]), np.array([True, True])
     no = np.array([False, False])
-    episodes.add(obs, act, np.array([1.0, 4.0]), no, no, both, raw_reward=np.array([10.0, 40.0]))
-    episodes.add(obs, act, np.array([2.0, 6.0]), np.array([False, True]), np.array([True, False]), both,
-                 raw_reward=np.array([20.0, 60.0]))
+    episodes.add(obs, act, np.array([1.0, 4.0]), no, no, both)
+    episodes.add(obs, act, np.array([2.0, 6.0]), np.array([False, True]), np.array([True, False]), both)
     assert episodes.batch["return"] == [4.0 + 0.5 * 6.0, 6.0]  # env 1: terminated, no bootstrap
-    assert episodes.running[0]["cut"] and episodes.returns == [100.0]
+    assert episodes.running[0]["cut"] and len(episodes.batch["return"]) == 2
     restored = _Episodes(num_envs=2, gamma=0.5, bootstrap_truncated=True)
     restored.load_state_dict(episodes.state_dict())  # a checkpoint taken while env 0 waits for its V
     for waiting in (episodes, restored):
         waiting.bootstrap(torch.tensor([10.0, -99.0]))
         assert waiting.batch["return"][-2:] == [1.0 + 0.5 * 2.0 + 0.25 * 10.0, 2.0 + 0.5 * 10.0]
-        assert waiting.returns[-1] == 30.0 and not waiting.running[0]["cut"]
+        assert waiting.running[0] == {"obs": [], "action": [], "reward": [], "cut": False}  # moved to the batch
+
+
+def test_the_logged_return_is_the_envs_own_under_reward_normalisation():
+    """CartPole pays 1 a step, so an episode's own return is its length: each update's episodic_return is the
+    mean length of the episodes that ended since the update before, not the sum of the scaled rewards."""
+    lengths, ended, expected = np.zeros(2), [], []
+    running = np.ones(2, bool)
+
+    def watch(event):
+        nonlocal running
+        if event["kind"] == "update":
+            expected.append(np.mean(ended) if ended else np.nan)
+            ended.clear()
+            return
+        done = event["terminated"] | event["truncated"]
+        lengths[running] += 1  # the step after an episode (autoreset) is no transition
+        ended.extend(lengths[done & running].tolist())
+        lengths[done] = 0
+        running = ~done
+
+    config = ReinforceConfig(env_id="CartPole-v1", num_envs=2, batch_size=64, total_timesteps=640,
+                             normalize_reward=True, bootstrap_truncated=True)
+    _, history = train(config, log=watch)
+    assert len(expected) >= 5 and min(expected) >= 8  # no CartPole episode is shorter
+    np.testing.assert_allclose(history["episodic_return"], expected, rtol=1e-5)
 
 
 def test_an_episode_cut_without_the_bootstrap_counts_as_it_is():
