@@ -120,7 +120,7 @@ def train(config: QLearningConfig, log: Hook | None = None,
     buffer = ReplayBuffer(min(config.buffer_size, config.total_timesteps), env.single_observation_space)
     loop, obs = start_loop("qlearning", config, env, q, optimizer, resume, log)
     if resume is not None:
-        _restore_extra(resume["extra"], target, rng, buffer)
+        _restore_extra(resume["extra"], target, rng, buffer, config.normalize_observation)
     n, losses = config.num_envs, []
     # under observation normalisation the buffer holds the env's own observations, scaled when sampled
     raw_obs = unnormalize_now(env, obs)
@@ -177,11 +177,23 @@ def _update(q: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, bat
     return loss.item()
 
 
+BUFFER_HOLDS = "env"
+"""what a checkpoint's buffer rows are: the env's own observations (since 2026-12-03; before, under
+observation normalisation, each row was stored scaled by the statistics of its own step)"""
+
+
 def _extra(target: QNetwork, rng: np.random.Generator, buffer: ReplayBuffer) -> dict[str, Any]:
-    return {"target": target.state_dict(), "rng": rng.bit_generator.state, "buffer": to_tensors(buffer.state_dict())}
+    return {"target": target.state_dict(), "rng": rng.bit_generator.state, "buffer": to_tensors(buffer.state_dict()),
+            "buffer_holds": BUFFER_HOLDS}
 
 
-def _restore_extra(extra: dict[str, Any], target: QNetwork, rng: np.random.Generator, buffer: ReplayBuffer) -> None:
+def _restore_extra(extra: dict[str, Any], target: QNetwork, rng: np.random.Generator, buffer: ReplayBuffer,
+                   normalize_observation: bool) -> None:
+    if normalize_observation and extra.get("buffer_holds") != BUFFER_HOLDS:
+        # rows scaled by statistics long gone cannot be unscaled exactly; scaled again they would mislead the update
+        raise ValueError("this DQN checkpoint's replay buffer holds observations scaled by the normaliser of their "
+                         "own step (written before 2026-12-03); this version keeps the env's own observations and "
+                         "cannot convert it: start the run again")
     target.load_state_dict(extra["target"])
     rng.bit_generator.state = extra["rng"]
     buffer.load_state_dict(to_numpy(extra["buffer"]))

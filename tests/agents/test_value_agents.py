@@ -3,6 +3,8 @@ with every backbone family, refusal of continuous actions, exact resume, and a s
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -127,6 +129,25 @@ def test_resume_equals_uninterrupted(train, tmp_path, normalize):
     assert resumed["td_loss"] == full["td_loss"] and resumed["global_step"] == full["global_step"]
     for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_dqn_refuses_a_buffer_of_scaled_rows_under_normalisation(tmp_path):
+    # before 2026-12-03 a normalising DQN stored each row scaled by its own step's statistics: no exact way back
+    from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
+
+    def older_checkpoint(config):
+        train_q(config, log=lambda e: e["kind"] == "update" and save_checkpoint(tmp_path / "c.pt", e["state"]()))
+        payload = load_checkpoint(tmp_path / "c.pt")
+        assert payload["extra"]["buffer_holds"] == "env"
+        del payload["extra"]["buffer_holds"]  # as an older version wrote it
+        return payload
+
+    config = QLearningConfig(num_envs=2, total_timesteps=2_000, learning_starts=100, normalize_observation=True,
+                             env_kwargs={"max_episode_steps": 30})
+    with pytest.raises(ValueError, match="scaled by the normaliser of their own step"):
+        train_q(config, resume=older_checkpoint(config))
+    raw = dataclasses.replace(config, normalize_observation=False)  # the rows were the env's own: resumes
+    assert train_q(raw, resume=older_checkpoint(raw))[1]["global_step"][-1] == 2_000
 
 
 @pytest.mark.slow
