@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.a2c import annealed_lr
 from agents.envs import make_train_env, obs_to_tensor, stack_obs
 from agents.loop import append_step, start_loop
 from agents.optim import make_optimizer
@@ -66,6 +67,8 @@ class SarsaConfig:
     end_e: float = 0.05
     exploration_fraction: float = 0.3
     max_grad_norm: float = 10.0
+    anneal_lr: bool = False
+    """fall linearly from learning_rate towards 0 over the run (a steadier greedy policy at its end)"""
     normalize_observation: bool = False
     """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only)"""
     normalize_reward: bool = False
@@ -111,7 +114,10 @@ def train(config: SarsaConfig, log: Hook | None = None,
         rng.bit_generator.state = resume["extra"]["rng"]
         action = resume["extra"]["action"].numpy().copy()
         target.load_state_dict(resume["extra"]["target"])
-    for update in range(loop.update + 1, config.total_timesteps // (config.num_envs * config.num_steps) + 1):
+    num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
+    for update in range(loop.update + 1, num_updates + 1):
+        if config.anneal_lr:
+            optimizer.param_groups[0]["lr"] = annealed_lr(config.learning_rate, update, num_updates)
         # rollout: T steps of the epsilon-greedy policy; a_{t+1} is drawn at s_{t+1} before it is taken
         epsilon = linear_schedule(config.start_e, config.end_e, decay, loop.global_step)
         rollout: dict[str, list] = {}
@@ -128,8 +134,8 @@ def train(config: SarsaConfig, log: Hook | None = None,
         if update % config.target_update_interval == 0:
             target.load_state_dict(q.state_dict())
         # log
-        loop.log_update(update, {"td_loss": td_loss, "epsilon": epsilon},
-                        functools.partial(_extra, target, rng, action))
+        metrics = {"td_loss": td_loss, "epsilon": epsilon, "learning_rate": optimizer.param_groups[0]["lr"]}
+        loop.log_update(update, metrics, functools.partial(_extra, target, rng, action))
     env.close()
     return q, loop.history
 

@@ -150,6 +150,13 @@ def test_dqn_refuses_a_buffer_of_scaled_rows_under_normalisation(tmp_path):
     assert train_q(raw, resume=older_checkpoint(raw))[1]["global_step"][-1] == 2_000
 
 
+@pytest.mark.parametrize("anneal", [False, True])
+def test_sarsa_learning_rate_anneals_linearly_over_the_run(anneal):
+    config = SarsaConfig(num_envs=2, num_steps=4, total_timesteps=32, learning_rate=1e-3, anneal_lr=anneal)
+    expected = [1e-3, 0.75e-3, 0.5e-3, 0.25e-3] if anneal else [1e-3] * 4
+    assert train_sarsa(config)[1]["learning_rate"] == pytest.approx(expected)
+
+
 @pytest.mark.slow
 def test_q_learning_solves_cartpole():
     config = QLearningConfig(env_id="CartPole-v1", num_envs=4, total_timesteps=60_000, target_network_frequency=1000,
