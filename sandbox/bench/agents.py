@@ -177,6 +177,11 @@ def ppo_throughput(level: str = "easy", updates: int = 40, settings: dict[str, A
     return (last - first) / (end - start)
 
 
+def _batch(config: Any) -> str:
+    """A PPO config's batch as the throughput lines name it: envs x steps, epochs x minibatches."""
+    return f"{config.num_envs} x {config.num_steps}, {config.update_epochs} x {config.num_minibatches}"
+
+
 def _median(values: list) -> str:
     done = [v for v in values if v is not None]
     if len(done) < len(values) / 2:
@@ -211,9 +216,10 @@ def run_agents_bench(seeds: int = 3, quick: bool = False) -> str:
         print("A2C throughput, CarDrive rays, N=128 ...", file=sys.stderr, flush=True)
         rate = np.median([a2c_throughput() for _ in range(3)])
         table += f"\n\nA2C learning CarDrive rays at N=128: {rate:,.0f} env-steps/s (median of 3; goal >= 50k)"
-        for level, settings, name in (("easy", None, "its shipped settings"),
-                                      ("normal", None, "its shipped settings (64 x 32, 4 x 4)"),
-                                      ("normal", RAYS_SETTINGS["ppo"], "the 10-minute race's (512 x 16, 2 x 4)")):
+        for level, settings, whose in (("easy", None, "its shipped settings"), ("normal", None, "its shipped settings"),
+                                       ("hard", None, "its shipped settings"),
+                                       ("normal", RAYS_SETTINGS["ppo"], "the 10-minute race's")):
+            name = f"{whose} ({_batch(shipped_config('ppo', {'level': level}, settings=settings))})"
             print(f"PPO throughput, CarDrive {level} rays, {name} ...", file=sys.stderr, flush=True)
             rate = np.median([ppo_throughput(level, settings=settings) for _ in range(3)])
             table += (f"\nPPO learning CarDrive {level} rays, {name}: {rate:,.0f} env-steps/s "

@@ -29,9 +29,10 @@ from sandbox.commands.tables import format_table
 # rate stands where it reached): at a constant rate its last evaluations swing (normal, 10 min, clean laps at
 # each fifth: seed 0 94 / 98 / 95 / 95 / 91%, seed 1 76 / 94 / 99 / 100 / 90%); annealed, hard seed 0 reads
 # 77 / 91 / 96 / 97 / 98% (over 24M steps, finished in ~4 min: 69%)
-# PPO races the CarDrive table's batch, 512 envs x 16 steps, 2 epochs x 4 minibatches, not the 64 x 32 (4 x 4)
-# that normal's and hard's entries ship for a short run through the CLI: at ~80k env-steps/s against ~32k its
-# throughput pays over ten minutes (the races' figures in README.md were measured with it).
+# PPO races the CarDrive table's batch, 512 envs x 16 steps, 2 epochs x 4 minibatches, not the 256 x 16 (2 x 8)
+# that normal's and hard's entries ship for a run of a few minutes through the CLI: ~88k env-steps/s on normal
+# against ~65k, which pays over ten minutes (chosen against the entries' 64 x 32 (4 x 4) of then, ~32k; the races'
+# figures in README.md were measured with it).
 PPO_RACE_BATCH = {"num_envs": 512, "num_steps": 16, "update_epochs": 2, "num_minibatches": 4}
 RAYS_SETTINGS: dict[str, dict[str, Any]] = {
     "ppo": {"total_timesteps": 48_000_000, "anneal_lr": True, **PPO_RACE_BATCH},
