@@ -216,9 +216,9 @@ def run_agents_bench(seeds: int = 3, quick: bool = False) -> str:
         print("A2C throughput, CarDrive rays, N=128 ...", file=sys.stderr, flush=True)
         rate = np.median([a2c_throughput() for _ in range(3)])
         table += f"\n\nA2C learning CarDrive rays at N=128: {rate:,.0f} env-steps/s (median of 3; goal >= 50k)"
-        for level, settings, whose in (("easy", None, "its shipped settings"), ("normal", None, "its shipped settings"),
-                                       ("hard", None, "its shipped settings"),
-                                       ("normal", RAYS_SETTINGS["ppo"], "the 10-minute race's")):
+        runs = [*((level, None, "its shipped settings") for level in ("easy", "normal", "hard")),
+                ("normal", RAYS_SETTINGS["ppo"], "the 10-minute race's")]
+        for level, settings, whose in runs:
             name = f"{whose} ({_batch(shipped_config('ppo', {'level': level}, settings=settings))})"
             print(f"PPO throughput, CarDrive {level} rays, {name} ...", file=sys.stderr, flush=True)
             rate = np.median([ppo_throughput(level, settings=settings) for _ in range(3)])

@@ -4,9 +4,8 @@ greedy evaluation (eval.json: 20 seeded episodes, or 20 held-out tracks). The ba
 475, LunarLander 200, Pendulum -250, Acrobot -100 through the `[default]` table, which no env names; A2C's
 LunarLander 150, as its seeds swing from 72 to 252 about a median of 190 (README); SARSA's Acrobot -150, as
 its seeds reach -97 to -101 annealed, -99 to -138 at a constant rate) and, on CarDrive, 90% / 80% clean laps on
-normal / hard (the issue's 95% / 85% are for the
-10-minute race, `sandbox bench drive`); DAgger's pixels student 80% of the 20 tracks (its bar, 85% of 100, is
-`sandbox bench teachers`')."""
+normal / hard (the issue's 95% / 85% are for the 10-minute race, `sandbox bench drive`); DAgger's pixels student
+80% of the 20 tracks (its bar, 85% of 100, is `sandbox bench teachers`')."""
 
 from __future__ import annotations
 
