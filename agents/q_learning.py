@@ -38,7 +38,7 @@ from agents.weight_average import polyak_update
 from sandbox.runs.checkpoints import to_numpy, to_tensors
 from sandbox.runs.hooks import Hook
 from sandbox.runs.normalize import normalize_now, unnormalize_now
-from sandbox.runs.validate import check_positive_ints
+from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 LOG_EVERY = 1_000
 """env steps between two logged updates (each batch step would be too often for N = 1)"""
@@ -89,6 +89,7 @@ class QLearningConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "total_timesteps", "buffer_size", "batch_size", "train_frequency",
                             "gradient_steps", "target_network_frequency")
+        check_unit_interval(self, "gamma", "tau")
         if not 0.0 <= self.end_e <= self.start_e <= 1.0:
             raise ValueError(f"need 0 <= end_e <= start_e <= 1, got start_e={self.start_e}, end_e={self.end_e}")
 

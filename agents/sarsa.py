@@ -36,7 +36,7 @@ from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
 from agents.warm_start import announce_warm_start, warm_start
 from sandbox.runs.hooks import Hook
-from sandbox.runs.validate import check_positive_ints
+from sandbox.runs.validate import check_positive_ints, check_unit_interval
 
 
 @dataclass
@@ -78,6 +78,7 @@ class SarsaConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "gradient_steps",
                             "target_update_interval")
+        check_unit_interval(self, "gamma")
         if not 0.0 <= self.end_e <= self.start_e <= 1.0:
             raise ValueError(f"need 0 <= end_e <= start_e <= 1, got start_e={self.start_e}, end_e={self.end_e}")
 

@@ -22,6 +22,7 @@ from sandbox.runs.ray_cluster import WorkersLostError
 from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
 from sandbox.runs.runlog import RunLog
 from sandbox.runs.trust import check_checkpoint
+from sandbox.runs.validate import typed_settings
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_UPDATES, CHECKPOINT_STEPS = 20, 50_000
@@ -45,7 +46,7 @@ def make_config(agent: str, settings: dict[str, Any]):
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"unknown {agent} setting(s) {unknown}; known: {sorted(known)}")
-    return family.config(**settings)
+    return family.config(**typed_settings(family.config, settings))
 
 
 def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLike, eval_every: int = 0,

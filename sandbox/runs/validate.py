@@ -32,3 +32,60 @@ def check_bools(config: Any, *names: str) -> None:
     for name in names:
         if not isinstance(getattr(config, name), bool):
             raise ValueError(f"{name} must be True or False, got {getattr(config, name)!r}")
+
+
+def typed_settings(config_class: type, settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` checked against the annotated types of `config_class`'s fields (a dataclass), before the config
+    is built: a value of the wrong kind (`learning_rate="abc"`, `gamma=true`, `backbone_options=3`) is a
+    ValueError naming the field, not a TypeError deep in the learner. A float with no fraction given for an int
+    field (`total_timesteps=1e6`, as TOML reads it) becomes that int; a list is taken for a tuple."""
+    import typing
+
+    hints = typing.get_type_hints(config_class)
+    checked = {}
+    for name, value in settings.items():
+        kind = hints.get(name, Any)
+        if kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not _is_a(value, kind):
+            raise ValueError(f"{name} must be {_kind_name(kind)}, got {value!r}")
+        checked[name] = value
+    return checked
+
+
+def _is_a(value: Any, kind: Any) -> bool:
+    """Whether `value` fits the annotation `kind` (its outer type only: a dict's or tuple's items are the
+    config's own checks)."""
+    import numbers
+    import types
+    import typing
+
+    origin = typing.get_origin(kind) or kind
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_a(value, arg) for arg in typing.get_args(kind))
+    if kind is Any or kind is object:
+        return True
+    if kind is type(None):
+        return value is None
+    if origin is bool:
+        return isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if origin is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if origin in (tuple, list):
+        return isinstance(value, (tuple, list))
+    return isinstance(value, origin) if isinstance(origin, type) else True
+
+
+def _kind_name(kind: Any) -> str:
+    import types
+    import typing
+
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table "
+             "({key=value, ...})", tuple: "a list ([a, b, ...])", list: "a list ([a, b, ...])"}
+    if (typing.get_origin(kind) or kind) in (typing.Union, types.UnionType):
+        return " or ".join(_kind_name(arg) for arg in typing.get_args(kind))
+    if kind is type(None):
+        return "none"
+    return names.get(typing.get_origin(kind) or kind, getattr(kind, "__name__", str(kind)))

@@ -197,10 +197,15 @@ def test_n_rays_chooses_the_sensor_over_the_shipped_one_and_only_on_cardrive(tmp
     ("gamma=2", "gamma"),
     ("env_id=CartPole-v1", "--env"),
     ("=3", "KEY=VALUE"),
+    ("learning_rate=abc", "learning_rate must be a number, got 'abc'"),  # a string reaching the optimiser
+    ("gamma=true", "gamma must be a number, got True"),  # a bool taken as 1.0
+    ("backbone_options=3", "backbone_options must be a table"),  # a TypeError in make_backbone
 ])
-def test_a_bad_set_is_one_line_naming_it(flag, message, tmp_path, capsys):
+@pytest.mark.parametrize("agent", ["a2c", "ppo", "qlearning"])
+def test_a_bad_set_is_one_line_naming_it(agent, flag, message, tmp_path, capsys):
+    message = message.replace("a2c", agent)
     try:
-        code = main(["train", "--agent", "a2c", "--set", flag, "--run-dir", str(tmp_path / "r")])
+        code = main(["train", "--agent", agent, "--set", flag, "--run-dir", str(tmp_path / "r")])
     except SystemExit as exit_info:  # refused by the parser
         code = exit_info.code
     err = capsys.readouterr().err
