@@ -3,19 +3,22 @@
     VAE                 reconstruction error (MSE per pixel value in [0, 1]) on held-out frames, against the
                         mean training frame
     World Models        V + C (VAE latent + a CMA-ES controller, evolved on easy): lap and clean-lap rate on
-                        held-out easy and normal tracks, driving from pixels; the rays controller beside it. Then
-                        V + C and V + M + C (an MDN-RNN trained on the noisy expert's normal episodes, C on [z, h])
-                        evolved on normal with one budget: the same on 100 held-out normal tracks
+                        held-out easy and normal tracks, driving from pixels; the rays controller beside it. Then,
+                        evolved on normal with one budget and driven on 100 held-out normal tracks: V + M + C (an
+                        MDN-RNN trained on the noisy expert's normal episodes, C on [z, h]) on that VAE, and V + C
+                        and V + M + C on a VAE whose code also predicts the frame's rays (`aux_coef`), which
+                        keeps the pedestrians that reconstruction alone drops
     GAIL vs BC          from 10 (and 40) expert episodes on normal: agreement with the expert's actions on held-out
                         states, lap and clean-lap rate on 100 held-out normal tracks; BC's epochs chosen on held-out
                         demonstrations, GAIL warm-started from that BC
     Decision Transformer  return on held-out easy tracks against the best and the mean trajectory of its (noisy
                         expert) data, conditioned on the best return and on 1.5x it
 
-Budgets are small but for the controllers evolved on normal (150 generations of 24 on 6 tracks each, ~10
-minutes apiece on one core; 25 generations on 4 tracks lapped ~20% of normal cleanly, 150 on 6 lap 26-47%,
-depending on the VAE's fit as much as on CMA-ES's seed); the whole bench takes ~27 minutes on one core. Every
-row is one seed.
+Budgets are small but for the controllers evolved on normal (150 generations of 24 on 6 tracks each, 10-25
+minutes apiece on one core, the longer as the drivers last longer; on the plain VAE 25 generations on 4 tracks
+lapped ~20% of normal cleanly, 150 on 6 lap 26-47%, depending on the VAE's fit as much as on CMA-ES's seed) and
+the VAE with the rays auxiliary (64,000 frames, 5 epochs, ~8 minutes); the whole bench takes about an hour on
+one core. Every row is one seed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sandbox.commands.tables import format_table
 
 BUDGETS = {  # full, quick
     "frames": (8000, 400), "vae_epochs": (15, 1), "wm_generations": (25, 2), "wm_population": (24, 6),
+    "aux_frames": (64_000, 400), "aux_vae_epochs": (5, 1),
     "mdn_steps": (8000, 400), "mdn_epochs": (50, 1), "wmm_generations": (150, 2), "wmm_population": (24, 6),
     "wmm_tracks": (6, 1), "wmm_max_steps": (600, 50), "wmm_heldout": (100, 4),
     "demo_episodes": ((10, 40), (2,)), "gail_steps": (500_000, 4096), "gail_epochs": (4, 1),
@@ -52,9 +56,10 @@ def run_components_bench(quick: bool = False, seed: int = 0, out: str = "runs/be
     start = time.perf_counter()
     sections = [machine_line()]
     vae, vae_rows = _vae(b, seed, out_dir)
-    sections.append(format_table(["VAE (latent 32)", "held-out MSE", "mean-frame MSE", "ratio"], vae_rows))
+    aux_vae, aux_rows = _aux_vae(b, seed, out_dir)
+    sections.append(format_table(["VAE (latent 32)", "held-out MSE", "mean-frame MSE", "ratio"], vae_rows + aux_rows))
     sections.append(format_table(["World Models (pixels)", "level", "lap rate", "clean-lap rate", "mean return"],
-                                 _world_models(vae, b, seed) + _world_models_normal(vae, b, seed, out_dir)))
+                                 _world_models(vae, b, seed) + _world_models_normal(vae, aux_vae, b, seed, out_dir)))
     sections.append(format_table(["imitation, normal", "demos", "agreement", "lap rate", "clean-lap rate"],
                                  _imitation(b, seed, out_dir)))
     sections.append(format_table(["Decision Transformer, easy", "return", "lap rate"], _transformer(b, seed, out_dir)))
@@ -92,6 +97,56 @@ def _vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
     return LatentBackbone(space, checkpoint=out_dir / "vae.pt"), rows
 
 
+def _aux_vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
+    """V for normal with the rays auxiliary: fitted on the noisy expert's normal frames and their 25 rays (the
+    sensor normal's learners read); its held-out MSE, and how much of the rays' pedestrian channel its code
+    predicts on held-out frames (R^2, said on stderr)."""
+    from sandbox.commands.collect import collect
+    from sandbox.components.autoencoder import Autoencoder, AutoencoderConfig
+    from sandbox.components.latent import LatentBackbone
+    from sandbox.runs.trajectories import load_trajectories
+
+    data = {}
+    for tracks, steps in (("train", b["aux_frames"]), ("heldout", b["aux_frames"] // 8)):
+        path = out_dir / f"frames-normal-rays-{tracks}.npz"
+        collect("expert", "normal", steps, path, obs="both", n_rays=25, tracks=tracks, seed=seed, noise=0.2,
+                progress=False)
+        data[tracks] = load_trajectories(path)
+    config = AutoencoderConfig(variational=True, channels=(16, 32, 64), latent_dim=32, learning_rate=2e-3,
+                               aux_coef=100.0, seed=seed)
+    train = Autoencoder.dataset(*data["train"], aux_coef=config.aux_coef)
+    vae = Autoencoder(Autoencoder.shapes_of(train), config)
+    t = time.perf_counter()
+    vae.fit(train, epochs=b["aux_vae_epochs"])
+    _say(f"VAE with the rays auxiliary: {b['aux_vae_epochs']} epochs on {len(train['pixels'])} frames in "
+         f"{time.perf_counter() - t:.0f} s; pedestrian channel R^2 on held-out frames "
+         f"{_pedestrian_r2(vae, data['train'][0], data['heldout'][0]):.2f}")
+    vae.save(out_dir / "vae-rays.pt")
+    heldout = torch.as_tensor(data["heldout"][0]["pixels"])
+    mean_frame = train["pixels"].float().mean(0) / 255.0
+    baseline = float((heldout.float() / 255.0 - mean_frame).pow(2).mean())
+    mse = vae.reconstruction_error(heldout)
+    import gymnasium
+
+    space = gymnasium.spaces.Box(0, 255, tuple(heldout.shape[1:]), dtype=np.uint8)
+    row = ["VAE + rays auxiliary (normal)", f"{mse:.5f}", f"{baseline:.5f}", f"{baseline / mse:.1f}x better"]
+    return LatentBackbone(space, checkpoint=out_dir / "vae-rays.pt"), [row]
+
+
+def _pedestrian_r2(vae: Any, train: dict, heldout: dict, n_rays: int = 25) -> float:
+    """R^2 of the aux head's prediction of the pedestrian channel (rays n+2 .. 2n+1) on held-out frames (NaN
+    where no held-out frame sees a pedestrian)."""
+    rays = torch.as_tensor(train["rays"])
+    mean, std = rays.mean(0), rays.std(0).clamp_min(1e-3)  # the dataset's standardisation
+    with torch.no_grad():
+        predicted = vae.aux_head(vae.encode(torch.as_tensor(heldout["pixels"]))) * std + mean
+    columns = slice(n_rays + 2, 2 * n_rays + 2)
+    truth = torch.as_tensor(heldout["rays"])[:, columns]
+    residual = (predicted[:, columns] - truth).pow(2).sum()
+    total = (truth - truth.mean(0)).pow(2).sum()
+    return float(1 - residual / total) if total > 1e-9 else float("nan")
+
+
 def _world_models(encoder: Any, b: dict, seed: int) -> list:
     from envs import drive_controller
     from sandbox.components.driving import ModulePolicy, drive
@@ -114,9 +169,10 @@ def _world_models(encoder: Any, b: dict, seed: int) -> list:
     return rows
 
 
-def _world_models_normal(encoder: Any, b: dict, seed: int, out_dir: Path) -> list:
-    """V + C and V + M + C, both evolved on normal's training tracks with the same budget and driven on its
-    held-out ones; M fitted first on the noisy expert's normal episodes (pixels, continuous actions) encoded by V."""
+def _world_models_normal(encoder: Any, aux_encoder: Any, b: dict, seed: int, out_dir: Path) -> list:
+    """V + M + C on the plain VAE, then V + C and V + M + C on the VAE with the rays auxiliary, each evolved on
+    normal's training tracks with the same budget and driven on its held-out ones; each M fitted first on the
+    noisy expert's normal episodes (pixels, continuous actions) encoded by its V."""
     from sandbox.commands.collect import collect
     from sandbox.components.driving import drive
     from sandbox.components.mdn_rnn import MDNRNN, MDNRNNConfig
@@ -127,21 +183,25 @@ def _world_models_normal(encoder: Any, b: dict, seed: int, out_dir: Path) -> lis
     collect("expert", "normal", b["mdn_steps"], path, obs="pixels", continuous=True, seed=seed, noise=0.2,
             progress=False)
     arrays, meta = load_trajectories(path)
-    config = MDNRNNConfig(seed=seed)
-    data = MDNRNN.dataset(arrays, meta, vae=encoder, sequence_length=config.sequence_length)
-    memory = MDNRNN(MDNRNN.shapes_of(data), config)
-    t = time.perf_counter()
-    history = memory.fit(data, epochs=b["mdn_epochs"])
-    _say(f"MDN-RNN: {b['mdn_epochs']} epochs on {len(data['z'])} chunks of {config.sequence_length} in "
-         f"{time.perf_counter() - t:.0f} s, NLL {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}")
-    memory.save(out_dir / "mdn_rnn.pt")
+    memories = {}
+    for tag, v in (("", encoder), ("-rays", aux_encoder)):
+        config = MDNRNNConfig(seed=seed)
+        data = MDNRNN.dataset(arrays, meta, vae=v, sequence_length=config.sequence_length)
+        memories[tag] = memory = MDNRNN(MDNRNN.shapes_of(data), config)
+        t = time.perf_counter()
+        history = memory.fit(data, epochs=b["mdn_epochs"])
+        _say(f"MDN-RNN{tag}: {b['mdn_epochs']} epochs on {len(data['z'])} chunks of {config.sequence_length} in "
+             f"{time.perf_counter() - t:.0f} s, NLL {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}")
+        memory.save(out_dir / f"mdn_rnn{tag}.pt")
     wm = WorldModelsConfig(population=b["wmm_population"], generations=b["wmm_generations"], level="normal",
                            tracks=b["wmm_tracks"], max_steps=b["wmm_max_steps"], seed=seed,
                            select_tracks=16 if b["wmm_generations"] > 2 else 2)
     rows = []
-    for name, m in (("V + C (evolved on normal)", None), ("V + M + C (evolved on normal)", memory)):
+    for name, v, m in (("V + M + C (evolved on normal)", encoder, memories[""]),
+                       ("V (rays aux.) + C (evolved on normal)", aux_encoder, None),
+                       ("V (rays aux.) + M + C (evolved on normal)", aux_encoder, memories["-rays"])):
         t = time.perf_counter()
-        controller, _ = evolve_controller(encoder, wm, log=lambda e, n=name: _say(f"CMA-ES, {n}: {e}"), memory=m)
+        controller, _ = evolve_controller(v, wm, log=lambda e, n=name: _say(f"CMA-ES, {n}: {e}"), memory=m)
         _say(f"{name}: {wm.generations} generations in {time.perf_counter() - t:.0f} s")
         result = drive(controller, controller.env_kwargs, b["wmm_heldout"], seed=seed)
         rows.append([name, "normal", f"{result['lap_rate']:.2f}", f"{result['clean_lap_rate']:.2f}",

@@ -19,6 +19,7 @@ from sandbox.cli.flags import (
     add_tracks,
     add_trust_code,
     component_kinds,
+    non_negative_float,
     positive_float,
     positive_int,
     refuse_on_resume,
@@ -27,7 +28,8 @@ from sandbox.cli.flags import (
 )
 
 # CLI flag -> config field, for the flags a component's config has
-OPTIONS = ("backbone", "latent_dim", "learning_rate", "batch_size", "steps_per_epoch", "context", "vae", "seed")
+OPTIONS = ("backbone", "latent_dim", "aux_coef", "learning_rate", "batch_size", "steps_per_epoch", "context", "vae",
+           "seed")
 
 
 def add_parsers(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
@@ -67,6 +69,8 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-envs", type=positive_int, default=16, help="cars driven at once (default 16)")
     p.add_argument("--noise", type=unit_float, default=0.0, help="share of random actions, 0..1 (default 0)")
     p.add_argument("--continuous", action="store_true", help="continuous (steer, throttle) actions")
+    p.add_argument("--n-rays", type=positive_int, help="rays recorded (default: the world's 9, or what a checkpoint "
+                   "driver reads; normal's and hard's learners read 25)")
     add_tracks(p, default="train")
     p.add_argument("--max-episode-steps", type=positive_int, default=1000, help="episode step limit (1000)")
     add_seed(p)
@@ -92,6 +96,8 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     add_trust_code(p)
     p.add_argument("--backbone", choices=("mlp", "cnn"), help="autoencoder/vae: the encoder family")
     p.add_argument("--latent-dim", type=positive_int, help="autoencoder/vae/gan: the code's width")
+    p.add_argument("--aux-coef", type=non_negative_float, help="vae/autoencoder: weight of the loss that makes the "
+                   "code predict the frame's rays too (data: --obs both), which keeps the pedestrians (default 0)")
     p.add_argument("--learning-rate", type=positive_float, help="the optimiser's step size")
     p.add_argument("--batch-size", type=positive_int, help="examples per gradient step")
     p.add_argument("--steps-per-epoch", type=positive_int, help="gail: A2C env steps per epoch")
@@ -107,7 +113,7 @@ def run(args: argparse.Namespace) -> int | None:
 
         summary = collect(args.driver, args.level, args.steps, args.out, args.obs, args.num_envs, args.continuous,
                           args.tracks, args.seed, args.noise, args.episodes, args.max_episode_steps,
-                          overwrite=args.overwrite, trust_code=args.trust_code)
+                          overwrite=args.overwrite, trust_code=args.trust_code, n_rays=args.n_rays)
         print(_line(summary))
         return 0
     if args.command == "fit":

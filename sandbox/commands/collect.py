@@ -71,11 +71,14 @@ def make_driver(driver: str, continuous: bool, trust_code: bool = False
 def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os.PathLike = "data/expert.npz",
             obs: str = "both", num_envs: int = 16, continuous: bool = False, tracks: str = "train",
             seed: int = 0, noise: float = 0.0, episodes: int | None = None, max_episode_steps: int = 1000,
-            progress: bool = True, overwrite: bool = False, trust_code: bool = False) -> dict[str, Any]:
+            progress: bool = True, overwrite: bool = False, trust_code: bool = False,
+            n_rays: int | None = None) -> dict[str, Any]:
     """Drive and write a trajectory file; return a summary (steps, episodes, laps, mean episode return).
 
     An existing `out` is refused unless `overwrite` (then replaced atomically, once the new file is whole);
-    `trust_code` lets a driver checkpoint import the `module:attr` code it names.
+    `trust_code` lets a driver checkpoint import the `module:attr` code it names. `n_rays` sets the recorded
+    rays (the world's 9 by default; a checkpoint driver reads the rays it was trained on, and another count is
+    refused).
     """
     from envs import CarDriveVectorEnv
 
@@ -85,6 +88,10 @@ def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os
         raise ValueError(f"--noise must be in [0, 1], got {noise}")
     check_output_file(out, overwrite)
     drive, _, sensor = make_driver(driver, continuous, trust_code)
+    if n_rays is not None:
+        if sensor.get("n_rays", n_rays) != n_rays:
+            raise ValueError(f"--n-rays {n_rays}: {driver} reads {sensor['n_rays']} rays, as it was trained")
+        sensor = {**sensor, "n_rays": n_rays}
     if episodes is not None:  # no more cars than episodes: the first to end are the short ones (crashes)
         num_envs = min(num_envs, episodes)
     env = CarDriveVectorEnv(num_envs, level=level, obs="both", continuous=continuous, tracks=tracks,

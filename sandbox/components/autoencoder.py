@@ -8,6 +8,12 @@
         -ELBO  = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))
         KL     = -1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2)
         with p(x|z) a Bernoulli per pixel value, so -log p(x|z) is the binary cross-entropy summed over pixels
+    with `aux_coef` > 0, z also predicts the frame's rays (a file collected with `--obs both`), each standardised:
+        loss += aux_coef * sum_k (head(mu)_k - rays_k)^2
+    A VAE fitted on reconstruction alone drops CarDrive's pedestrians (a 1-2 pixel disc in a 64x64 frame: none
+    of 381 held-out frames holding one reconstructed), and a controller on its z drives blind to them; the rays'
+    pedestrian channel (the distance along each ray to the nearest one) makes z carry them. The head is a
+    training device only: the encoder, and the "latent" backbone made from it, read pixels alone.
 
 The encoder is a backbone family, so the trained encoder becomes a backbone (`make_backbone("latent", space,
 checkpoint=PATH)`, see latent.py). `sandbox fit autoencoder` (convolutional, `--backbone mlp` for plain) and
@@ -49,6 +55,9 @@ class AutoencoderConfig:
     """the MLP encoder's hidden widths; the plain decoder mirrors them"""
     beta: float = 1.0
     """weight of the KL term (1 = the ELBO)"""
+    aux_coef: float = 0.0
+    """weight of the auxiliary loss: z (the VAE's mean) also predicts the frame's standardised rays through a
+    linear head; needs a trajectory file with rays (`sandbox collect --obs both`); 0: reconstruction alone"""
     learning_rate: float = 1e-3
     """Adam's step size; the plain (mlp) one over 12288 pixel values wants ~1e-4"""
     batch_size: int = 64
@@ -60,6 +69,8 @@ class AutoencoderConfig:
         for name in ("latent_dim", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not self.aux_coef >= 0:
+            raise ValueError(f"aux_coef must be >= 0, got {self.aux_coef!r}")
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -89,7 +100,9 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.config = config = config or AutoencoderConfig()
         self.kind = "vae" if config.variational else "autoencoder"
-        self.shapes = {"pixels": tuple(int(s) for s in shapes["pixels"])}
+        self.shapes = {key: tuple(int(s) for s in shape) for key, shape in shapes.items() if key in ("pixels", "rays")}
+        if config.aux_coef > 0 and "rays" not in self.shapes:
+            raise ValueError("aux_coef > 0 needs rays to predict: fit on a file collected with --obs both")
         self.space = spaces.Box(0, 255, self.shapes["pixels"], dtype=np.uint8)
         torch.manual_seed(config.seed)
         if config.backbone == "cnn":
@@ -100,17 +113,25 @@ class Autoencoder(nn.Module):
             self.decoder = MLPDecoder(config.latent_dim, self.shapes["pixels"], tuple(reversed(config.widths)))
         self.to_latent = nn.Linear(self.backbone.out_dim, config.latent_dim * (2 if config.variational else 1))
         self.scale = ImageScaler(self.space)
+        if config.aux_coef > 0:
+            self.aux_head = nn.Linear(config.latent_dim, self.shapes["rays"][0])  # z -> the standardised rays
         self.optimizers = {"model": torch.optim.Adam(self.parameters(), lr=config.learning_rate)}
 
     @staticmethod
-    def dataset(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Dataset:
-        """The frames of a trajectory file: {"pixels": (T, H, W, C) uint8}."""
+    def dataset(arrays: dict[str, np.ndarray], meta: dict[str, Any], aux_coef: float = 0.0) -> Dataset:
+        """The frames of a trajectory file: {"pixels": (T, H, W, C) uint8}; with `aux_coef` > 0 also its rays,
+        standardised per column over the file (T, R) (a constant column, e.g. easy's, becomes 0)."""
         frames = need(arrays, "pixels", "autoencoder", "collect with `sandbox collect --obs pixels` (or both)")
-        return {"pixels": torch.as_tensor(frames)}
+        if not aux_coef > 0:
+            return {"pixels": torch.as_tensor(frames)}
+        rays = need(arrays, "rays", "autoencoder with aux_coef", "collect with `sandbox collect --obs both`")
+        rays = torch.as_tensor(rays, dtype=torch.float32)
+        rays = (rays - rays.mean(0)) / rays.std(0).clamp_min(1e-3)  # (T, R): every column weighs alike
+        return {"pixels": torch.as_tensor(frames), "rays": rays}
 
     @staticmethod
     def shapes_of(dataset: Dataset) -> dict[str, Any]:
-        return {"pixels": tuple(dataset["pixels"].shape[1:])}
+        return {key: tuple(dataset[key].shape[1:]) for key in ("pixels", "rays") if key in dataset}
 
     def encode_distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(mu, log sigma^2) of q(z|x) for a VAE, (z, None) otherwise; obs (B, H, W, C) -> (B, latent_dim)."""
@@ -138,22 +159,29 @@ class Autoencoder(nn.Module):
         with torch.no_grad():
             return self.decode(torch.randn(n, self.config.latent_dim, generator=generator))
 
-    def loss(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The training loss of a batch of frames, and the reconstruction's mean squared error per pixel."""
+    def loss(self, obs: torch.Tensor, rays: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The training loss of a batch of frames (with `aux_coef`, and their standardised rays (B, R)), and the
+        reconstruction's mean squared error per pixel."""
         x = self.scale(obs)  # (B, C, H, W) in [0, 1]
         mu, logvar = self.encode_distribution(obs)
         if logvar is None:
             x_hat = self.decoder(mu)
             mse = (x_hat - x).pow(2).mean()
-            return {"loss": mse, "recon_mse": mse}
-        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)  # the reparameterisation trick
-        x_hat = self.decoder(z)
-        loss, recon, kl = negative_elbo(x_hat, x, mu, logvar, self.config.beta)
-        return {"loss": loss, "recon": recon, "kl": kl, "recon_mse": (x_hat - x).pow(2).mean()}
+            losses = {"loss": mse, "recon_mse": mse}
+        else:
+            z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)  # the reparameterisation trick
+            x_hat = self.decoder(z)
+            loss, recon, kl = negative_elbo(x_hat, x, mu, logvar, self.config.beta)
+            losses = {"loss": loss, "recon": recon, "kl": kl, "recon_mse": (x_hat - x).pow(2).mean()}
+        if self.config.aux_coef > 0 and rays is not None:
+            aux = (self.aux_head(mu) - rays).pow(2).sum(dim=1).mean()  # from the code itself (the mean), not a sample
+            losses["loss"] = losses["loss"] + self.config.aux_coef * aux
+            losses["aux"] = aux
+        return losses
 
     def fit_step(self, batch: Dataset) -> dict[str, float]:
-        """One Adam step on a batch {"pixels": (B, H, W, C)}; returns its losses."""
-        losses = self.loss(batch["pixels"])
+        """One Adam step on a batch {"pixels": (B, H, W, C)} (and "rays" (B, R) with `aux_coef`); its losses."""
+        losses = self.loss(batch["pixels"], batch.get("rays"))
         optimizer = self.optimizers["model"]
         optimizer.zero_grad()
         losses["loss"].backward()

@@ -34,7 +34,7 @@ from sandbox.runs.trajectories import load_trajectories
 CHECKPOINT = "checkpoint.pt"
 DEFAULTS = {"vae": {"variational": True}, "autoencoder": {"variational": False}}  # kind -> config fields it fixes
 FROM_DATA = ("level", "continuous", "obs")  # config fields taken from the data's meta when the config has them
-DATASET_OPTIONS = ("context", "vae", "sequence_length")  # config fields a component's dataset is built with
+DATASET_OPTIONS = ("context", "vae", "sequence_length", "aux_coef")  # config fields a component's dataset is built with
 
 
 def _class(kind: str) -> type:

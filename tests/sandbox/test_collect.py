@@ -47,3 +47,17 @@ def test_cli_collect_and_bad_driver(tmp_path, capsys):
     assert "nobody.pt" in capsys.readouterr().err
     with pytest.raises(ValueError, match="noise"):
         collect("expert", steps=5, out=tmp_path / "z.npz", noise=2.0, progress=False)
+
+
+def test_n_rays_sets_the_recorded_rays_and_a_checkpoints_own_count_holds(tmp_path, capsys):
+    assert main(["collect", "--level", "normal", "--steps", "20", "--num-envs", "2", "--obs", "rays", "--n-rays",
+                 "25", "--out", str(tmp_path / "r.npz")]) == 0
+    arrays, meta = load_trajectories(tmp_path / "r.npz")
+    assert arrays["rays"].shape[1] == 3 * 25 + 2 and meta["n_rays"] == 25
+    run = tmp_path / "run"
+    assert main(["train", "--agent", "a2c", "--level", "normal", "--n-rays", "13", "--total-timesteps", "64",
+                 "--num-envs", "4", "--set", "num_steps=16", "--eval-episodes", "1", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["collect", "--driver", str(run / "checkpoint.pt"), "--level", "normal", "--n-rays", "25",
+                 "--steps", "10", "--out", str(tmp_path / "c.npz")]) == 2
+    assert "reads 13 rays" in capsys.readouterr().err and not (tmp_path / "c.npz").exists()

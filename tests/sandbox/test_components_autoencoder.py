@@ -104,3 +104,41 @@ def test_an_agent_drives_from_the_latent(vae_checkpoint):
                        backbone_options={"checkpoint": str(vae_checkpoint)})
     model, history = train(config)
     assert len(history["policy_loss"]) == 2
+
+
+def test_the_auxiliary_loss_is_the_heads_squared_error_on_standardised_rays(tmp_path):
+    arrays, meta = tiny_arrays(tmp_path, level="normal")
+    data = Autoencoder.dataset(arrays, meta, aux_coef=2.0)
+    rays = torch.as_tensor(arrays["rays"])
+    by_hand = (rays - rays.mean(0)) / rays.std(0).clamp_min(1e-3)  # normal's constant traffic columns: 0
+    assert torch.allclose(data["rays"], by_hand) and data["rays"].shape == (len(rays), 29)
+    model = Autoencoder(Autoencoder.shapes_of(data), AutoencoderConfig(**SMALL, variational=True, aux_coef=2.0))
+    frames, targets = data["pixels"][:8], data["rays"][:8]
+    torch.manual_seed(3)
+    plain = model.loss(frames)  # no rays given: reconstruction and KL only
+    torch.manual_seed(3)
+    losses = model.loss(frames, targets)
+    aux = (model.aux_head(model.encode(frames)) - targets).pow(2).sum(1).mean()
+    assert torch.allclose(losses["aux"], aux)
+    assert torch.allclose(losses["loss"], plain["loss"] + 2.0 * aux)
+    before = aux.item()
+    for _ in range(5):
+        model.fit_step({"pixels": frames, "rays": targets})
+    assert model.loss(frames, targets)["aux"].item() < before
+
+
+def test_the_auxiliary_loss_needs_rays_and_its_encoder_reads_pixels_alone(tmp_path):
+    arrays, meta = tiny_arrays(tmp_path, level="normal")
+    with pytest.raises(ValueError, match="'rays'.*--obs both"):
+        Autoencoder.dataset({k: v for k, v in arrays.items() if k != "rays"}, meta, aux_coef=1.0)
+    with pytest.raises(ValueError, match="aux_coef > 0 needs rays"):
+        Autoencoder({"pixels": (64, 64, 3)}, AutoencoderConfig(**SMALL, aux_coef=1.0))
+    with pytest.raises(ValueError, match="aux_coef must be >= 0"):
+        AutoencoderConfig(aux_coef=-1.0)
+    data = Autoencoder.dataset(arrays, meta, aux_coef=1.0)
+    model = Autoencoder(Autoencoder.shapes_of(data), AutoencoderConfig(**SMALL, variational=True, aux_coef=1.0))
+    model.fit({key: value[:16] for key, value in data.items()}, epochs=1)
+    model.save(tmp_path / "vae.pt")
+    backbone = make_backbone("latent", cardrive_space("pixels"), checkpoint=tmp_path / "vae.pt")
+    frames = data["pixels"][:4]
+    assert torch.equal(backbone(frames), model.encode(frames))
