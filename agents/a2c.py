@@ -73,12 +73,15 @@ class A2CConfig:
     """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only)"""
     normalize_reward: bool = False
     """scale rewards by the running standard deviation of the discounted return (Gymnasium's NormalizeReward)"""
+    normalize_clip: float = 0.0
+    """clip the normalised observations and rewards to [-normalize_clip, normalize_clip] (SB3's VecNormalize:
+    10); 0: no clip"""
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "num_steps", "total_timesteps")
         check_unit_interval(self, "gamma", "gae_lambda")
-        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm")
+        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm", "normalize_clip")
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,

@@ -43,12 +43,13 @@ def make_vec_env(env_id: str, num_envs: int, **env_kwargs: Any) -> VectorEnv:
 def make_train_env(config: Any, env_wrapper: Callable[[Any], Any] | None = None) -> VectorEnv:
     """The envs a family learns from, as its config says: `num_envs` copies of `env_id`, wrapped by
     `env_wrapper` (GAIL's reward) if given, then by the observation / reward normalisation it asks for
-    (`normalize_observation`, `normalize_reward`: Gymnasium's vector wrappers, `sandbox.runs.normalize`)."""
+    (`normalize_observation`, `normalize_reward`: Gymnasium's vector wrappers, `sandbox.runs.normalize`;
+    `normalize_clip`)."""
     env = make_vec_env(config.env_id, config.num_envs, **config.env_kwargs)
     if env_wrapper is not None:
         env = env_wrapper(env)
     return normalized(env, getattr(config, "normalize_observation", False), getattr(config, "normalize_reward", False),
-                      getattr(config, "gamma", 0.99))
+                      getattr(config, "gamma", 0.99), getattr(config, "normalize_clip", 0.0))
 
 
 def obs_to_tensor(obs: np.ndarray | dict[str, np.ndarray]) -> torch.Tensor | dict[str, torch.Tensor]:

@@ -125,13 +125,16 @@ class PPOConfig:
     normalize_reward: bool = False
     """scale rewards by the running standard deviation of the discounted return; the normalisation layer wraps
     the envs for it, `train` itself reads no more of it"""
+    normalize_clip: float = 0.0
+    """clip the normalised observations and rewards to [-normalize_clip, normalize_clip] (SB3's VecNormalize:
+    10); 0: no clip"""
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs",
                             "kickstart_timesteps")
         check_unit_interval(self, "gamma", "gae_lambda")
-        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm", "kickstart_coef", "aux_coef")
+        check_non_negative(self, "ent_coef", "vf_coef", "max_grad_norm", "kickstart_coef", "aux_coef", "normalize_clip")
         if self.kickstart_coef > 0.0 and not self.init_from:
             raise ValueError("kickstart_coef > 0 needs init_from: the teacher is the student the run starts from")
         if not self.clip_coef > 0.0:

@@ -32,7 +32,7 @@ from agents.actor_critic import ActorCritic, Memory, setup_actor_critic
 from agents.envs import map_obs, obs_to_tensor
 from agents.loop import start_loop
 from sandbox.runs.hooks import Hook
-from sandbox.runs.validate import check_positive_ints, check_unit_interval
+from sandbox.runs.validate import check_non_negative, check_positive_ints, check_unit_interval
 
 
 @dataclass
@@ -77,11 +77,15 @@ class ReinforceConfig:
     """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only)"""
     normalize_reward: bool = False
     """scale rewards by the running standard deviation of the discounted return (Gymnasium's NormalizeReward)"""
+    normalize_clip: float = 0.0
+    """clip the normalised observations and rewards to [-normalize_clip, normalize_clip] (SB3's VecNormalize:
+    10); 0: no clip"""
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "batch_size", "total_timesteps")
         check_unit_interval(self, "gamma")
+        check_non_negative(self, "normalize_clip")
         if self.bootstrap_truncated and not self.baseline:
             raise ValueError("bootstrap_truncated needs baseline: the bootstrap is the learned V(s) of the state "
                              "where the step limit cut the episode")

@@ -36,7 +36,7 @@ from agents.optim import make_optimizer
 from agents.qnet import QNetwork, epsilon_greedy, epsilon_greedy_probs, linear_schedule
 from agents.warm_start import announce_warm_start, warm_start
 from sandbox.runs.hooks import Hook
-from sandbox.runs.validate import check_positive_ints, check_unit_interval
+from sandbox.runs.validate import check_non_negative, check_positive_ints, check_unit_interval
 
 
 @dataclass
@@ -73,12 +73,16 @@ class SarsaConfig:
     """scale observations by their running mean and variance (Gymnasium's NormalizeObservation; vectors only)"""
     normalize_reward: bool = False
     """scale rewards by the running standard deviation of the discounted return (Gymnasium's NormalizeReward)"""
+    normalize_clip: float = 0.0
+    """clip the normalised observations and rewards to [-normalize_clip, normalize_clip] (SB3's VecNormalize:
+    10); 0: no clip"""
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "num_envs", "num_steps", "total_timesteps", "gradient_steps",
                             "target_update_interval")
         check_unit_interval(self, "gamma")
+        check_non_negative(self, "normalize_clip")
         if not 0.0 <= self.end_e <= self.start_e <= 1.0:
             raise ValueError(f"need 0 <= end_e <= start_e <= 1, got start_e={self.start_e}, end_e={self.end_e}")
 

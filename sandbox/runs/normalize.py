@@ -1,6 +1,7 @@
 """Observation and reward normalisation for any family, through Gymnasium's own vector wrappers.
 
     env = normalized(env, observation=True, reward=True, gamma=0.99)   # NormalizeObservation, NormalizeReward
+    env = normalized(env, True, True, 0.99, clip=10.0)  # both clipped to [-10, 10], as SB3's VecNormalize
     state = normalizer_state(env)            # into the checkpoint: the running statistics, exactly
     load_normalizer_state(env, state)        # a resumed run goes on with them
     act = frozen_observations(state)         # where a trained driver acts again (eval, replay, watch, collect)
@@ -9,7 +10,10 @@ Observations: each feature is centred and scaled by its running mean and varianc
 sqrt(var + eps) (what SB3's `VecNormalize` and Gymnasium's `NormalizeObservation` do). Rewards: scaled by the
 standard deviation of the running discounted return, r / sqrt(var(G) + eps) (Gymnasium's `NormalizeReward`,
 which skips the next-step-autoreset step as this project's loops do). The statistics are Gymnasium's
-`RunningMeanStd` (the parallel algorithm of Chan et al.), kept in float64.
+`RunningMeanStd` (the parallel algorithm of Chan et al.), kept in float64. With `clip` > 0 both are clipped to
+[-clip, clip] (SB3's `VecNormalize` clips at 10 by default, CleanRL's continuous PPO too): a feature that seldom
+moves (LunarLander's leg contacts) otherwise reaches the network at hundreds of standard deviations the first
+times it does. The clip travels with the statistics, so a trained driver sees the same clipped inputs.
 
 A3C's workers share one copy of the statistics: each worker's wrappers keep the moments of what they saw
 (`share_statistics`, `take_fresh_moments`), the learner merges them (`merge_moments`) and sends its
@@ -41,24 +45,46 @@ def check_normalizable(observation_space: spaces.Space, where: str) -> None:
                          f"{observation_space}; images are scaled by the CNN backbone")
 
 
-def normalized(env: Any, observation: bool, reward: bool, gamma: float) -> Any:
-    """`env` wrapped by Gymnasium's NormalizeObservation and / or NormalizeReward (as asked)."""
+def normalized(env: Any, observation: bool, reward: bool, gamma: float, clip: float = 0.0) -> Any:
+    """`env` wrapped by Gymnasium's NormalizeObservation and / or NormalizeReward (as asked), their outputs
+    clipped to [-clip, clip] when `clip` > 0."""
+    if not clip >= 0:
+        raise ValueError(f"normalize_clip must be >= 0 (0: no clip), got {clip!r}")
     if observation:
         check_normalizable(env.single_observation_space, "normalize_observation")
-        env = NormalizeObservation(env, epsilon=EPSILON)
+        env = ClippedNormalizeObservation(env, clip)
     if reward:
         env = RawRewardNormalizeReward(env, gamma=gamma, epsilon=EPSILON)
+        env.clip = float(clip)
     return env
+
+
+class ClippedNormalizeObservation(NormalizeObservation):
+    """Gymnasium's NormalizeObservation, its output clipped to [-clip, clip] when `clip` > 0."""
+
+    def __init__(self, env: Any, clip: float = 0.0) -> None:
+        super().__init__(env, epsilon=EPSILON)
+        self.clip = float(clip)
+
+    def observations(self, observations: np.ndarray) -> np.ndarray:
+        return _clipped(super().observations(observations), self.clip)
 
 
 class RawRewardNormalizeReward(NormalizeReward):
     """Gymnasium's NormalizeReward that also hands on the reward it scaled, as `info["raw_reward"]`: the
-    episode returns a run reports are the env's own, not the scaled ones the learner trains on."""
+    episode returns a run reports are the env's own, not the scaled ones the learner trains on. With `clip` > 0
+    the scaled reward is clipped to [-clip, clip]."""
+
+    clip = 0.0
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         scaled = super().step(actions)
         raw = scaled[1] * np.sqrt(self.return_rms.var + self.epsilon)
-        return (*scaled[:4], {**scaled[4], RAW_REWARD: raw})
+        return (scaled[0], _clipped(scaled[1], self.clip), *scaled[2:4], {**scaled[4], RAW_REWARD: raw})
+
+
+def _clipped(values: np.ndarray, clip: float) -> np.ndarray:
+    return np.clip(values, -clip, clip) if clip > 0 else values
 
 
 def _wrappers(env: Any) -> dict[str, Any]:
@@ -77,7 +103,8 @@ def normalizer_state(env: Any) -> dict[str, Any]:
     found, state = _wrappers(env), {}
     if "observation" in found:
         rms = found["observation"].obs_rms
-        state["observation"] = {"mean": rms.mean.copy(), "var": rms.var.copy(), "count": float(rms.count)}
+        state["observation"] = {"mean": rms.mean.copy(), "var": rms.var.copy(), "count": float(rms.count),
+                                "clip": float(getattr(found["observation"], "clip", 0.0))}
     if "reward" in found:
         wrapper = found["reward"]
         rms = wrapper.return_rms
@@ -129,7 +156,7 @@ def normalize_now(env: Any, obs: np.ndarray) -> np.ndarray:
     wrapper = _wrappers(env).get("observation")
     if wrapper is None:
         return obs
-    return scale(obs, wrapper.obs_rms.mean, wrapper.obs_rms.var)
+    return scale(obs, wrapper.obs_rms.mean, wrapper.obs_rms.var, getattr(wrapper, "clip", 0.0))
 
 
 def unnormalize_now(env: Any, obs: np.ndarray) -> np.ndarray:
@@ -141,13 +168,16 @@ def unnormalize_now(env: Any, obs: np.ndarray) -> np.ndarray:
     wrapper = _wrappers(env).get("observation")
     if wrapper is None:
         return obs
+    if getattr(wrapper, "clip", 0.0) > 0:
+        raise ValueError("clipped observations cannot be unscaled exactly: normalize_clip must be 0 here")
     return obs * np.sqrt(wrapper.obs_rms.var + EPSILON) + wrapper.obs_rms.mean
 
 
-def scale(obs: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
-    """(obs - mean) / sqrt(var + eps): Gymnasium's NormalizeObservation, frozen (the same arithmetic, in the
-    statistics' own dtype, so a driver sees at evaluation exactly what it saw in training)."""
-    return (obs - mean) / np.sqrt(var + EPSILON)
+def scale(obs: np.ndarray, mean: np.ndarray, var: np.ndarray, clip: float = 0.0) -> np.ndarray:
+    """(obs - mean) / sqrt(var + eps), clipped to [-clip, clip] when clip > 0: Gymnasium's NormalizeObservation,
+    frozen (the same arithmetic, in the statistics' own dtype, so a driver sees at evaluation exactly what it
+    saw in training)."""
+    return _clipped((obs - mean) / np.sqrt(var + EPSILON), clip)
 
 
 def frozen_observations(state: dict[str, Any] | None) -> Callable[[np.ndarray], np.ndarray]:
@@ -155,7 +185,8 @@ def frozen_observations(state: dict[str, Any] | None) -> Callable[[np.ndarray], 
     if not state or "observation" not in state:
         return lambda obs: obs
     mean, var = np.asarray(state["observation"]["mean"]), np.asarray(state["observation"]["var"])
-    return lambda obs: scale(obs, mean, var)
+    clip = float(state["observation"].get("clip", 0.0))  # a checkpoint from before the clip: none
+    return lambda obs: scale(obs, mean, var, clip)
 
 
 # -- statistics shared across processes (A3C: each worker's envs normalise, the learner keeps the one copy) --

@@ -23,6 +23,7 @@ from sandbox.runs.normalize import (
     take_fresh_moments,
     unnormalize_now,
 )
+from sandbox.runs.normalize import frozen as frozen_wrappers
 
 
 def _drive(env, steps: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
@@ -167,7 +168,8 @@ def test_a_normalized_run_resumes_as_the_uninterrupted_one(tmp_path):
             torch.testing.assert_close(b["normalize"][key][name], value, rtol=0, atol=0, msg=f"{key}.{name}")
 
 
-def test_a_normalized_driver_drives_the_same_through_eval_and_replay(tmp_path):
+@pytest.mark.parametrize("clip", [0.0, 1.0])
+def test_a_normalized_driver_drives_the_same_through_eval_and_replay(tmp_path, clip):
     import json
 
     from sandbox.commands.drivers import load_driver
@@ -175,9 +177,10 @@ def test_a_normalized_driver_drives_the_same_through_eval_and_replay(tmp_path):
     from sandbox.viewer.replay import load_replay_driver
 
     run = tmp_path / "run"
-    run_training("a2c", NORMALIZED, run, eval_episodes=5)
+    run_training("a2c", {**NORMALIZED, "normalize_clip": clip}, run, eval_episodes=5)
     payload = load_checkpoint(run / "checkpoint.pt")
     assert payload["normalize"]["observation"]["count"] > 512  # the statistics went into the checkpoint
+    assert float(payload["normalize"]["observation"]["clip"]) == clip  # and the clip with them
     # `sandbox eval` sees observations as training's own final evaluation did
     assert evaluate_checkpoint(run / "checkpoint.pt", episodes=5) == json.loads((run / "eval.json").read_text())
     driver, (replayed, _, _) = load_driver(run / "checkpoint.pt"), load_replay_driver(run / "checkpoint.pt")
@@ -207,3 +210,28 @@ def test_reward_normalisation_hands_on_the_env_own_reward_and_runs_report_it():
     _, history = train(config)
     returns = [r for r in history["episodic_return"] if r == r]
     assert returns and min(returns) >= 8.0  # CartPole pays 1 a step and lasts >= 8 steps: unscaled returns
+
+
+def test_the_clip_bounds_what_the_learner_sees_and_travels_with_the_statistics():
+    env = normalized(CarDriveVectorEnv(4, level="normal"), observation=True, reward=True, gamma=0.99, clip=0.5)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    seen, rewards = [obs], []
+    for _ in range(40):
+        obs, reward, *_ = env.step(rng.integers(0, 5, 4))
+        seen.append(obs), rewards.append(reward)
+    seen, rewards = np.stack(seen), np.stack(rewards)
+    assert np.abs(seen).max() == 0.5 and np.abs(rewards).max() <= 0.5  # clipped, and the clip was reached
+    state = to_numpy(to_tensors(normalizer_state(env)))
+    assert state["observation"]["clip"] == 0.5
+    frozen = frozen_observations(state)
+    with frozen_wrappers(env):  # both wrappers as they stand, not learning from this step
+        obs, *_ = env.step(np.array([3, 3, 3, 3]))
+    np.testing.assert_array_equal(frozen(env.unwrapped.observe()), obs)
+    np.testing.assert_array_equal(normalize_now(env, env.unwrapped.observe()), obs)
+    with pytest.raises(ValueError, match="cannot be unscaled exactly"):
+        unnormalize_now(env, obs)
+    old = {"observation": {k: v for k, v in state["observation"].items() if k != "clip"}}  # before the clip
+    assert np.abs(frozen_observations(old)(env.unwrapped.observe() * 50)).max() > 0.5
+    with pytest.raises(ValueError, match="normalize_clip must be >= 0"):
+        normalized(CarDriveVectorEnv(1), True, False, 0.99, clip=-1.0)
