@@ -97,6 +97,7 @@ def collect(driver: str, level: str = "easy", steps: int = 10_000, out: str | os
     env = CarDriveVectorEnv(num_envs, level=level, obs="both", continuous=continuous, tracks=tracks,
                             max_episode_steps=max_episode_steps, **sensor)  # the rays the driver reads
     rng = np.random.default_rng(seed)
+    env.single_action_space.seed(seed)  # the noise's random actions too: a seed gives one file
     observation, _ = env.reset(seed=seed)
     keep = ("rays", "pixels") if obs == "both" else (obs,)
     buffers: list[list[dict]] = [[] for _ in range(num_envs)]  # each car's steps of its running episode

@@ -37,6 +37,11 @@ def test_continuous_actions_and_noise(tmp_path):
             progress=False)
     arrays, meta = load_trajectories(tmp_path / "n.npz")
     assert arrays["action"].shape[1] == 2 and arrays["action"].dtype == np.float32 and meta["continuous"]
+    collect("expert", steps=50, out=tmp_path / "again.npz", obs="rays", num_envs=2, continuous=True, noise=0.5,
+            progress=False)
+    again, _ = load_trajectories(tmp_path / "again.npz")  # the noise's random actions are seeded too
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(again[key], value, err_msg=key)
 
 
 def test_cli_collect_and_bad_driver(tmp_path, capsys):
