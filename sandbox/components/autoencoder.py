@@ -120,7 +120,7 @@ class Autoencoder(nn.Module):
     @staticmethod
     def dataset(arrays: dict[str, np.ndarray], meta: dict[str, Any], aux_coef: float = 0.0) -> Dataset:
         """The frames of a trajectory file: {"pixels": (T, H, W, C) uint8}; with `aux_coef` > 0 also its rays,
-        standardised per column over the file (T, R) (a constant column, e.g. easy's, becomes 0)."""
+        standardised per column over the file (T, R) (a constant column, e.g. normal's traffic channel, becomes 0)."""
         frames = need(arrays, "pixels", "autoencoder", "collect with `sandbox collect --obs pixels` (or both)")
         if not aux_coef > 0:
             return {"pixels": torch.as_tensor(frames)}
