@@ -70,7 +70,6 @@ def run_components_bench(quick: bool = False, seed: int = 0, out: str = "runs/be
 def _vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
     from sandbox.commands.collect import collect
     from sandbox.components.autoencoder import Autoencoder, AutoencoderConfig
-    from sandbox.components.latent import LatentBackbone
     from sandbox.runs.trajectories import load_trajectories
 
     frames = []
@@ -86,15 +85,23 @@ def _vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
     t = time.perf_counter()
     vae.fit({"pixels": train}, epochs=b["vae_epochs"])
     _say(f"VAE: {b['vae_epochs']} epochs on {len(train)} frames in {time.perf_counter() - t:.0f} s")
-    vae.save(out_dir / "vae.pt")
+    return _saved_encoder("VAE", vae, train, heldout, out_dir / "vae.pt")
+
+
+def _saved_encoder(name: str, vae: Any, train: torch.Tensor, heldout: torch.Tensor, path: Path) -> tuple[Any, list]:
+    """Save `vae` at `path`; its encoder as a "latent" backbone, and its table row: held-out MSE against the
+    mean training frame's."""
+    import gymnasium
+
+    from sandbox.components.latent import LatentBackbone
+
+    vae.save(path)
     mse = vae.reconstruction_error(heldout)
     mean_frame = train.float().mean(0) / 255.0
     baseline = float((heldout.float() / 255.0 - mean_frame).pow(2).mean())
-    rows = [["VAE", f"{mse:.5f}", f"{baseline:.5f}", f"{baseline / mse:.1f}x better"]]
-    import gymnasium
-
-    space = gymnasium.spaces.Box(0, 255, tuple(train.shape[1:]), dtype=np.uint8)
-    return LatentBackbone(space, checkpoint=out_dir / "vae.pt"), rows
+    row = [name, f"{mse:.5f}", f"{baseline:.5f}", f"{baseline / mse:.1f}x better"]
+    space = gymnasium.spaces.Box(0, 255, tuple(heldout.shape[1:]), dtype=np.uint8)
+    return LatentBackbone(space, checkpoint=path), [row]
 
 
 def _aux_vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
@@ -103,7 +110,6 @@ def _aux_vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
     predicts on held-out frames (R^2, said on stderr)."""
     from sandbox.commands.collect import collect
     from sandbox.components.autoencoder import Autoencoder, AutoencoderConfig
-    from sandbox.components.latent import LatentBackbone
     from sandbox.runs.trajectories import load_trajectories
 
     data = {}
@@ -121,23 +127,16 @@ def _aux_vae(b: dict, seed: int, out_dir: Path) -> tuple[Any, list]:
     _say(f"VAE with the rays auxiliary: {b['aux_vae_epochs']} epochs on {len(train['pixels'])} frames in "
          f"{time.perf_counter() - t:.0f} s; pedestrian channel R^2 on held-out frames "
          f"{_pedestrian_r2(vae, data['train'][0], data['heldout'][0]):.2f}")
-    vae.save(out_dir / "vae-rays.pt")
-    heldout = torch.as_tensor(data["heldout"][0]["pixels"])
-    mean_frame = train["pixels"].float().mean(0) / 255.0
-    baseline = float((heldout.float() / 255.0 - mean_frame).pow(2).mean())
-    mse = vae.reconstruction_error(heldout)
-    import gymnasium
-
-    space = gymnasium.spaces.Box(0, 255, tuple(heldout.shape[1:]), dtype=np.uint8)
-    row = ["VAE + rays auxiliary (normal)", f"{mse:.5f}", f"{baseline:.5f}", f"{baseline / mse:.1f}x better"]
-    return LatentBackbone(space, checkpoint=out_dir / "vae-rays.pt"), [row]
+    return _saved_encoder("VAE + rays auxiliary (normal)", vae, train["pixels"],
+                          torch.as_tensor(data["heldout"][0]["pixels"]), out_dir / "vae-rays.pt")
 
 
 def _pedestrian_r2(vae: Any, train: dict, heldout: dict, n_rays: int = 25) -> float:
     """R^2 of the aux head's prediction of the pedestrian channel (rays n+2 .. 2n+1) on held-out frames (NaN
     where no held-out frame sees a pedestrian)."""
-    rays = torch.as_tensor(train["rays"])
-    mean, std = rays.mean(0), rays.std(0).clamp_min(1e-3)  # the dataset's standardisation
+    from sandbox.components.autoencoder import ray_statistics
+
+    mean, std = ray_statistics(torch.as_tensor(train["rays"]))  # the dataset's standardisation
     with torch.no_grad():
         predicted = vae.aux_head(vae.encode(torch.as_tensor(heldout["pixels"]))) * std + mean
     columns = slice(n_rays + 2, 2 * n_rays + 2)

@@ -73,6 +73,12 @@ class AutoencoderConfig:
             raise ValueError(f"aux_coef must be >= 0, got {self.aux_coef!r}")
 
 
+def ray_statistics(rays: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-column mean and standard deviation (floored at 1e-3) that standardise the auxiliary task's rays
+    (T, R): each (R,)."""
+    return rays.mean(0), rays.std(0).clamp_min(1e-3)
+
+
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) per example: -1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2), (B,)."""
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
@@ -126,8 +132,8 @@ class Autoencoder(nn.Module):
             return {"pixels": torch.as_tensor(frames)}
         rays = need(arrays, "rays", "autoencoder with aux_coef", "collect with `sandbox collect --obs both`")
         rays = torch.as_tensor(rays, dtype=torch.float32)
-        rays = (rays - rays.mean(0)) / rays.std(0).clamp_min(1e-3)  # (T, R): every column weighs alike
-        return {"pixels": torch.as_tensor(frames), "rays": rays}
+        mean, std = ray_statistics(rays)
+        return {"pixels": torch.as_tensor(frames), "rays": (rays - mean) / std}  # (T, R): every column weighs alike
 
     @staticmethod
     def shapes_of(dataset: Dataset) -> dict[str, Any]:

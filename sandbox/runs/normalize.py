@@ -54,8 +54,7 @@ def normalized(env: Any, observation: bool, reward: bool, gamma: float, clip: fl
         check_normalizable(env.single_observation_space, "normalize_observation")
         env = ClippedNormalizeObservation(env, clip)
     if reward:
-        env = RawRewardNormalizeReward(env, gamma=gamma, epsilon=EPSILON)
-        env.clip = float(clip)
+        env = RawRewardNormalizeReward(env, gamma, clip)
     return env
 
 
@@ -75,7 +74,9 @@ class RawRewardNormalizeReward(NormalizeReward):
     episode returns a run reports are the env's own, not the scaled ones the learner trains on. With `clip` > 0
     the scaled reward is clipped to [-clip, clip]."""
 
-    clip = 0.0
+    def __init__(self, env: Any, gamma: float, clip: float = 0.0) -> None:
+        super().__init__(env, gamma=gamma, epsilon=EPSILON)
+        self.clip = float(clip)
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         scaled = super().step(actions)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
+import types
+import typing
 from typing import Any
 
 
@@ -39,8 +42,6 @@ def typed_settings(config_class: type, settings: dict[str, Any]) -> dict[str, An
     is built: a value of the wrong kind (`learning_rate="abc"`, `gamma=true`, `backbone_options=3`) is a
     ValueError naming the field, not a TypeError deep in the learner. A float with no fraction given for an int
     field (`total_timesteps=1e6`, as TOML reads it) becomes that int; a list is taken for a tuple."""
-    import typing
-
     hints = typing.get_type_hints(config_class)
     checked = {}
     for name, value in settings.items():
@@ -56,10 +57,6 @@ def typed_settings(config_class: type, settings: dict[str, Any]) -> dict[str, An
 def _is_a(value: Any, kind: Any) -> bool:
     """Whether `value` fits the annotation `kind` (its outer type only: a dict's or tuple's items are the
     config's own checks)."""
-    import numbers
-    import types
-    import typing
-
     origin = typing.get_origin(kind) or kind
     if origin in (typing.Union, types.UnionType):
         return any(_is_a(value, arg) for arg in typing.get_args(kind))
@@ -79,9 +76,6 @@ def _is_a(value: Any, kind: Any) -> bool:
 
 
 def _kind_name(kind: Any) -> str:
-    import types
-    import typing
-
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table "
              "({key=value, ...})", tuple: "a list ([a, b, ...])", list: "a list ([a, b, ...])"}
     if (typing.get_origin(kind) or kind) in (typing.Union, types.UnionType):
