@@ -89,7 +89,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="train an agent into a run directory (logs, checkpoints, learning curve); --resume continues",
         description="Train an agent on a gymnasium env (CarDrive by default, through its native vector env). "
         "Writes RUN_DIR/progress.csv, RUN_DIR/tensorboard/, RUN_DIR/checkpoint.pt (every --checkpoint-every "
-        "updates and at the end), RUN_DIR/learning_curve.png and RUN_DIR/eval.json. A RUN_DIR that holds a "
+        "updates and at the end), RUN_DIR/learning_curve.png and RUN_DIR/eval.json; with --eval-every, RUN_DIR/best.pt "
+        "and RUN_DIR/best.json (the best evaluation's checkpoint and figures). A RUN_DIR that holds a "
         "run is refused: `sandbox train --resume RUN_DIR` continues it (killed with kill -9 too), --overwrite "
         "replaces it.",
     )
@@ -305,7 +306,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-TRAIN_FILES = ("checkpoint.pt", "progress.csv", "tensorboard/", "learning_curve.png", "eval.json")
+TRAIN_FILES = ("checkpoint.pt", "progress.csv", "tensorboard/", "learning_curve.png", "eval.json", "best.pt",
+               "best.json")
 
 
 def _train(args: argparse.Namespace, given: set[str]) -> None:

@@ -196,7 +196,8 @@ def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    "backbone and policy head, and starts the value head afresh (a2c, a3c, ppo, reinforce, "
                    "qlearning, sarsa)")
     p.add_argument("--eval-every", type=non_negative_int, default=0,
-                   help=f"{prefix}evaluate on held-out tracks every N updates (default 0: only at the end)")
+                   help=f"{prefix}evaluate on held-out tracks every N updates and keep the best evaluation's "
+                   "weights in RUN_DIR/best.pt (default 0: only at the end)")
     p.add_argument("--eval-episodes", type=positive_int, default=20,
                    help=f"{prefix}held-out episodes per evaluation (default 20)")
     p.add_argument("--checkpoint-every", type=positive_int, metavar="N",

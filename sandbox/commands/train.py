@@ -3,7 +3,8 @@ evaluation.
 
 A run directory holds: `progress.csv` and `tensorboard/` (CleanRL's tag names), `checkpoint.pt` (atomic,
 every `checkpoint_every` updates and at the end), `learning_curve.png`, and `eval.json` (the final held-out
-evaluation). `sandbox train --resume DIR` continues from `checkpoint.pt`; on CarDrive the resumed run ends
+evaluation); with `eval_every`, `best.pt` and `best.json`, the best periodic evaluation's checkpoint and figures
+(`sandbox.runs.best`). `sandbox train --resume DIR` continues from `checkpoint.pt`; on CarDrive the resumed run ends
 exactly where the uninterrupted one would have.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sandbox.runs.best import BestDriver
 from sandbox.runs.checkpoints import load_checkpoint, non_finite_weight, save_checkpoint
 from sandbox.runs.ray_cluster import WorkersLostError
 from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
@@ -82,6 +84,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
                  before_first_write=(lambda: clear_old_run(run_dir)) if overwrite and resume is None else None)
     last: dict[str, Any] = {}
     saved = {"update": int(resume["update"]) if resume is not None else None}
+    best = BestDriver(run_dir, resume is not None) if eval_every else None
 
     def save(event: dict[str, Any]) -> Path:
         log.flush()  # the logs as far as the checkpoint: a resumed run's logs go on from it
@@ -101,6 +104,7 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
         if eval_every and event["update"] % eval_every == 0:
             result = _evaluate_model(event["model"], config, eval_episodes, event["observation_normalizer"]())
             scalars.update({f"eval/{k}": float(v) for k, v in result.items() if isinstance(v, (int, float))})
+            best.offer(result, event["update"], event["global_step"], lambda: {**event["state"](), "run": run})
         log.write(event["global_step"], scalars)
         if event["update"] % checkpoint_every == 0:
             save(event)
@@ -128,6 +132,11 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     save(last)
     result = _evaluate_model(model, config, eval_episodes, last["observation_normalizer"]())
     _write_json(run_dir / "eval.json", result)
+    if best is not None:  # the final evaluation competes too: the last weights may be the best
+        best.offer(result, last["update"], last["global_step"], lambda: {**last["state"](), "run": run})
+        where = {k: best.best[k] for k in ("update", "global_step")}
+        print(f"best evaluation: update {where['update']:,} (step {where['global_step']:,}), "
+              f"{_summary(best.best)}: {run_dir / 'best.pt'}", file=sys.stderr)
     return result
 
 
@@ -254,6 +263,12 @@ def _write_json(path: Path, value: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(value, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def _summary(result: dict) -> str:
+    """An evaluation in a few words: clean laps and mean return on CarDrive, the mean return elsewhere."""
+    text = f"mean return {result['mean_return']:.1f}"
+    return f"clean laps {result['clean_lap_rate']:.0%}, {text}" if "clean_lap_rate" in result else text
 
 
 def print_result(result: dict, as_json: bool) -> None:

@@ -25,6 +25,7 @@ CHECKPOINT = "checkpoint.pt"
 # What the sandbox writes into a run directory; a folder holding anything else is not ours to clear.
 RUN_FILES = frozenset({
     CHECKPOINT, "progress.csv", "tensorboard", "learning_curve.png", "eval.json",  # sandbox train
+    "best.pt", "best.json",  # sandbox train --eval-every
     "logbook.csv", "hall_of_fame", "fitness.png",  # sandbox evolve
     "history.csv", "loss.png", "reconstructions.png", "samples.png",  # sandbox fit
     "watch.mp4", "frames",  # sandbox watch

@@ -22,7 +22,8 @@ def test_train_writes_the_run_directory_and_eval_reads_it(tmp_path, capsys):
     assert main(["train", "--agent", "a2c", "--level", "normal", "--run-dir", str(run), "--eval-every", "4",
                  *TINY]) == 0
     names = sorted(p.name for p in run.iterdir())
-    assert names == ["checkpoint.pt", "eval.json", "learning_curve.png", "progress.csv", "tensorboard"]
+    assert names == ["best.json", "best.pt", "checkpoint.pt", "eval.json", "learning_curve.png", "progress.csv",
+                     "tensorboard"]  # best.*: --eval-every keeps the best evaluation's driver
     header = (run / "progress.csv").read_text().splitlines()[0].split(",")
     for tag in ("global_step", "charts/SPS", "losses/policy_loss", "losses/value_loss", "losses/entropy",
                 "eval/lap_rate", "eval/clean_lap_rate"):
@@ -67,7 +68,14 @@ def _train_command(run: Path, *extra: str) -> list[str]:
 
 
 def test_resume_after_kill_9_ends_as_the_uninterrupted_run(tmp_path):
-    assert_resume_after_kill_9_equals_uninterrupted(tmp_path, _train_command, 38400)
+    """The best evaluation's driver too: the resumed run keeps the same best.pt and best.json."""
+    whole, killed = assert_resume_after_kill_9_equals_uninterrupted(
+        tmp_path, lambda run: _train_command(run, "--eval-every", "5"), 38400)
+    assert json.loads((killed / "best.json").read_text()) == json.loads((whole / "best.json").read_text())
+    a, b = load_checkpoint(whole / "best.pt"), load_checkpoint(killed / "best.pt")
+    assert a["update"] == b["update"] == json.loads((whole / "best.json").read_text())["update"]
+    for name, value in a["model"].items():
+        torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0, msg=name)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
