@@ -134,9 +134,9 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
     _write_json(run_dir / "eval.json", result)
     if best is not None:  # the final evaluation competes too: the last weights may be the best
         best.offer(result, last["update"], last["global_step"], lambda: {**last["state"](), "run": run})
-        where = {k: best.best[k] for k in ("update", "global_step")}
-        print(f"best evaluation: update {where['update']:,} (step {where['global_step']:,}), "
-              f"{_summary(best.best)}: {run_dir / 'best.pt'}", file=sys.stderr)
+        top = best.best
+        print(f"best evaluation: update {top['update']:,} (step {top['global_step']:,}), {_summary(top)}: "
+              f"{run_dir / 'best.pt'}", file=sys.stderr)
     return result
 
 
