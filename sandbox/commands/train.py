@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.runs.best import BestDriver
+from sandbox.runs.best import BEST, BestDriver
 from sandbox.runs.checkpoints import load_checkpoint, non_finite_weight, save_checkpoint
 from sandbox.runs.ray_cluster import WorkersLostError
 from sandbox.runs.rundir import check_new_run_dir, check_run_kind, clear_old_run, extend_budget
-from sandbox.runs.runlog import RunLog
+from sandbox.runs.runlog import RunLog, write_json
 from sandbox.runs.trust import check_checkpoint
 from sandbox.runs.validate import typed_settings
 
@@ -131,12 +131,12 @@ def run_training(agent: str, settings: dict[str, Any], run_dir: str | os.PathLik
                          "Nothing was written")
     save(last)
     result = _evaluate_model(model, config, eval_episodes, last["observation_normalizer"]())
-    _write_json(run_dir / "eval.json", result)
+    write_json(run_dir / "eval.json", result)
     if best is not None:  # the final evaluation competes too: the last weights may be the best
         best.offer(result, last["update"], last["global_step"], lambda: {**last["state"](), "run": run})
         top = best.best
         print(f"best evaluation: update {top['update']:,} (step {top['global_step']:,}), {_summary(top)}: "
-              f"{run_dir / 'best.pt'}", file=sys.stderr)
+              f"{run_dir / BEST}", file=sys.stderr)
     return result
 
 
@@ -257,12 +257,6 @@ def _evaluate_model(model: Any, config: Any, episodes: int, normalize: Callable[
                         observe=policy.observe)
     finally:
         model.train()
-
-
-def _write_json(path: Path, value: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _summary(result: dict) -> str:

@@ -37,6 +37,7 @@ from sandbox.backbones import make_backbone
 from sandbox.backbones.inputs import ImageScaler
 from sandbox.components.base import Dataset, fit_epochs, load_component, need, save_component
 from sandbox.components.decoders import ConvDecoder, MLPDecoder
+from sandbox.runs.validate import check_non_negative
 
 
 @dataclass
@@ -69,8 +70,7 @@ class AutoencoderConfig:
         for name in ("latent_dim", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not self.aux_coef >= 0:
-            raise ValueError(f"aux_coef must be >= 0, got {self.aux_coef!r}")
+        check_non_negative(self, "aux_coef")
 
 
 def ray_statistics(rays: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.runs.checkpoints import save_checkpoint
+from sandbox.runs.runlog import write_json
 
 BEST, BEST_JSON = "best.pt", "best.json"
 
@@ -58,7 +59,5 @@ class BestDriver:
             return False
         save_checkpoint(self.run_dir / BEST, payload())  # the weights first: best.json never names a missing file
         self.best = {"update": update, "global_step": global_step, **result}
-        tmp = self.run_dir / f".{BEST_JSON}.tmp"
-        tmp.write_text(json.dumps(self.best, indent=2) + "\n")
-        os.replace(tmp, self.run_dir / BEST_JSON)
+        write_json(self.run_dir / BEST_JSON, self.best)
         return True

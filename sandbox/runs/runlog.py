@@ -9,6 +9,7 @@ a progress line on stderr, and a learning-curve PNG at the end.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import time
@@ -105,6 +106,14 @@ class RunLog:
         self.flush()
         self.tb.close()
         return plot_learning_curve(self.rows, self.dir / "learning_curve.png")
+
+
+def write_json(path: Path, value: dict[str, Any]) -> Path:
+    """`value` as indented JSON, written atomically (a temporary file renamed over `path`)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
