@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ from agents.auxiliary import rays_head, rays_loss
 from agents.dagger_data import Aggregate, Sequences
 from agents.envs import obs_to_tensor
 from agents.loop import UpdateLog, start_loop
+from agents.teacher import load_teacher
 from agents.weight_average import WeightAverage
 from envs import drive_expert
 from sandbox.runs.hooks import Hook
@@ -125,6 +127,10 @@ class DAggerConfig:
     aux_coef: float = 0.0
     """weight of the auxiliary task (0: none): predict the privileged rays of each state from the features
     (see the module docstring); the head is kept in the checkpoint's extra, the student stays a plain policy"""
+    teacher: str = ""
+    """a `sandbox train` checkpoint of an actor-critic on the student's world's rays (`agents.teacher`) that drives
+    and labels in place of the privileged expert: e.g. PPO's, learned from the reward, so the student learns from
+    the reward alone, through its teacher. "": the expert"""
     ema_decay: float = 0.0
     """0: the student is the optimizer's weights. In (0, 1): the student is their exponential moving average
     over minibatch steps (`agents.weight_average`; ~1 / (1 - ema_decay) steps), which drives, is evaluated and
@@ -201,6 +207,7 @@ def train(config: DAggerConfig, log: Hook | None = None,
         raise ValueError(f"action_noise={config.action_noise} perturbs Box actions, and this run's are Discrete; "
                          "set action_noise=0, or continuous=true in env_kwargs")
     core, rng = env.unwrapped.core, np.random.default_rng(config.seed)  # the world the expert reads
+    label = _labeller(config, core, model)
     aux = rays_head(model, core, optimizer) if config.aux_coef > 0 else None  # before the optimizer's state loads
     loop, obs = start_loop("dagger", config, env, model, optimizer, resume, log)
     average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None  # of the loaded weights
@@ -221,7 +228,7 @@ def train(config: DAggerConfig, log: Hook | None = None,
         # rollout
         beta = beta_schedule(config.beta0, config.beta_decay, update)
         obs, agreed = _collect(model, env, core, loop, obs, dataset, memory, beta, rng, aux is not None,
-                               config.action_noise)
+                               config.action_noise, label)
         # update (the optimizer's own weights in the model while it steps, the average after)
         with average.training() if average is not None else contextlib.nullcontext():
             losses = _fit(model, optimizer, dataset, config, rng, update, aux, average)
@@ -255,9 +262,13 @@ def _dataset(model: ActorCritic, config: DAggerConfig, obs: Obs, state: State, c
     return Sequences(max(1, config.buffer_size // (n * config.num_steps)), config.num_steps, obs, labels, state)
 
 
-def _label(core: Any, model: ActorCritic) -> np.ndarray:
-    """The expert's action for every car of `core` in the student's action space: (N,) ints or (N, 2) floats."""
-    return drive_expert(core, continuous=not model.discrete)
+def _labeller(config: DAggerConfig, core: Any, model: ActorCritic) -> Callable[[Any], np.ndarray]:
+    """core -> the demonstrator's action for every car in the student's action space, (N,) ints or (N, 2)
+    floats: the privileged expert's, or the teacher's on the cars' rays."""
+    if not config.teacher:
+        return functools.partial(drive_expert, continuous=not model.discrete)
+    teacher = load_teacher(config.teacher, core.config, continuous=not model.discrete)
+    return lambda world: teacher(world.rays())
 
 
 def _labels(expert: np.ndarray, core: Any, aux: bool) -> torch.Tensor:
@@ -324,15 +335,16 @@ def _perturbed(model: ActorCritic, action: np.ndarray, noise: float, rng: np.ran
 
 def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any, dataset: Dataset, memory: Memory,
              beta: float, rng: np.random.Generator, aux: bool = False,
-             noise: float = 0.0) -> tuple[Any, float]:
+             noise: float = 0.0, label: Callable[[Any], np.ndarray] | None = None) -> tuple[Any, float]:
     """Drive one iteration, each car's step the expert's with probability beta (the student's with Gaussian
     `noise` on a Box action), and aggregate every visited state with the expert's label; return the last
     observation and the student's agreement over the states."""
     agreed = visited = 0
     first_state = memory.state  # the state the block begins from (a recurrent student's; () otherwise)
+    label = label or functools.partial(drive_expert, continuous=not model.discrete)
     for _ in range(loop.config.num_steps):
         obs_t, start = obs_to_tensor(obs), memory.start
-        expert, student = _label(core, model), _greedy(model, obs_t, memory)  # one batched call each for all cars
+        expert, student = label(core), _greedy(model, obs_t, memory)  # one batched call each for all cars
         labels = _labels(expert, core, aux)  # of the state the cars are in, before they step
         expert_drives = rng.random(len(expert)) < beta  # (N,)
         driven = student if not noise else _perturbed(model, student, noise, rng)

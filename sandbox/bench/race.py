@@ -221,6 +221,29 @@ def run_drive_bench(minutes: float = 10.0, levels: tuple[str, ...] = ("normal", 
     return "\n".join(out)
 
 
+def race_dagger_from_ppo(level: str, minutes: float, seed: int) -> list[list[str]]:
+    """Learning by Cheating's two stages, the first from the reward: PPO learns the level's rays (its shipped
+    settings, on the pixels student's sensor: its rays and Box actions), then DAgger's pixels student imitates it
+    (`teacher`, its shipped pixels settings) for what is left of `minutes`; the teacher's training counts against
+    them. Two rows: the teacher (rays) and the student (pixels)."""
+    import tempfile
+
+    student_kwargs = {"level": level, "obs": "pixels"}
+    sensor = shipped_config("dagger", student_kwargs, seed).env_kwargs
+    teacher_kwargs = {"level": level, "obs": "rays", "n_rays": sensor["n_rays"], "continuous": sensor["continuous"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "teacher.pt"
+        print(f"{level}: ours PPO teacher on the rays, until its steps end ...", file=sys.stderr, flush=True)
+        teacher = race_ours("ppo", teacher_kwargs, minutes, seed, {}, save_to=path)  # it stops on its own steps
+        left = max(minutes - teacher.trained() / 60, 0.0)
+        print(f"{level} pixels: ours DAgger student of the PPO teacher, {left:.1f} min ...", file=sys.stderr,
+              flush=True)
+        student = race_ours("dagger", student_kwargs, left, seed, {"teacher": str(path)})
+    spent = f"{minutes - left:.1f}"
+    return [teacher.row(f"ours PPO teacher (rays, from the reward; {spent} min)"),
+            student.row(f"ours DAgger student of it (pixels; {left:.1f} min)")]
+
+
 def run_pixels_bench(minutes: float = 5.0, seed: int = 0, with_sb3: bool = True, level: str = "easy",
                      agent: str = "a2c") -> str:
     """Our A2C (its CNN settings here), PPO or DAgger (their shipped pixels settings; DAgger learns from the
@@ -232,10 +255,12 @@ def run_pixels_bench(minutes: float = 5.0, seed: int = 0, with_sb3: bool = True,
     if agent == "a2c":
         clock = race_ours("a2c", env_kwargs, minutes, seed, {"backbone": "cnn", **PIXELS_SETTINGS})
         name = f"ours A2C, CNN, {PIXELS_SETTINGS['num_envs']} envs"
+    elif agent == "dagger-from-ppo":
+        rows = race_dagger_from_ppo(level, minutes, seed)
     else:  # DAgger's entry ends on its own step count, 450k (~7.5 min alone on an Intel Xeon core, ~10 beside a run)
         clock = race_ours(agent, env_kwargs, minutes, seed, {})  # the shipped pixels entry, its schedule too
         name = ("ours DAgger (the expert's labels)" if agent == "dagger" else f"ours {agent}") + ", shipped settings"
-    rows = [clock.row(name)]
+    rows = rows if agent == "dagger-from-ppo" else [clock.row(name)]
     if with_sb3:
         print(f"{level} pixels: SB3 PPO CnnPolicy, {minutes:g} min ...", file=sys.stderr, flush=True)
         rows.append(race_sb3_ppo(env_kwargs, minutes, seed, "CnnPolicy").row("SB3 PPO CnnPolicy (8 envs)"))

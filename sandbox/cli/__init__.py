@@ -172,13 +172,16 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         help="our A2C, PPO or DAgger with a CNN and SB3 PPO's CnnPolicy, the same minutes each on a level's pixels",
         description="As `bench drive`, on a level's 64x64 pixel observations (easy by default): our A2C (CNN, 64 "
         "envs), PPO or DAgger (their shipped pixels settings; DAgger imitates the privileged expert, it does not "
-        "learn from the reward) against SB3 PPO CnnPolicy (8 envs).",
+        "learn from the reward), or DAgger imitating a PPO teacher that learned the rays from the reward within "
+        "the same minutes, against SB3 PPO CnnPolicy (8 envs).",
     )
     px.add_argument("--minutes", type=positive_float, default=5.0, help="training minutes per learner (5)")
     px.add_argument("--no-sb3", action="store_true", help="race ours alone")
     px.add_argument("--level", choices=level_names(), default="easy", help="the level (default easy)")
-    px.add_argument("--agent", choices=("a2c", "ppo", "dagger"), default="a2c",
-                    help="ours: a2c (CNN, 64 envs), ppo or dagger (their shipped pixels settings); default a2c")
+    px.add_argument("--agent", choices=("a2c", "ppo", "dagger", "dagger-from-ppo"), default="a2c",
+                    help="ours: a2c (CNN, 64 envs), ppo or dagger (their shipped pixels settings), or "
+                    "dagger-from-ppo (PPO learns the rays from the reward, then a DAgger pixels student imitates "
+                    "it, both within the minutes); default a2c")
     add_seed(px, "seed of every learner")
     te = bench.add_parser(
         "teachers",

@@ -1,0 +1,77 @@
+"""A learned teacher: a `sandbox train` checkpoint of an actor-critic that drives CarDrive on the rays, labelling
+the states a student visits in place of the privileged expert (DAgger's `teacher`).
+
+    teacher = load_teacher("runs/ppo-rays/checkpoint.pt", core.config, continuous=True)
+    actions = teacher(core.rays())            # (N, R) rays of the student's cars -> (N, 2) greedy Box actions
+
+This is Learning by Cheating's two stages (Chen et al., CoRL 2019) with the first one learned from the reward
+(as the teachers of Lee et al., "Learning quadrupedal locomotion over challenging terrain", Science Robotics
+2020, are): PPO on the rays, which see the pedestrians through the road's edge, then a pixels student that
+imitates it. Nothing of the hand-written expert reaches the student; what the teacher knows came from the
+reward. The teacher reads the same world as the student through its own sensor, so the checkpoint's rays
+(count, field of view, range), level and actions must be the student's: another is refused, naming both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from agents.actor_critic import ActorCritic
+from agents.settings import as_tuples
+from envs.spaces import action_space, observation_space
+from sandbox.runs.checkpoints import load_checkpoint, to_numpy
+from sandbox.runs.normalize import frozen_observations
+
+TEACHER_KEYS = ("level", "n_rays", "ray_fov", "ray_range", "continuous")
+"""what the teacher's env and the student's must agree on: the world, the rays it reads and the actions"""
+
+
+def load_teacher(path: str | os.PathLike, world: Any, continuous: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """A greedy driver on the rays from the checkpoint at `path`, for a student whose world config is `world`
+    (`core.config`) and whose actions are Box (`continuous`) or Discrete: rays (N, R) -> env actions (N, ...),
+    the observations normalised by the teacher's own frozen statistics.
+
+    Raises:
+        ValueError: the file is no actor-critic's `sandbox train` checkpoint on CarDrive's rays, or its world,
+            rays or actions are not the student's (the message names the field and both values).
+    """
+    payload = load_checkpoint(path)
+    config = payload.get("config") if isinstance(payload, dict) else None
+    if not isinstance(config, dict) or "share_backbone" not in config or "model" not in payload:
+        raise ValueError(f"teacher {path}: not an actor-critic's `sandbox train` checkpoint (ppo, a2c, a3c, "
+                         "reinforce)")
+    kwargs = config.get("env_kwargs") or {}
+    if kwargs.get("obs", "rays") != "rays":
+        raise ValueError(f"teacher {path}: it reads obs={kwargs['obs']!r}; a teacher reads the rays (obs='rays')")
+    theirs = dataclasses.replace(world, **{k: kwargs[k] for k in TEACHER_KEYS[:-1] if k in kwargs}, obs="rays")
+    for key in TEACHER_KEYS:
+        mine, student = (bool(kwargs.get(key)), continuous) if key == "continuous" else (
+            _plain(getattr(theirs, key)), _plain(getattr(world, key)))
+        if mine != student:
+            raise ValueError(f"teacher {path}: its {key} is {mine!r}, the student's {student!r}; train the "
+                             "teacher on the student's world (sandbox train ... --obs rays)")
+    space = observation_space(theirs)
+    if config.get("normalize_observation"):  # the model saw NormalizeObservation's space, which has no bounds
+        space = spaces.Box(-np.inf, np.inf, space.shape, np.float32)
+    model = ActorCritic(space, action_space(continuous), config["backbone"],
+                        as_tuples(config.get("backbone_options") or {}), bool(config["share_backbone"]))
+    model.load_state_dict(payload["model"])
+    model.eval().requires_grad_(False)
+    normalize = frozen_observations(to_numpy(payload.get("normalize") or {}))
+
+    def act(rays: np.ndarray) -> np.ndarray:
+        return model.act(torch.as_tensor(normalize(rays)), deterministic=True)  # as `sandbox eval` drives it
+
+    return act
+
+
+def _plain(value: Any) -> Any:
+    """A level by its name (the world holds it resolved), anything else as it is."""
+    return getattr(value, "name", value)
