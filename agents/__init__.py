@@ -1,9 +1,9 @@
 """Learning agents over the shared backbones, one file each: the value family, Q-learning (`qlearning`, DQN)
 and SARSA (`sarsa`), tabular with the "table" backbone; the policy family, REINFORCE (`reinforce`), A2C
 (`a2c`), PPO (`ppo`) and A3C (`a3c`, its workers on Ray); and DAgger (`dagger`), which learns from
-CarDrive's privileged expert. They share only what is not the algorithm: env construction (`envs`), the
-networks (`qnet`, `actor_critic`), optimisers (`optim`), the replay buffer (`replay_buffer`), the loop's
-bookkeeping (`loop`), warm starts (`warm_start`).
+CarDrive's privileged expert or from a learned teacher (`teacher`). They share only what is not the
+algorithm: env construction (`envs`), the networks (`qnet`, `actor_critic`), optimisers (`optim`), the replay
+buffer (`replay_buffer`), the loop's bookkeeping (`loop`), warm starts (`warm_start`).
 
     from agents.a2c import A2CConfig, train
     model, history = train(A2CConfig(env_id="CartPole-v1", total_timesteps=100_000))

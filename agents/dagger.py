@@ -32,6 +32,10 @@ A minibatch is batch_size // num_steps car columns of random blocks, replayed fr
 student had it when it drove the block, stale after training: R2D2's "stored state") with the stored starts,
 the loss on its transitions: truncated backpropagation through time over a block.
 
+`teacher` (a `sandbox train` checkpoint of an actor-critic on the student's rays, `agents.teacher`) drives and
+labels in place of the expert: a teacher that learned from the reward (PPO on the rays) makes a pixels student
+that learned from the reward too, through it (Learning by Cheating's two stages, Chen et al. 2019).
+
 The student is an `ActorCritic` (its value head left untrained), so `sandbox eval`, `replay` and `watch` load
 it as they load A2C's and PPO's, and a policy-gradient family can start from its weights. The expert reads the
 true world, so only CarDrive can be learned from.

@@ -7,7 +7,8 @@ time is not counted. A row reports the final evaluation and the best one seen: l
 with no crash and no contact), median lap steps. `drive` races every one of our families with their shipped
 settings (A2C also over the attention backbone) and SB3's PPO (default settings, 8 envs: what a user picks first)
 on rays (the rays our PPO's settings ship for the level, so both PPOs read the same observation), and prints the
-privileged expert's rate as the ceiling. `pixels` races our A2C with a CNN against SB3 PPO's CnnPolicy on easy.
+privileged expert's rate as the ceiling. `pixels` races our A2C with a CNN against SB3 PPO's CnnPolicy on easy
+(or PPO, DAgger, or DAgger taught by a PPO that learns the rays from the reward within the same minutes).
 """
 
 from __future__ import annotations
