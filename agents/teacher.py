@@ -28,6 +28,7 @@ from agents.settings import as_tuples
 from envs.spaces import action_space, observation_space
 from sandbox.runs.checkpoints import load_checkpoint, to_numpy
 from sandbox.runs.normalize import frozen_observations
+from sandbox.runs.trust import names_code
 
 TEACHER_KEYS = ("level", "n_rays", "ray_fov", "ray_range", "continuous")
 """what the teacher's env and the student's must agree on: the world, the rays it reads and the actions"""
@@ -47,6 +48,10 @@ def load_teacher(path: str | os.PathLike, world: Any, continuous: bool) -> Calla
     if not isinstance(config, dict) or "share_backbone" not in config or "model" not in payload:
         raise ValueError(f"teacher {path}: not an actor-critic's `sandbox train` checkpoint (ppo, a2c, a3c, "
                          "reinforce)")
+    named = [v for v in (config.get("backbone"), config.get("env_id")) if isinstance(v, str) and names_code(v)]
+    if named:  # refused before anything is built or imported, as `sandbox eval` refuses it without --trust-code
+        raise ValueError(f"teacher {path}: it names code outside the sandbox ({named[0]!r}); a teacher is built "
+                         "from the sandbox's own backbones")
     kwargs = config.get("env_kwargs") or {}
     if kwargs.get("obs", "rays") != "rays":
         raise ValueError(f"teacher {path}: it reads obs={kwargs['obs']!r}; a teacher reads the rays (obs='rays')")

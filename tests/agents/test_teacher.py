@@ -15,7 +15,7 @@ from agents.teacher import load_teacher
 from envs.core import WorldConfig
 from sandbox.cli import main
 from sandbox.commands.drivers import load_driver
-from sandbox.runs.checkpoints import save_checkpoint
+from sandbox.runs.checkpoints import load_checkpoint, save_checkpoint
 
 WORLD = WorldConfig(level="normal", n_rays=9)
 
@@ -52,6 +52,23 @@ def test_a_file_that_is_no_actor_critic_is_refused(tmp_path):
     save_checkpoint(path, {"kind": "evolved-driver"})  # a sandbox checkpoint, of another kind
     with pytest.raises(ValueError, match=f"teacher {path}: not an actor-critic"):
         load_teacher(path, WORLD, continuous=True)
+
+
+def test_a_teacher_that_names_code_is_refused_before_it_is_built(teacher_checkpoint, tmp_path):
+    payload = load_checkpoint(teacher_checkpoint)
+    payload["config"]["backbone"] = "os:system"
+    path = tmp_path / "code.pt"
+    save_checkpoint(path, payload)
+    with pytest.raises(ValueError, match="names code outside the sandbox \\('os:system'\\)"):
+        load_teacher(path, WORLD, continuous=True)
+
+
+def test_a_teacher_on_pixels_is_refused(teacher_checkpoint, tmp_path):
+    payload = load_checkpoint(teacher_checkpoint)
+    payload["config"]["env_kwargs"]["obs"] = "pixels"
+    save_checkpoint(tmp_path / "pixels.pt", payload)
+    with pytest.raises(ValueError, match="it reads obs='pixels'; a teacher reads the rays"):
+        load_teacher(tmp_path / "pixels.pt", WORLD, continuous=True)
 
 
 def test_dagger_labels_with_the_teacher_and_learns_from_it(teacher_checkpoint):
