@@ -67,6 +67,9 @@ def load_teacher(path: str | os.PathLike, world: Any, continuous: bool) -> Calla
         space = spaces.Box(-np.inf, np.inf, space.shape, np.float32)
     model = ActorCritic(space, action_space(continuous), config["backbone"],
                         as_tuples(config.get("backbone_options") or {}), bool(config["share_backbone"]))
+    if model.recurrent:
+        raise ValueError(f"teacher {path}: its backbone {config['backbone']!r} is recurrent; a teacher labels one "
+                         "state at a time (a feed-forward backbone)")
     model.load_state_dict(payload["model"])
     model.eval().requires_grad_(False)
     normalize = frozen_observations(to_numpy(payload.get("normalize") or {}))

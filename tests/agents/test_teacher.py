@@ -71,6 +71,14 @@ def test_a_teacher_on_pixels_is_refused(teacher_checkpoint, tmp_path):
         load_teacher(tmp_path / "pixels.pt", WORLD, continuous=True)
 
 
+def test_a_recurrent_teacher_is_refused(teacher_checkpoint, tmp_path):
+    payload = load_checkpoint(teacher_checkpoint)
+    payload["config"].update(backbone="gru", backbone_options={})
+    save_checkpoint(tmp_path / "gru.pt", payload)
+    with pytest.raises(ValueError, match="its backbone 'gru' is recurrent"):
+        load_teacher(tmp_path / "gru.pt", WORLD, continuous=True)
+
+
 def test_dagger_labels_with_the_teacher_and_learns_from_it(teacher_checkpoint):
     config = DAggerConfig(env_kwargs={"level": "normal", "n_rays": 9, "continuous": True}, num_envs=4, num_steps=8,
                           total_timesteps=64, gradient_steps=4, batch_size=16, teacher=str(teacher_checkpoint))
