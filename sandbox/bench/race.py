@@ -74,8 +74,8 @@ class Clock:
             self.current = False
             return True
         self._evaluate()
-        while self.next_eval <= trained:  # a slow step may pass a slot: evaluate once, not once a slot
-            self.next_eval += self.every
+        while self.next_eval <= trained and self.every > 0:  # a slow step may pass a slot: evaluate once, not
+            self.next_eval += self.every  # once a slot (a budget of 0 has none: it evaluates once and stops)
         return trained < self.budget
 
     def finish(self) -> None:
@@ -222,16 +222,19 @@ def run_drive_bench(minutes: float = 10.0, levels: tuple[str, ...] = ("normal", 
     return "\n".join(out)
 
 
-def race_dagger_from_ppo(level: str, minutes: float, seed: int) -> list[list[str]]:
+def race_dagger_from_ppo(level: str, minutes: float, seed: int,
+                         world: dict[str, Any] | None = None) -> list[list[str]]:
     """Learning by Cheating's two stages, the first from the reward: PPO learns the level's rays (its shipped
     settings, on the pixels student's sensor: its rays and Box actions), then DAgger's pixels student imitates it
     (`teacher`, its shipped pixels settings) for what is left of `minutes`; the teacher's training counts against
-    them. Two rows: the teacher (rays) and the student (pixels)."""
+    them. `world`: env arguments of both over the level's (a test shortens the episodes). Two rows: the teacher
+    (rays) and the student (pixels)."""
     import tempfile
 
-    student_kwargs = {"level": level, "obs": "pixels"}
+    student_kwargs = {**(world or {}), "level": level, "obs": "pixels"}
     sensor = shipped_config("dagger", student_kwargs, seed).env_kwargs
-    teacher_kwargs = {"level": level, "obs": "rays", "n_rays": sensor["n_rays"], "continuous": sensor["continuous"]}
+    teacher_kwargs = {**(world or {}), "level": level, "obs": "rays", "n_rays": sensor["n_rays"],
+                      "continuous": sensor["continuous"]}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "teacher.pt"
         print(f"{level}: ours PPO teacher on the rays, until its steps end ...", file=sys.stderr, flush=True)

@@ -3,7 +3,7 @@ leaves evaluations out of the training time; a learner's row reads its evaluatio
 
 from __future__ import annotations
 
-from sandbox.bench.race import Clock, race_ours
+from sandbox.bench.race import Clock, race_dagger_from_ppo, race_ours
 
 
 class FakeTime:
@@ -47,11 +47,23 @@ def test_a_step_that_runs_past_the_budget_still_ends_on_a_final_evaluation():
     assert clock.current and clock.trained() == 26.0
 
 
+def test_a_budget_of_nothing_evaluates_once_and_stops():
+    now, calls = FakeTime(), []
+    clock = Clock(minutes=0.0, evaluate=_evaluate_taking(now, 1.0, calls), now=now)
+    assert not clock.tick() and len(calls) == 1
+
+
 def test_a_learner_races_on_a_level_and_is_evaluated_on_held_out_tracks():
     clock = race_ours("a2c", {"level": "normal", "max_episode_steps": 50}, 0.01, 0, {"num_envs": 8, "num_steps": 4})
     assert clock.results and set(clock.results[-1]) >= {"lap_rate", "clean_lap_rate", "median_lap_steps"}
     name, laps, clean, best, _ = clock.row("ours a2c")
     assert name == "ours a2c" and laps.endswith("%") and clean.endswith("%")
+
+
+def test_a_pixels_student_races_after_its_ppo_teacher_within_the_same_minutes():
+    teacher, student = race_dagger_from_ppo("normal", 0.02, 0, world={"max_episode_steps": 30})
+    assert teacher[0].startswith("ours PPO teacher (rays, from the reward") and teacher[2].endswith("%")
+    assert student[0].startswith("ours DAgger student of it (pixels") and student[2].endswith("%")
 
 
 def test_a_learner_that_stops_before_its_budget_is_evaluated_where_it_stopped():
