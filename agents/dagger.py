@@ -338,14 +338,13 @@ def _perturbed(model: ActorCritic, action: np.ndarray, noise: float, rng: np.ran
 
 
 def _collect(model: ActorCritic, env: Any, core: Any, loop: UpdateLog, obs: Any, dataset: Dataset, memory: Memory,
-             beta: float, rng: np.random.Generator, aux: bool = False,
-             noise: float = 0.0, label: Callable[[Any], np.ndarray] | None = None) -> tuple[Any, float]:
-    """Drive one iteration, each car's step the expert's with probability beta (the student's with Gaussian
-    `noise` on a Box action), and aggregate every visited state with the expert's label; return the last
-    observation and the student's agreement over the states."""
+             beta: float, rng: np.random.Generator, aux: bool, noise: float,
+             label: Callable[[Any], np.ndarray]) -> tuple[Any, float]:
+    """Drive one iteration, each car's step the demonstrator's (`label`: the expert or the teacher) with
+    probability beta (the student's with Gaussian `noise` on a Box action), and aggregate every visited state
+    with the demonstrator's label; return the last observation and the student's agreement over the states."""
     agreed = visited = 0
     first_state = memory.state  # the state the block begins from (a recurrent student's; () otherwise)
-    label = label or functools.partial(drive_expert, continuous=not model.discrete)
     for _ in range(loop.config.num_steps):
         obs_t, start = obs_to_tensor(obs), memory.start
         expert, student = label(core), _greedy(model, obs_t, memory)  # one batched call each for all cars

@@ -251,20 +251,20 @@ def race_dagger_from_ppo(level: str, minutes: float, seed: int,
 def run_pixels_bench(minutes: float = 5.0, seed: int = 0, with_sb3: bool = True, level: str = "easy",
                      agent: str = "a2c") -> str:
     """Our A2C (its CNN settings here), PPO or DAgger (their shipped pixels settings; DAgger learns from the
-    privileged expert's labels, not from the reward) against SB3 PPO's CnnPolicy on a level's pixels, `minutes`
-    each."""
+    privileged expert's labels, not from the reward), or DAgger taught by PPO (`race_dagger_from_ppo`, which
+    learns from the reward) against SB3 PPO's CnnPolicy on a level's pixels, `minutes` each."""
     single_thread()
     env_kwargs = {"level": level, "obs": "pixels"}
     print(f"{level} pixels: ours {agent}, {minutes:g} min ...", file=sys.stderr, flush=True)
     if agent == "a2c":
         clock = race_ours("a2c", env_kwargs, minutes, seed, {"backbone": "cnn", **PIXELS_SETTINGS})
-        name = f"ours A2C, CNN, {PIXELS_SETTINGS['num_envs']} envs"
+        rows = [clock.row(f"ours A2C, CNN, {PIXELS_SETTINGS['num_envs']} envs")]
     elif agent == "dagger-from-ppo":
         rows = race_dagger_from_ppo(level, minutes, seed)
     else:  # DAgger's entry ends on its own step count, 450k (~7.5 min alone on an Intel Xeon core, ~10 beside a run)
         clock = race_ours(agent, env_kwargs, minutes, seed, {})  # the shipped pixels entry, its schedule too
         name = ("ours DAgger (the expert's labels)" if agent == "dagger" else f"ours {agent}") + ", shipped settings"
-    rows = rows if agent == "dagger-from-ppo" else [clock.row(name)]
+        rows = [clock.row(name)]
     if with_sb3:
         print(f"{level} pixels: SB3 PPO CnnPolicy, {minutes:g} min ...", file=sys.stderr, flush=True)
         rows.append(race_sb3_ppo(env_kwargs, minutes, seed, "CnnPolicy").row("SB3 PPO CnnPolicy (8 envs)"))
