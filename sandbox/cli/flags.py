@@ -22,6 +22,7 @@ from typing import NoReturn
 
 import envs
 from agents import FAMILIES
+from agents.optim import OPTIMIZERS
 from agents.settings import as_tuples
 from evolve.strategies import STRATEGIES
 from sandbox.components.base import COMPONENTS
@@ -188,8 +189,8 @@ def add_agent_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument("--num-envs", type=positive_int, help=f"{prefix}envs stepped together (default: the agent's own)")
     p.add_argument("--learning-rate", type=positive_float, help=f"{prefix}the optimiser's learning rate "
                    "(default: the agent's own)")
-    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help=f"{prefix}the optimiser (default: the "
-                   "agent's own)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"{prefix}the optimiser (default: the agent's own; "
+                   "rmsprop-tf: RMSprop as TensorFlow 1 and OpenAI Baselines' A2C step it)")
     p.add_argument("--init-from", metavar="CHECKPOINT",
                    help=f"{prefix}start from a student's weights (a dagger run's or a `sandbox fit bc` checkpoint): "
                    "the run takes its backbone and sensor (rays, actions, input scaling) unless given, copies its "
