@@ -14,9 +14,9 @@ reward. The teacher reads the same world as the student through its own sensor, 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,8 +24,8 @@ import torch
 from gymnasium import spaces
 
 from agents.actor_critic import ActorCritic
+from agents.envs import make_train_env
 from agents.settings import as_tuples
-from envs.spaces import action_space, observation_space
 from sandbox.runs.checkpoints import load_checkpoint, to_numpy
 from sandbox.runs.normalize import frozen_observations
 from sandbox.runs.trust import names_code
@@ -49,24 +49,26 @@ def load_teacher(path: str | os.PathLike, world: Any, continuous: bool) -> Calla
         raise ValueError(f"teacher {path}: not an actor-critic's `sandbox train` checkpoint (ppo, a2c, a3c, "
                          "reinforce)")
     named = [v for v in (config.get("backbone"), config.get("env_id")) if isinstance(v, str) and names_code(v)]
-    if named:  # refused before anything is built or imported, as `sandbox eval` refuses it without --trust-code
+    if named:  # refused before its env or network is built, as `sandbox eval` refuses it without --trust-code
         raise ValueError(f"teacher {path}: it names code outside the sandbox ({named[0]!r}); a teacher is built "
                          "from the sandbox's own backbones")
-    kwargs = config.get("env_kwargs") or {}
-    if kwargs.get("obs", "rays") != "rays":
-        raise ValueError(f"teacher {path}: it reads obs={kwargs['obs']!r}; a teacher reads the rays (obs='rays')")
-    theirs = dataclasses.replace(world, **{k: kwargs[k] for k in TEACHER_KEYS[:-1] if k in kwargs}, obs="rays")
+    obs = (config.get("env_kwargs") or {}).get("obs", "rays")
+    if obs != "rays":
+        raise ValueError(f"teacher {path}: it reads obs={obs!r}; a teacher reads the rays (obs='rays')")
+    env = make_train_env(SimpleNamespace(**{**config, "num_envs": 1}))  # its world, under its normalisation
+    core, space, actions = getattr(env.unwrapped, "core", None), env.single_observation_space, env.single_action_space
+    env.close()
+    if core is None:
+        raise ValueError(f"teacher {path}: it drove {config['env_id']!r}; a teacher drives CarDrive")
+    theirs = core.config
     for key in TEACHER_KEYS:
-        mine, student = (bool(kwargs.get(key)), continuous) if key == "continuous" else (
+        mine, student = (isinstance(actions, spaces.Box), continuous) if key == "continuous" else (
             _plain(getattr(theirs, key)), _plain(getattr(world, key)))
         if mine != student:
             raise ValueError(f"teacher {path}: its {key} is {mine!r}, the student's {student!r}; train the "
                              "teacher on the student's world (sandbox train ... --obs rays)")
-    space = observation_space(theirs)
-    if config.get("normalize_observation"):  # the model saw NormalizeObservation's space, which has no bounds
-        space = spaces.Box(-np.inf, np.inf, space.shape, np.float32)
-    model = ActorCritic(space, action_space(continuous), config["backbone"],
-                        as_tuples(config.get("backbone_options") or {}), bool(config["share_backbone"]))
+    model = ActorCritic(space, actions, config["backbone"], as_tuples(config.get("backbone_options") or {}),
+                        bool(config["share_backbone"]))
     if model.recurrent:
         raise ValueError(f"teacher {path}: its backbone {config['backbone']!r} is recurrent; a teacher labels one "
                          "state at a time (a feed-forward backbone)")

@@ -71,6 +71,14 @@ def test_a_teacher_on_pixels_is_refused(teacher_checkpoint, tmp_path):
         load_teacher(tmp_path / "pixels.pt", WORLD, continuous=True)
 
 
+def test_a_teacher_of_another_env_is_refused(teacher_checkpoint, tmp_path):
+    payload = load_checkpoint(teacher_checkpoint)
+    payload["config"].update(env_id="CartPole-v1", env_kwargs={})
+    save_checkpoint(tmp_path / "cartpole.pt", payload)
+    with pytest.raises(ValueError, match="it drove 'CartPole-v1'; a teacher drives CarDrive"):
+        load_teacher(tmp_path / "cartpole.pt", WORLD, continuous=True)
+
+
 def test_a_recurrent_teacher_is_refused(teacher_checkpoint, tmp_path):
     payload = load_checkpoint(teacher_checkpoint)
     payload["config"].update(backbone="gru", backbone_options={})
